@@ -1,0 +1,5 @@
+import sys
+
+from lobterm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""Configuration: TOML files, then command-line flags, validated, with friendly errors.
+
+Looked up in order, later ones overriding earlier ones key by key:
+1. `$XDG_CONFIG_HOME/lobterm/config.toml` (default `~/.config/lobterm/config.toml`)
+2. `./lobterm.toml`
+3. the file given with `--config FILE`
+4. command-line flags (`--seed`, `--rate`, ...)
+
+Example:
+
+    [sim]
+    symbol = "BTC/USDT"
+    tick_size = "0.1"
+    lot_size = "0.001"
+    start_price = "65000"
+    seed = 1
+    rate_hz = 20
+
+    [ui]
+    default_qty = "0.010"       # in base units, on the lot grid
+    qty_presets = ["0.001", "0.010", "0.100", "1.000"]
+
+    [keys]                      # binding id = key(s); see `lobterm keys` or the help screen
+    buy = "b"
+    sell = "s"
+
+Unknown sections or keys are errors (a typo should not silently do nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from lobterm.engine.instrument import InstrumentError, to_decimal
+from lobterm.venues.sim import SimConfig
+
+
+class ConfigError(ValueError):
+    """A configuration problem, naming the file, the key and what is wrong."""
+
+    def __init__(self, where: str, key: str, problem: str) -> None:
+        self.where = where
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{where}: {key}: {problem}")
+
+
+@dataclass(slots=True)
+class UiConfig:
+    default_qty: Decimal = Decimal("0.010")
+    qty_presets: tuple[Decimal, ...] = (Decimal("0.001"), Decimal("0.010"), Decimal("0.100"), Decimal("1.000"))
+    ladder_rows: int = 0  # 0: as many as fit
+    refresh_hz: float = 25.0
+
+
+@dataclass(slots=True)
+class Config:
+    sim: SimConfig = field(default_factory=SimConfig)
+    ui: UiConfig = field(default_factory=UiConfig)
+    keys: dict[str, str] = field(default_factory=dict)
+    sessions_dir: Path = Path("sessions")
+    sources: list[str] = field(default_factory=list)
+
+
+def default_paths() -> list[Path]:
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [Path(xdg) / "lobterm" / "config.toml", Path("lobterm.toml")]
+
+
+def load(path: str | os.PathLike | None = None, *, use_defaults: bool = True,
+         overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """The configuration from the default files (if `use_defaults`), then `path`, then `overrides`."""
+    cfg = Config()
+    paths = default_paths() if use_defaults else []
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(str(p), "(file)", "no such file")
+        paths.append(p)
+    for p in paths:
+        if not p.is_file():
+            continue
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(str(p), "(file)", f"cannot be read: {exc.strerror}") from None
+        _apply(cfg, data, str(p))
+        cfg.sources.append(str(p))
+    if overrides:
+        _apply(cfg, overrides, "command line")
+    return cfg
+
+
+def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
+    for section, values in data.items():
+        if section == "sessions_dir":
+            cfg.sessions_dir = Path(str(values))
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(where, section, "must be a [section]")
+        if section == "sim":
+            _apply_dataclass(cfg.sim, values, where, "sim")
+            try:
+                cfg.sim.instrument()  # validates the grid
+                cfg.sim.instrument().ticks(cfg.sim.start_price)
+            except InstrumentError as exc:
+                raise ConfigError(where, "sim", str(exc)) from None
+            if not cfg.sim.rate_hz > 0 or cfg.sim.rate_hz > 1000:
+                raise ConfigError(where, "sim.rate_hz", f"{cfg.sim.rate_hz} must be in (0, 1000]")
+        elif section == "ui":
+            _apply_dataclass(cfg.ui, values, where, "ui")
+        elif section == "keys":
+            for k, v in values.items():
+                if not isinstance(v, str) or not v.strip():
+                    raise ConfigError(where, f"keys.{k}", f"{v!r} must be a key name such as \"b\" or \"ctrl+x\"")
+                cfg.keys[k] = v.strip()
+        else:
+            raise ConfigError(where, section, "unknown section (known: sim, ui, keys, sessions_dir)")
+
+
+def _apply_dataclass(obj: Any, values: dict[str, Any], where: str, prefix: str) -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, raw in values.items():
+        f = known.get(key)
+        if f is None:
+            raise ConfigError(where, f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+        current = getattr(obj, key)
+        try:
+            value = _coerce(current, raw)
+        except (TypeError, ValueError, InstrumentError) as exc:
+            raise ConfigError(where, f"{prefix}.{key}", f"{raw!r}: {exc}") from None
+        setattr(obj, key, value)
+
+
+def _coerce(current: Any, raw: Any) -> Any:
+    if isinstance(current, bool):
+        if not isinstance(raw, bool):
+            raise TypeError("must be true or false")
+        return raw
+    if isinstance(current, Decimal):
+        return to_decimal(raw, what="value")
+    if isinstance(current, int):
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise TypeError("must be a whole number")
+        return raw
+    if isinstance(current, float):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise TypeError("must be a number")
+        return float(raw)
+    if isinstance(current, str):
+        if not isinstance(raw, str):
+            raise TypeError("must be a string")
+        return raw
+    if isinstance(current, tuple):
+        if not isinstance(raw, list) or not raw:
+            raise TypeError("must be a non-empty list")
+        return tuple(to_decimal(x, what="value") for x in raw)
+    raise TypeError(f"cannot set a {type(current).__name__}")

@@ -1,0 +1,177 @@
+"""The composition root: builds the bus, the clock, the venues, the books, the OMS and the inventory.
+
+The kernel is usable without the TUI (headless runs, tests); the TUI only reads its state on a clock
+and calls its request methods. Wiring, per DESIGN.md: venues publish engine events on the bus; the bus
+delivers them synchronously and in order to the L2 books, the unified books, the OMS, the inventory
+and the market statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from lobterm.bus import Bus
+from lobterm.clock import Clock, LiveClock
+from lobterm.engine.events import (LIMIT, STP_CANCEL_RESTING, Accepted, Amended, BookDelta, BookGap,
+                                   BookSnapshot, Cancelled, Done, Fill, Rejected, Trade, VenueStatus)
+from lobterm.engine.instrument import Instrument
+from lobterm.engine.l2book import L2Book
+from lobterm.engine.unified import UnifiedBook
+from lobterm.trading.inventory import Inventory
+from lobterm.trading.oms import OrderManager
+from lobterm.venues.base import OUR_OWNER, Venue
+
+ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
+
+
+@dataclass(slots=True)
+class Market:
+    """What the kernel knows about one venue+symbol: its books and its recent trades."""
+
+    venue: str
+    symbol: str
+    instrument: Instrument
+    l2: L2Book
+    unified: UnifiedBook
+    last_trade: Trade | None = None
+    trades: int = 0
+    traded_lots: int = 0
+    volume_at_price: dict[int, int] = field(default_factory=dict)
+    tape: deque = field(default_factory=lambda: deque(maxlen=200))
+    trade_version: int = 0
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.venue, self.symbol)
+
+
+class Kernel:
+    def __init__(self, venues: list[Venue], clock: Clock | None = None) -> None:
+        if not venues:
+            raise ValueError("a kernel needs at least one venue")
+        self.clock: Clock = clock or LiveClock()
+        self.bus = Bus()
+        self.venues: dict[str, Venue] = {}
+        self.markets: dict[tuple[str, str], Market] = {}
+        self.venue_state: dict[str, str] = {}
+        self.venue_detail: dict[str, str] = {}
+        for v in venues:
+            if v.name in self.venues:
+                raise ValueError(f"two venues are named {v.name!r}")
+            self.venues[v.name] = v
+            self.venue_state[v.name] = v.state
+            for symbol, inst in v.instruments.items():
+                l2 = L2Book(v.name, symbol)
+                self.markets[(v.name, symbol)] = Market(
+                    v.name, symbol, inst, l2, UnifiedBook(l2, OUR_OWNER, own_in_venue_book=v.own_in_book))
+        self.oms = OrderManager(self.venues)
+        self.inventory = Inventory()
+        self.gaps = 0
+        self._started = False
+
+        bus = self.bus
+        bus.subscribe(BookSnapshot, self._on_snapshot)
+        bus.subscribe(BookDelta, self._on_delta)
+        bus.subscribe(Trade, self._on_trade)
+        bus.subscribe(VenueStatus, self._on_status)
+        bus.subscribe(ORDER_EVENTS, self.oms.on_event)
+        bus.subscribe(ORDER_EVENTS, self._on_order_event)
+        bus.subscribe(Fill, self.inventory.on_fill)
+        for v in venues:
+            v.attach(bus, self.clock)
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        for v in self.venues.values():
+            await v.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        for v in self.venues.values():
+            await v.stop()
+        self._started = False
+
+    # ---- lookups -------------------------------------------------------------------------------
+    @property
+    def default_market(self) -> Market:
+        return next(iter(self.markets.values()))
+
+    def market(self, venue: str, symbol: str) -> Market:
+        return self.markets[(venue, symbol)]
+
+    # ---- requests (the TUI and strategies call these) -----------------------------------------
+    def buy(self, market: Market, price: int, size: int, order_type: int = LIMIT) -> int:
+        return self.oms.new_order(market.venue, market.symbol, 0, price, size, order_type, STP_CANCEL_RESTING)
+
+    def sell(self, market: Market, price: int, size: int, order_type: int = LIMIT) -> int:
+        return self.oms.new_order(market.venue, market.symbol, 1, price, size, order_type, STP_CANCEL_RESTING)
+
+    def cancel_at(self, market: Market, price: int, side: int | None = None) -> int:
+        """Cancel our orders resting at `price` (on one side or both); returns how many were asked."""
+        return self.oms.cancel_many(self.oms.orders(market.venue, market.symbol, side, price))
+
+    def cancel_all(self, market: Market | None = None) -> int:
+        if market is None:
+            return self.oms.cancel_all()
+        return self.oms.cancel_all(market.venue, market.symbol)
+
+    # ---- event handlers ------------------------------------------------------------------------
+    def _on_snapshot(self, ev: BookSnapshot) -> None:
+        m = self.markets.get((ev.venue, ev.symbol))
+        if m is not None:
+            m.l2.apply_snapshot(ev)
+
+    def _on_delta(self, ev: BookDelta) -> None:
+        m = self.markets.get((ev.venue, ev.symbol))
+        if m is None:
+            return
+        gap = m.l2.apply_delta(ev)
+        if gap is not None:
+            self.gaps += 1
+            self.bus.publish(gap)
+            resync: Callable[[], None] | None = getattr(self.venues[ev.venue], "publish_snapshot", None)
+            if resync is not None:
+                resync()
+
+    def _on_trade(self, ev: Trade) -> None:
+        m = self.markets.get((ev.venue, ev.symbol))
+        if m is None:
+            return
+        m.last_trade = ev
+        m.trades += 1
+        m.traded_lots += ev.size
+        vap = m.volume_at_price
+        vap[ev.price] = vap.get(ev.price, 0) + ev.size
+        m.tape.append(ev)
+        m.trade_version += 1
+
+    def _on_status(self, ev: VenueStatus) -> None:
+        self.venue_state[ev.venue] = ev.state
+        self.venue_detail[ev.venue] = ev.detail
+
+    def _on_order_event(self, ev) -> None:
+        m = self.markets.get((ev.venue, ev.symbol))
+        if m is not None:
+            m.unified.on_event(ev)
+
+    # ---- summaries -----------------------------------------------------------------------------
+    def state_hash(self) -> str:
+        """SHA-256 over every book's levels, our working orders and positions: same input, same hash."""
+        h = hashlib.sha256()
+        for key in sorted(self.markets):
+            m = self.markets[key]
+            h.update(repr((key, m.l2.seq, sorted(m.l2.bids.items()), sorted(m.l2.asks.items()),
+                           m.trades, m.traded_lots)).encode())
+        for oid in sorted(self.oms.working):
+            o = self.oms.working[oid]
+            h.update(repr((oid, o.venue, o.symbol, o.side, o.price, o.leaves, o.filled)).encode())
+        for key in sorted(self.inventory.positions):
+            p = self.inventory.positions[key]
+            h.update(repr((key, p.lots, p.cash, p.fees)).encode())
+        return h.hexdigest()
+
+
+__all__ = ["Kernel", "Market", "BookGap"]
