@@ -74,7 +74,7 @@ class SimConfig:
     churn_per_s: float = 60.0  # random provider cancels (and so re-quotes) per second
     taker_per_s: float = 4.0  # noise taker orders per second (calm regime)
     taker_mean_lots: int = 120  # mean taker size; the tail is heavy
-    vol_bps: float = 1.0  # fair price volatility, basis points per sqrt(second), calm regime
+    vol_bps: float = 0.25  # fair price volatility, basis points per sqrt(second), calm regime
     burst_per_min: float = 1.0  # how often a volatility burst starts
     burst_mult: float = 4.0  # volatility and taker flow in a burst, times calm
     burst_seconds: float = 8.0  # mean length of a burst
@@ -271,13 +271,18 @@ class SimVenue:
         best_bid_px = math.floor(fair - 0.5)
         best_ask_px = max(best_bid_px + 1, math.ceil(fair + 0.5))
         for side in (BUY, SELL):
-            opp_best = book.best_ask() if side == BUY else book.best_bid()
+            # Never cross: while the other side still shows quotes through the fair price (slow providers
+            # about to be picked off), this side's profile starts one tick beyond them.
+            if side == BUY:
+                opp = book.best_ask()
+                anchor = best_bid_px if opp is None else min(best_bid_px, opp - 1)
+            else:
+                opp = book.best_bid()
+                anchor = best_ask_px if opp is None else max(best_ask_px, opp + 1)
             for k in range(cfg.depth_levels):
-                px = best_bid_px - k if side == BUY else best_ask_px + k
+                px = anchor - k if side == BUY else anchor + k
                 if px <= 0:
                     break
-                if opp_best is not None and (px >= opp_best if side == BUY else px <= opp_best):
-                    continue  # never cross: that level belongs to the other side right now
                 target = cfg.touch_lots * (1.0 + cfg.depth_slope * k)
                 have = book.level_size(side, px)
                 # Refill lazily, as real providers do: a level taken down gets topped up, but not always
