@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from lobterm.engine.events import (
     BUY,
+    REJECTED,
     IOC,
     LIMIT,
     MARKET,
@@ -39,7 +40,9 @@ from lobterm.engine.events import (
     STP_NONE,
     BookDelta,
     BookSnapshot,
+    Done,
     Fill,
+    Rejected,
     Trade,
     VenueStatus,
 )
@@ -115,6 +118,7 @@ class SimVenue:
         self._clock: Clock | None = None
         self._task: asyncio.Task | None = None
         self._dt = 1.0 / cfg.rate_hz
+        self._sim_start_ns: int | None = None
 
     # ---- wiring --------------------------------------------------------------------------------
     def attach(self, bus: Bus, clock: Clock) -> None:
@@ -173,12 +177,13 @@ class SimVenue:
 
     def _request(self, symbol: str, call, *args) -> None:
         self.our_requests += 1
-        self.book.now = self._clock.now()
+        self.book.now = now = self._clock.now()
         if symbol != self.config.symbol:
-            from lobterm.engine.events import Rejected
-
-            self._bus.publish(Rejected(self.book.now, self.name, symbol, args[0],
-                                       f"{self.name} does not list {symbol!r}", OUR_OWNER))
+            order_id = args[0]
+            events = [Rejected(now, self.name, symbol, order_id, f"{self.name} does not list {symbol!r}", OUR_OWNER)]
+            if call == self.book.submit:  # a refused new order ends there; a refused cancel/amend does not
+                events.append(Done(now, self.name, symbol, order_id, 0, REJECTED, OUR_OWNER))
+            self._bus.publish_many(events)
             return
         call(*args)
         self._publish()
@@ -192,7 +197,10 @@ class SimVenue:
         book = self.book
         self.steps += 1
         if self._clock.virtual:
-            self._clock.advance(int(dt * 1e9))
+            # advance_to, not advance: several venues stepping in lock-step share one virtual clock.
+            if self._sim_start_ns is None:
+                self._sim_start_ns = self._clock.now()
+            self._clock.advance_to(self._sim_start_ns + round(self.steps * dt * 1e9))
         book.now = self._clock.now()
 
         # Regime and fair price.
