@@ -1,0 +1,534 @@
+"""Pre-trade risk: every new order (and every amend) is checked before it reaches a venue.
+
+Fail closed: a check that raises, or a provider (position, P&L) that returns nonsense, rejects the
+order naming the check. Every rejection names its rule: `check_new` returns "<rule>: <detail>" and
+the OMS publishes it as `Rejected(..., "risk: <rule>: <detail>")`. Cancels are never blocked.
+
+Rules, in the order they are checked (a limit set to None is not checked):
+
+    order               the request itself: side, size, price, order type, tag
+    kill                the kill switch is on: no new order at all
+    market              the venue+symbol has no market (no L2 book) in the kernel
+    stale_book          orders tagged with one of `stale_book_tags` ("mm") while the book is invalid,
+                        marked stale (`set_stale`, a VenueStatus other than "up", or a `stale` attribute
+                        on the kernel's Market), or not updated for more than `max_book_age_ms`
+    max_order_lots      size > max_order_lots
+    price_band          |price - mid| > price_band_bps of the mid of that venue+symbol's L2 book; with
+                        no reference (empty, one-sided, crossed or invalid book) the order is rejected
+    max_order_notional  price * size (tick*lots) > max_order_notional; a market order is valued at the
+                        opposite best price
+    self_trade          the order would cross one of our own resting orders on the same venue+symbol
+                        (orders with a cancel outstanding do not count: venue STP covers that race)
+    max_position        counting working orders on the same side: a buy must keep
+                        position + working buys + size <= max, a sell position - working sells - size
+                        >= -max (an order that reduces exposure is never blocked)
+    duplicate           same venue/symbol/side/price/size/tag sent within duplicate_window_ms (tags in
+                        `duplicate_tags`, all tags if None)
+    daily_loss          the day's P&L (from the `pnl` provider) <= -daily_loss_limit; orders that only
+                        reduce the position still pass, so a losing position can be flattened
+    throttle            per venue, a token bucket of messages_per_s with `burst` on the kernel clock;
+                        cancels take a token when there is one but are never blocked
+
+Limits: one global `RiskLimits`, and optionally per venue+symbol `RiskLimits` that replace the global
+ones for that market. The throttle (per venue), daily loss and kill switch always use the global limits.
+
+Kill switch: `kill(reason)` turns `killed` on, calls the `on_kill` callbacks (the market maker stops
+itself) and asks the OMS to cancel every live order; every new order is refused until `reset_kill()`.
+
+Construction (the OMS binds itself: `OrderManager(..., risk=risk)` calls `risk.bind_oms(oms)`):
+
+    risk = RiskManager(kernel.markets, kernel.clock, RiskLimits(max_order_lots=1000, ...),
+                       per_market={("sim", "BTC/USDT"): RiskLimits(...)},
+                       position=lambda v, s: kernel.inventory.position(v, s).lots,
+                       pnl=lambda: <day's P&L, int / Fraction / Decimal, same units as daily_loss_limit>)
+    risk.subscribe(kernel.bus)   # book update times and venue status for the stale_book rule
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, BookDelta, BookSnapshot, VenueStatus
+
+if TYPE_CHECKING:
+    from lobterm.bus import Bus
+    from lobterm.clock import Clock
+    from lobterm.engine.instrument import Instrument
+    from lobterm.trading.oms import OrderManager, WorkingOrder
+
+log = logging.getLogger(__name__)
+
+RULES = ("order", "kill", "market", "stale_book", "max_order_lots", "price_band", "max_order_notional",
+         "self_trade", "max_position", "duplicate", "daily_loss", "throttle")
+
+_NEVER_RESTS = (MARKET, IOC, FOK)
+_EXACT_NUMBERS = (int, Fraction, Decimal)
+
+
+class RiskLimitError(ValueError):
+    """A limit that makes no sense. `name` is the field, `value` what was given, `rule` what it broke."""
+
+    def __init__(self, name: str, value: object, rule: str) -> None:
+        self.name = name
+        self.value = value
+        self.rule = rule
+        super().__init__(f"risk limit {name} = {value!r} rejected: {rule}")
+
+
+@dataclass(slots=True)
+class RiskLimits:
+    """Limits in engine units: lots, ticks, tick*lots (see `in_units` for Decimal quantities).
+
+    None switches a limit off. `daily_loss_limit` is in the units the P&L provider returns.
+    """
+
+    max_order_lots: int | None = None
+    max_order_notional: int | None = None  # tick*lots
+    max_position_lots: int | None = None
+    price_band_bps: int | Decimal | None = None
+    messages_per_s: float | None = None
+    burst: int | None = None  # bucket size; default: one second's worth of messages
+    duplicate_window_ms: int | None = 250
+    duplicate_tags: frozenset[str] | None = frozenset({"manual"})  # None: every tag
+    daily_loss_limit: int | Fraction | Decimal | None = None
+    max_book_age_ms: int | None = 5000
+    stale_book_tags: frozenset[str] = frozenset({"mm"})
+
+    def __post_init__(self) -> None:
+        for name in ("max_order_lots", "max_order_notional", "max_position_lots", "duplicate_window_ms",
+                     "max_book_age_ms", "burst"):
+            v = getattr(self, name)
+            if v is not None and (type(v) is not int or v < 0):
+                raise RiskLimitError(name, v, "must be a whole number >= 0 (or None for no limit)")
+        if self.burst is not None and self.burst < 1:
+            raise RiskLimitError("burst", self.burst, "must be at least 1 message")
+        v = self.price_band_bps
+        if v is not None and not ((type(v) is int or (type(v) is Decimal and v.is_finite())) and v >= 0):
+            raise RiskLimitError("price_band_bps", v, "must be an int or Decimal >= 0 (or None)")
+        v = self.messages_per_s
+        if v is not None and (type(v) not in (int, float) or not 0 < v < 1e9):
+            raise RiskLimitError("messages_per_s", v, "must be a number of messages per second > 0 (or None)")
+        v = self.daily_loss_limit
+        if v is not None and (type(v) not in _EXACT_NUMBERS or (type(v) is Decimal and not v.is_finite())
+                              or v < 0):
+            raise RiskLimitError("daily_loss_limit", v, "must be an int, Fraction or Decimal >= 0 (or None)")
+        for name in ("duplicate_tags", "stale_book_tags"):
+            v = getattr(self, name)
+            if v is None and name == "duplicate_tags":
+                continue
+            if not isinstance(v, (set, frozenset, tuple, list)) or not all(type(t) is str for t in v):
+                raise RiskLimitError(name, v, "must be a set of tag names")
+            setattr(self, name, frozenset(v))
+
+    @classmethod
+    def in_units(cls, instrument: Instrument, *, max_order_qty: object = None, max_order_value: object = None,
+                 max_position_qty: object = None, **other: Any) -> RiskLimits:
+        """Limits from quantities a user writes: base-currency sizes and a quote-currency order value,
+        turned into lots and tick*lots on the instrument's grid (sizes must be on the lot grid; the value
+        is rounded down)."""
+        lots = None if max_order_qty is None else instrument.lots(max_order_qty)
+        pos = None if max_position_qty is None else instrument.lots(max_position_qty)
+        notional = None
+        if max_order_value is not None:
+            from lobterm.engine.instrument import to_decimal
+
+            value = to_decimal(max_order_value, symbol=instrument.symbol, what="max order value")
+            notional = int(value // (instrument.tick_size * instrument.lot_size))
+        return cls(max_order_lots=lots, max_order_notional=notional, max_position_lots=pos, **other)
+
+
+@dataclass(slots=True)
+class RiskState:
+    """What the UI shows: the kill switch, rejections per rule, limits that are close."""
+
+    killed: bool
+    kill_reason: str
+    rejects: dict[str, int]
+    total_rejects: int
+    last_reject: str | None
+    near: list[str] = field(default_factory=list)  # e.g. "sim BTC/USDT position 0.850/1.000 (85%)"
+
+
+class _Bucket:
+    """A token bucket as GCRA on integer nanoseconds: deterministic, no floats carried between calls."""
+
+    __slots__ = ("interval", "tolerance", "tat")
+
+    def __init__(self, per_s: float, burst: int) -> None:
+        self.interval = max(1, round(1e9 / per_s))
+        self.tolerance = (burst - 1) * self.interval
+        self.tat = 0  # theoretical arrival time of the next message
+
+    def ready(self, now: int) -> bool:
+        return self.tat - now <= self.tolerance
+
+    def take(self, now: int) -> None:
+        tat = self.tat
+        self.tat = (tat if tat > now else now) + self.interval
+
+
+class RiskManager:
+    """Pre-trade checks, the kill switch and the state the UI shows. See the module docstring."""
+
+    def __init__(self, markets: Mapping[tuple[str, str], Any], clock: Clock, limits: RiskLimits | None = None,
+                 *, per_market: Mapping[tuple[str, str], RiskLimits] | None = None,
+                 position: Callable[[str, str], int] | None = None,
+                 pnl: Callable[[], int | Fraction | Decimal] | None = None) -> None:
+        self.markets = markets
+        self.clock = clock
+        self.limits = limits if limits is not None else RiskLimits()
+        self.per_market: dict[tuple[str, str], RiskLimits] = dict(per_market or {})
+        self._position = position
+        self._pnl = pnl
+        self._oms: OrderManager | None = None
+        self.killed = False
+        self.kill_reason = ""
+        self.kills = 0
+        self.on_kill: list[Callable[[str], None]] = []
+        self.callback_errors = 0
+        self.rejects: dict[str, int] = {}
+        self.total_rejects = 0
+        self.last_reject: str | None = None
+        self.checks = 0
+        self._buckets: dict[str, _Bucket] = {}
+        self._sent_recently: dict[tuple, int] = {}  # duplicate check: order key -> last time sent
+        self._last_book_update: dict[tuple[str, str], int] = {}
+        self._stale_markets: set[tuple[str, str]] = set()
+        self._stale_venues: set[str] = set()
+
+    # ---- wiring --------------------------------------------------------------------------------
+    def bind_oms(self, oms: OrderManager) -> None:
+        """The OMS whose working orders count for max_position/self_trade and that kill() cancels."""
+        self._oms = oms
+
+    def subscribe(self, bus: Bus) -> None:
+        """Book update times and venue status (for the stale_book rule)."""
+        bus.subscribe((BookSnapshot, BookDelta), self.on_book)
+        bus.subscribe(VenueStatus, self.on_venue_status)
+
+    def on_book(self, ev: BookSnapshot | BookDelta) -> None:
+        self._last_book_update[(ev.venue, ev.symbol)] = self.clock.now()
+
+    def on_venue_status(self, ev: VenueStatus) -> None:
+        if ev.state == "up":
+            self._stale_venues.discard(ev.venue)
+        else:
+            self._stale_venues.add(ev.venue)
+
+    def set_stale(self, venue: str, symbol: str, stale: bool = True) -> None:
+        """Mark a market's book stale (a venue adapter that lost its stream) or fresh again."""
+        if stale:
+            self._stale_markets.add((venue, symbol))
+        else:
+            self._stale_markets.discard((venue, symbol))
+
+    def add_on_kill(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(reason)` when the kill switch goes on (the market maker stops itself)."""
+        self.on_kill.append(callback)
+
+    def limits_for(self, venue: str, symbol: str) -> RiskLimits:
+        return self.per_market.get((venue, symbol), self.limits)
+
+    # ---- the kill switch -----------------------------------------------------------------------
+    def kill(self, reason: str = "manual") -> int:
+        """Block every new order, stop whoever registered `on_kill`, cancel every live order.
+
+        Returns how many cancels were sent. Calling it again re-sweeps (orders acknowledged late are
+        cancelled by the OMS as their Accepted arrives)."""
+        self.killed = True
+        self.kill_reason = reason
+        self.kills += 1
+        log.warning("kill switch: %s", reason)
+        # Stop the strategies first, so that they do not try to re-quote as their orders are cancelled.
+        for cb in list(self.on_kill):
+            try:
+                cb(reason)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("on_kill callback failed")
+        return self._oms.cancel_all() if self._oms is not None else 0
+
+    def reset_kill(self) -> None:
+        """Re-arm: new orders are checked normally again (strategies stay stopped until restarted)."""
+        self.killed = False
+        self.kill_reason = ""
+
+    # ---- checks --------------------------------------------------------------------------------
+    def check_new(self, venue: str, symbol: str, side: int, price: int, size: int,
+                  order_type: int = LIMIT, tag: str = "manual") -> str | None:
+        """None if the order may go; otherwise "<rule>: <detail>". Call it only for an order you are
+        about to send: a passing order takes a throttle token and is remembered for the duplicate check."""
+        found = self._evaluate(venue, symbol, side, price, size, order_type, tag, None)
+        if found is None:
+            return None
+        return self._rejected(*found)
+
+    def check_amend(self, order: WorkingOrder, price: int | None, size: int | None) -> str | None:
+        """None if the amend of a live `order` may go; otherwise "<rule>: <detail>". An amend that only
+        reduces the open size at the same price always passes (it takes a throttle token if there is
+        one, like a cancel)."""
+        new_price = order.price if price is None else price
+        new_size = order.leaves if size is None else size
+        if (new_price == order.price and type(new_size) is int and 0 < new_size <= order.leaves):
+            self.note_cancel(order.venue)
+            return None
+        found = self._evaluate(order.venue, order.symbol, order.side, new_price, new_size, order.order_type,
+                               order.tag, order.order_id)
+        if found is None:
+            return None
+        return self._rejected(*found)
+
+    def note_cancel(self, venue: str) -> None:
+        """A cancel goes out: it uses a throttle token when there is one and is never blocked."""
+        rate = self.limits.messages_per_s
+        if rate is None:
+            return
+        b = self._bucket(venue, rate)
+        now = self.clock.now()
+        if b.ready(now):
+            b.take(now)
+
+    def _rejected(self, rule: str, detail: str) -> str:
+        self.rejects[rule] = self.rejects.get(rule, 0) + 1
+        self.total_rejects += 1
+        text = f"{rule}: {detail}"
+        self.last_reject = text
+        return text
+
+    def _bucket(self, venue: str, rate: float) -> _Bucket:
+        b = self._buckets.get(venue)
+        if b is None:
+            burst = self.limits.burst if self.limits.burst is not None else max(1, int(rate))
+            b = self._buckets[venue] = _Bucket(rate, burst)
+        return b
+
+    def _evaluate(self, venue: str, symbol: str, side: int, price: int, size: int, order_type: int,
+                  tag: str, exclude: int | None) -> tuple[str, str] | None:
+        """The rules in order; (rule, detail) for the first that fails. `exclude` is the order being
+        amended (its own size does not count twice, and it cannot cross itself)."""
+        self.checks += 1
+        rule = "order"
+        try:
+            # ---- the request itself
+            if type(side) is not int or (side != 0 and side != 1):
+                return rule, f"side {side!r} must be 0 (buy) or 1 (sell)"
+            if type(size) is not int or size <= 0:
+                return rule, f"size {size!r} must be a positive whole number of lots"
+            if type(order_type) is not int or not 0 <= order_type <= 4:
+                return rule, f"unknown order type {order_type!r}"
+            is_market = order_type == MARKET
+            if not is_market and (type(price) is not int or price <= 0):
+                return rule, f"price {price!r} must be a positive whole number of ticks"
+            if type(tag) is not str:
+                return rule, f"tag {tag!r} must be a string"
+
+            rule = "kill"
+            if self.killed:
+                return rule, f"kill switch is on ({self.kill_reason})"
+
+            rule = "market"
+            key = (venue, symbol)
+            market = self.markets.get(key)
+            if market is None:
+                return rule, f"no market {venue}:{symbol}"
+            l2 = market.l2
+            lim = self.per_market.get(key, self.limits)
+            now = self.clock.now()
+
+            rule = "stale_book"
+            if tag in lim.stale_book_tags:
+                if not l2.valid:
+                    return rule, f"{venue}:{symbol} book is invalid (waiting for a snapshot)"
+                if (key in self._stale_markets or venue in self._stale_venues
+                        or getattr(market, "stale", False)):
+                    return rule, f"{venue}:{symbol} book is marked stale"
+                max_age = lim.max_book_age_ms
+                if max_age is not None:
+                    last = self._last_book_update.get(key)
+                    if last is None:
+                        return rule, f"{venue}:{symbol} book has had no update yet"
+                    age_ns = now - last
+                    if age_ns > max_age * 1_000_000:
+                        return rule, (f"{venue}:{symbol} book not updated for {age_ns // 1_000_000} ms "
+                                      f"(max {max_age} ms)")
+
+            rule = "max_order_lots"
+            limit = lim.max_order_lots
+            if limit is not None and size > limit:
+                inst = market.instrument
+                return rule, (f"size {inst.format_size(size)} is above the maximum order size "
+                              f"{inst.format_size(limit)}")
+
+            bid = l2.best_bid_price()
+            ask = l2.best_ask_price()
+            have_reference = l2.valid and bid is not None and ask is not None and bid < ask
+
+            rule = "price_band"
+            band = lim.price_band_bps
+            if band is not None and not is_market:
+                if not have_reference:
+                    return rule, (f"no reference price: the {venue}:{symbol} book is empty, one-sided, "
+                                  "crossed or invalid")
+                mid2 = bid + ask  # twice the mid, in ticks: integers throughout
+                off = abs(2 * price - mid2) * 10_000
+                if off > band * mid2:
+                    inst = market.instrument
+                    mid = inst.price(mid2) / 2
+                    return rule, (f"price {inst.format_price(price)} is {off // mid2} bps from the mid {mid} "
+                                  f"(band {band} bps)")
+
+            rule = "max_order_notional"
+            limit = lim.max_order_notional
+            if limit is not None:
+                if is_market:
+                    px = ask if side == BUY else bid
+                    if not l2.valid or px is None:
+                        return rule, "no opposite price to value a market order at"
+                else:
+                    px = price
+                value = px * size
+                if value > limit:
+                    inst = market.instrument
+                    return rule, (f"order value {inst.notional(value)} is above the maximum "
+                                  f"{inst.notional(limit)}")
+
+            # One pass over our live orders in this market for max_position and self_trade.
+            max_pos = lim.max_position_lots
+            oms = self._oms
+            buys = sells = 0
+            if oms is not None:
+                rule = "self_trade"
+                for o in oms.market_orders(venue, symbol):
+                    if o.order_id == exclude:
+                        continue
+                    leaves = o.leaves
+                    amend_size = o.amend_size
+                    if amend_size is not None and amend_size > leaves:
+                        leaves = amend_size
+                    if o.side == BUY:
+                        buys += leaves
+                    else:
+                        sells += leaves
+                    if o.side != side and o.order_type not in _NEVER_RESTS and o.state != "pending_cancel":
+                        their = o.price if o.amend_price is None else o.amend_price
+                        if is_market or (price >= their if side == BUY else price <= their):
+                            inst = market.instrument
+                            return rule, (f"would trade with our own {'sell' if side == BUY else 'buy'} "
+                                          f"order {o.order_id} at {inst.format_price(their)}")
+
+            position = None
+            rule = "max_position"
+            if max_pos is not None:
+                position = self._position_of(venue, symbol)
+                if side == BUY:
+                    worst = position + buys + size
+                    if worst > max_pos:
+                        inst = market.instrument
+                        return rule, (f"position {inst.format_size(position)} + working buys "
+                                      f"{inst.format_size(buys)} + {inst.format_size(size)} would exceed "
+                                      f"{inst.format_size(max_pos)}")
+                else:
+                    worst = position - sells - size
+                    if worst < -max_pos:
+                        inst = market.instrument
+                        return rule, (f"position {inst.format_size(position)} - working sells "
+                                      f"{inst.format_size(sells)} - {inst.format_size(size)} would exceed "
+                                      f"-{inst.format_size(max_pos)}")
+
+            rule = "duplicate"
+            window = lim.duplicate_window_ms
+            dup_key = None
+            if exclude is None and window and (lim.duplicate_tags is None or tag in lim.duplicate_tags):
+                dup_key = (venue, symbol, side, price, size, tag)
+                last = self._sent_recently.get(dup_key)
+                if last is not None and now - last <= window * 1_000_000:
+                    return rule, (f"the same order was sent {(now - last) // 1_000_000} ms ago "
+                                  f"(window {window} ms)")
+
+            rule = "daily_loss"
+            loss_limit = self.limits.daily_loss_limit
+            if loss_limit is not None:
+                if self._pnl is None:
+                    return rule, "no P&L source to check the daily loss against"
+                pnl = self._pnl()
+                if type(pnl) not in _EXACT_NUMBERS:
+                    return rule, f"P&L source returned {pnl!r}; want an int, Fraction or Decimal"
+                if pnl <= -loss_limit:
+                    # Still allow orders that only bring the position back towards flat.
+                    if self._position is None:
+                        reducing = False
+                    else:
+                        if position is None:
+                            position = self._position_of(venue, symbol)
+                        reducing = ((side == BUY and position < 0 and position + buys + size <= 0)
+                                    or (side != BUY and position > 0 and position - sells - size >= 0))
+                    if not reducing:
+                        return rule, f"day's P&L {pnl} is at or below -{loss_limit}"
+
+            rule = "throttle"
+            rate = self.limits.messages_per_s
+            if rate is not None:
+                b = self._bucket(venue, rate)
+                if not b.ready(now):
+                    burst = b.tolerance // b.interval + 1
+                    return rule, f"more than {rate:g} messages/s to {venue} (burst {burst})"
+                b.take(now)
+
+            if dup_key is not None:
+                sent = self._sent_recently
+                if len(sent) > 4096:  # forget what is out of every window
+                    horizon = now - window * 1_000_000
+                    for k in [k for k, t in sent.items() if t < horizon]:
+                        del sent[k]
+                sent[dup_key] = now
+            return None
+        except Exception as exc:  # fail closed, naming the check
+            log.exception("risk check %s failed", rule)
+            return rule, f"check failed: {type(exc).__name__}: {exc}"
+
+    def _position_of(self, venue: str, symbol: str) -> int:
+        if self._position is None:
+            raise RuntimeError("no position source")
+        pos = self._position(venue, symbol)
+        if type(pos) is not int:
+            raise TypeError(f"position source returned {pos!r}, not an int number of lots")
+        return pos
+
+    # ---- for the UI ----------------------------------------------------------------------------
+    def state(self) -> RiskState:
+        """Kill switch, rejections per rule, and limits that are within 80% of being hit. Never raises."""
+        near: list[str] = []
+        for key, market in self.markets.items():
+            lim = self.per_market.get(key, self.limits)
+            max_pos = lim.max_position_lots
+            if max_pos is None or self._position is None:
+                continue
+            try:
+                pos = self._position_of(*key)
+            except Exception as exc:
+                near.append(f"{key[0]} {key[1]} position unavailable: {exc}")
+                continue
+            if 5 * abs(pos) >= 4 * max_pos:
+                inst = market.instrument
+                pct = abs(pos) * 100 // max_pos if max_pos else 100
+                near.append(f"{key[0]} {key[1]} position {inst.format_size(pos)}/{inst.format_size(max_pos)} "
+                            f"({pct}%)")
+        loss_limit = self.limits.daily_loss_limit
+        if loss_limit is not None and self._pnl is not None:
+            try:
+                pnl = self._pnl()
+                if type(pnl) not in _EXACT_NUMBERS:
+                    near.append(f"daily P&L unavailable ({pnl!r})")
+                elif 5 * -pnl >= 4 * loss_limit:
+                    near.append(f"daily P&L {pnl} vs loss limit -{loss_limit}")
+            except Exception as exc:
+                near.append(f"daily P&L unavailable: {exc}")
+        return RiskState(self.killed, self.kill_reason, dict(self.rejects), self.total_rejects,
+                         self.last_reject, near)
+
+
+__all__ = ["RiskLimits", "RiskLimitError", "RiskManager", "RiskState", "RULES"]
