@@ -32,6 +32,12 @@ class Bus:
         self.errors = 0
         self.last_errors: deque[str] = deque(maxlen=20)
 
+    @property
+    def pending(self) -> deque:
+        """Events queued behind the one being delivered (read-only: a subscriber that wants to act once
+        per batch, like the market maker, waits until this is empty)."""
+        return self._queue
+
     def subscribe(self, event_type: type | tuple[type, ...], handler: Handler) -> None:
         """Deliver events of `event_type` (exact type, or each of a tuple of types) to `handler`."""
         types = event_type if isinstance(event_type, tuple) else (event_type,)

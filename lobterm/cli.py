@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--realtime", action="store_true", help="pace the sim on the wall clock "
                      "(default: as fast as possible on a virtual clock, deterministic)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--no-mm", action="store_true", help="do not run the market maker (on by default headless)")
+    run.add_argument("--hedge", choices=["immediate", "twap", "opportunistic"],
+                     help="run the hedger with this policy (parameters from the [hedge] config section)")
     bench = sub.add_parser("bench", help="run benchmarks and print their figures")
     bench.add_argument("which", nargs="?", default="engine", choices=["engine"], help="which benchmarks")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -65,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         from lobterm.headless import run_headless
 
         try:
-            summary = run_headless(config, args.duration, realtime=args.realtime)
+            summary = run_headless(config, args.duration, realtime=args.realtime, market_maker=not args.no_mm,
+                                   hedge_policy=args.hedge)
         except ValueError as exc:
             print(f"lobterm: {exc}", file=sys.stderr)
             return 2

@@ -63,6 +63,13 @@ class Config:
     sim: SimConfig = field(default_factory=SimConfig)
     ui: UiConfig = field(default_factory=UiConfig)
     keys: dict[str, str] = field(default_factory=dict)
+    #: Market maker parameters (lobterm.trading.market_maker.QuoteParams fields), validated at load.
+    mm: dict[str, Any] = field(default_factory=dict)
+    #: Risk limits: max_order_qty, max_order_value, max_position_qty (base/quote units, on the grid),
+    #: and RiskLimits fields (price_band_bps, messages_per_s, daily_loss_limit in quote currency, ...).
+    risk: dict[str, Any] = field(default_factory=dict)
+    #: Hedger parameters (lobterm.trading.hedger.HedgeParams fields); empty: no hedger.
+    hedge: dict[str, Any] = field(default_factory=dict)
     sessions_dir: Path = Path("sessions")
     sources: list[str] = field(default_factory=list)
 
@@ -116,13 +123,17 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
                 raise ConfigError(where, "sim.rate_hz", f"{cfg.sim.rate_hz} must be in (0, 1000]")
         elif section == "ui":
             _apply_dataclass(cfg.ui, values, where, "ui")
+        elif section in ("mm", "risk", "hedge"):
+            merged = {**getattr(cfg, section), **values}
+            _validate_trading(section, merged, where, cfg)
+            setattr(cfg, section, merged)
         elif section == "keys":
             for k, v in values.items():
                 if not isinstance(v, str) or not v.strip():
                     raise ConfigError(where, f"keys.{k}", f"{v!r} must be a key name such as \"b\" or \"ctrl+x\"")
                 cfg.keys[k] = v.strip()
         else:
-            raise ConfigError(where, section, "unknown section (known: sim, ui, keys, sessions_dir)")
+            raise ConfigError(where, section, "unknown section (known: sim, ui, keys, mm, risk, hedge, sessions_dir)")
 
 
 def _apply_dataclass(obj: Any, values: dict[str, Any], where: str, prefix: str) -> None:
@@ -163,3 +174,44 @@ def _coerce(current: Any, raw: Any) -> Any:
             raise TypeError("must be a non-empty list")
         return tuple(to_decimal(x, what="value") for x in raw)
     raise TypeError(f"cannot set a {type(current).__name__}")
+
+
+def quote_params(cfg: Config):
+    from lobterm.trading.market_maker import QuoteParams
+
+    p = QuoteParams(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.mm.items()})
+    p.validate()
+    return p
+
+
+def hedge_params(cfg: Config):
+    from lobterm.trading.hedger import HedgeParams, validate_params
+
+    return validate_params(HedgeParams(**cfg.hedge))
+
+
+def risk_limits(cfg: Config):
+    from lobterm.trading.risk import RiskLimits
+
+    values = dict(cfg.risk)
+    for key in ("price_band_bps", "daily_loss_limit"):
+        if key in values and values[key] is not None and not isinstance(values[key], int):
+            values[key] = to_decimal(values[key], what=key)
+    for key in ("duplicate_tags", "stale_book_tags"):
+        if key in values:
+            values[key] = frozenset(values[key])
+    return RiskLimits.in_units(cfg.sim.instrument(), **values)
+
+
+def _validate_trading(section: str, values: dict[str, Any], where: str, cfg: Config) -> None:
+    """Build the section's parameter object once, so a bad key or value fails at load, naming the key."""
+    from dataclasses import replace
+
+    probe = replace(cfg, **{section: values})
+    build = {"mm": quote_params, "risk": risk_limits, "hedge": hedge_params}[section]
+    try:
+        build(probe)
+    except TypeError as exc:  # an unknown keyword
+        raise ConfigError(where, section, str(exc).replace("__init__() ", "")) from None
+    except (ValueError, InstrumentError) as exc:  # the parameter classes' typed errors are ValueErrors
+        raise ConfigError(where, section, str(exc)) from None

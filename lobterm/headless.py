@@ -8,12 +8,15 @@ the sim venue on the wall clock instead, as the TUI does.
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 import time
 from dataclasses import dataclass
 
 from lobterm.clock import VIRTUAL_EPOCH_NS, LiveClock, VirtualClock
-from lobterm.config import Config
+from lobterm.config import Config, hedge_params, quote_params, risk_limits
+from lobterm.engine.events import Fill
 from lobterm.kernel import Kernel
+from lobterm.venues.base import OUR_OWNER
 from lobterm.venues.sim import SimVenue
 
 
@@ -27,10 +30,21 @@ class RunSummary:
     events: int
     venue_trades: int
     venue_traded: str
+    market_maker: bool
     our_orders: int
     our_fills: int
+    our_volume: str
     our_rejects: int
+    risk_rejects: dict
     position: str
+    avg_cost: str | None
+    realized_pnl: str
+    unrealized_pnl: str
+    fees: str
+    net_pnl: str
+    hedges: dict | None
+    reconciled: bool
+    reconcile_problems: list
     best_bid: str | None
     best_ask: str | None
     subscriber_errors: int
@@ -45,8 +59,15 @@ class RunSummary:
                  f"  simulated {self.sim_seconds:g} s in {self.wall_seconds:.2f} s wall",
                  f"  events processed   {self.events:,}",
                  f"  venue trades       {self.venue_trades:,} ({self.venue_traded} traded)",
+                 f"  market maker       {'on' if self.market_maker else 'off'}",
                  f"  our orders / fills {self.our_orders:,} / {self.our_fills:,} ({self.our_rejects} rejected)",
-                 f"  position           {self.position}",
+                 f"  our volume         {self.our_volume}",
+                 f"  risk rejections    {self.risk_rejects or 'none'}",
+                 f"  position           {self.position} (average cost {self.avg_cost or '-'})",
+                 f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, "
+                 f"fees {self.fees}, net {self.net_pnl}",
+                 f"  hedges             {self.hedges if self.hedges is not None else 'no hedger'}",
+                 f"  books reconcile    {'yes' if self.reconciled else 'NO: ' + '; '.join(self.reconcile_problems)}",
                  f"  final bid / ask    {self.best_bid} / {self.best_ask}",
                  f"  book gaps          {self.book_gaps}",
                  f"  subscriber errors  {self.subscriber_errors}",
@@ -57,37 +78,68 @@ class RunSummary:
 def build_sim_kernel(config: Config, *, virtual: bool) -> tuple[Kernel, SimVenue]:
     venue = SimVenue(config.sim)
     clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
-    return Kernel([venue], clock), venue
+    return Kernel([venue], clock, risk_limits=risk_limits(config)), venue
 
 
-def run_headless(config: Config, duration_s: float, *, realtime: bool = False) -> RunSummary:
-    if not duration_s > 0:
-        raise ValueError(f"duration {duration_s!r} must be a positive number of seconds")
+def run_headless(config: Config, duration_s: float, *, realtime: bool = False, market_maker: bool = True,
+                 hedge_policy: str | None = None) -> RunSummary:
+    if not duration_s > 0 or duration_s > 86_400 * 365:
+        raise ValueError(f"duration {duration_s!r} must be a positive number of seconds (at most a year)")
     kernel, venue = build_sim_kernel(config, virtual=not realtime)
+    our_fills: list[Fill] = []
+    kernel.bus.subscribe(Fill, lambda ev: our_fills.append(ev) if ev.owner == OUR_OWNER else None)
+    if hedge_policy is not None or config.hedge:
+        hp = dict(config.hedge)
+        if hedge_policy is not None:
+            hp["policy"] = hedge_policy
+        kernel.add_hedger(hedge_params(Config(hedge=hp)))
+    mm = kernel.add_market_maker(quote_params(config)) if market_maker else None
     t0 = time.perf_counter()
     steps = max(1, round(duration_s * config.sim.rate_hz))
     if realtime:
         async def main() -> None:
             await kernel.start()
-            await asyncio.sleep(duration_s)
+            if mm is not None:
+                mm.resume()
+            end = asyncio.get_running_loop().time() + duration_s
+            while asyncio.get_running_loop().time() < end:
+                kernel.on_timer()
+                await asyncio.sleep(0.05)
             await kernel.stop()
 
         asyncio.run(main())
     else:
         venue.open()
+        if mm is not None:
+            mm.resume()
         for _ in range(steps):
             venue.step()
+            kernel.on_timer()
         venue.state = "closed"
     wall = time.perf_counter() - t0
     m = kernel.default_market
     inst = m.instrument
     pos = kernel.inventory.position(m.venue, m.symbol)
+    pnl = kernel.inventory.pnl(m.venue, m.symbol, m.top()).in_quote(inst)
+    problems = kernel.inventory.reconcile(our_fills)
+    hedger = kernel.hedger
+    hedges = None
+    if hedger is not None:
+        st = hedger.stats
+        hedges = {"policy": hedger.params.policy, "orders": st.orders, "fills": st.fills,
+                  "volume": f"{inst.format_size(st.volume)} {inst.base}", "slippage_bps": f"{Decimal(st.slippage_bps().numerator) / st.slippage_bps().denominator:.2f}"}
     bb, ba = m.l2.best_bid(), m.l2.best_ask()
     return RunSummary(
         venue=m.venue, symbol=m.symbol, seed=config.sim.seed,
         sim_seconds=duration_s if not realtime else round(wall, 3), wall_seconds=wall,
         events=kernel.bus.published, venue_trades=m.trades, venue_traded=f"{inst.format_size(m.traded_lots)} {inst.base}",
-        our_orders=kernel.oms.sent, our_fills=kernel.oms.fills, our_rejects=kernel.oms.rejects,
+        market_maker=mm is not None,
+        our_orders=kernel.oms.sent, our_fills=kernel.oms.fills,
+        our_volume=f"{inst.format_size(pos.bought + pos.sold)} {inst.base}", our_rejects=kernel.oms.rejects,
+        risk_rejects=dict(kernel.oms.risk_rejects),
         position=f"{inst.format_size(pos.lots)} {inst.base}",
+        avg_cost=None if pos.avg_cost is None else inst.format_price(round(pos.avg_cost)),
+        realized_pnl=str(pnl.realized), unrealized_pnl=str(pnl.unrealized), fees=str(pnl.fees),
+        net_pnl=str(pnl.net), hedges=hedges, reconciled=not problems, reconcile_problems=problems,
         best_bid=inst.format_price(bb[0]) if bb else None, best_ask=inst.format_price(ba[0]) if ba else None,
         subscriber_errors=kernel.bus.errors, book_gaps=kernel.gaps, state_hash=kernel.state_hash())

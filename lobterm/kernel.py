@@ -9,6 +9,7 @@ and the market statistics.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
@@ -20,8 +21,9 @@ from lobterm.engine.events import (LIMIT, STP_CANCEL_RESTING, Accepted, Amended,
 from lobterm.engine.instrument import Instrument
 from lobterm.engine.l2book import L2Book
 from lobterm.engine.unified import UnifiedBook
-from lobterm.trading.inventory import Inventory
+from lobterm.trading.inventory import Inventory, TopOfBook
 from lobterm.trading.oms import OrderManager
+from lobterm.trading.risk import RiskLimits, RiskManager
 from lobterm.venues.base import OUR_OWNER, Venue
 
 ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
@@ -42,6 +44,12 @@ class Market:
     volume_at_price: dict[int, int] = field(default_factory=dict)
     tape: deque = field(default_factory=lambda: deque(maxlen=200))
     trade_version: int = 0
+    #: Set by a venue whose feed stopped (risk blocks quoting on a stale book, the UI marks it).
+    stale: bool = False
+
+    def top(self) -> TopOfBook:
+        return TopOfBook(self.l2.best_bid_price(), self.l2.best_ask_price(),
+                         self.last_trade.price if self.last_trade else None)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -49,7 +57,8 @@ class Market:
 
 
 class Kernel:
-    def __init__(self, venues: list[Venue], clock: Clock | None = None) -> None:
+    def __init__(self, venues: list[Venue], clock: Clock | None = None, *,
+                 risk_limits: RiskLimits | None = None, mark_mode: str = "mid") -> None:
         if not venues:
             raise ValueError("a kernel needs at least one venue")
         self.clock: Clock = clock or LiveClock()
@@ -67,17 +76,23 @@ class Kernel:
                 l2 = L2Book(v.name, symbol)
                 self.markets[(v.name, symbol)] = Market(
                     v.name, symbol, inst, l2, UnifiedBook(l2, OUR_OWNER, own_in_venue_book=v.own_in_book))
-        self.oms = OrderManager(self.venues)
-        self.inventory = Inventory()
+        self.inventory = Inventory({k: m.instrument for k, m in self.markets.items()}, mark_mode=mark_mode)
+        self.risk = RiskManager(self.markets, self.clock, risk_limits or RiskLimits(),
+                                position=lambda v, s: self.inventory.position(v, s).lots, pnl=self.net_pnl)
+        self.oms = OrderManager(self.venues, self.bus, self.clock, self.risk)
         self.gaps = 0
         self._started = False
+        self.market_makers: list = []
+        self.hedger = None
 
         bus = self.bus
+        # The OMS first: every later subscriber sees the order state the event produced.
+        bus.subscribe(ORDER_EVENTS, self.oms.on_event)
+        self.risk.subscribe(bus)
         bus.subscribe(BookSnapshot, self._on_snapshot)
         bus.subscribe(BookDelta, self._on_delta)
         bus.subscribe(Trade, self._on_trade)
         bus.subscribe(VenueStatus, self._on_status)
-        bus.subscribe(ORDER_EVENTS, self.oms.on_event)
         bus.subscribe(ORDER_EVENTS, self._on_order_event)
         bus.subscribe(Fill, self.inventory.on_fill)
         for v in venues:
@@ -103,11 +118,13 @@ class Kernel:
         return self.markets[(venue, symbol)]
 
     # ---- requests (the TUI and strategies call these) -----------------------------------------
-    def buy(self, market: Market, price: int, size: int, order_type: int = LIMIT) -> int:
-        return self.oms.new_order(market.venue, market.symbol, 0, price, size, order_type, STP_CANCEL_RESTING)
+    def buy(self, market: Market, price: int, size: int, order_type: int = LIMIT, tag: str = "manual") -> int:
+        return self.oms.new_order(market.venue, market.symbol, 0, price, size, order_type, STP_CANCEL_RESTING,
+                                  tag=tag)
 
-    def sell(self, market: Market, price: int, size: int, order_type: int = LIMIT) -> int:
-        return self.oms.new_order(market.venue, market.symbol, 1, price, size, order_type, STP_CANCEL_RESTING)
+    def sell(self, market: Market, price: int, size: int, order_type: int = LIMIT, tag: str = "manual") -> int:
+        return self.oms.new_order(market.venue, market.symbol, 1, price, size, order_type, STP_CANCEL_RESTING,
+                                  tag=tag)
 
     def cancel_at(self, market: Market, price: int, side: int | None = None) -> int:
         """Cancel our orders resting at `price` (on one side or both); returns how many were asked."""
@@ -157,6 +174,50 @@ class Kernel:
         if m is not None:
             m.unified.on_event(ev)
 
+    # ---- strategies ----------------------------------------------------------------------------
+    def add_market_maker(self, params=None, market: Market | None = None):
+        """A market maker on `market` (default: the first), paused until `resume()`."""
+        from lobterm.trading.market_maker import MarketMaker
+
+        m = market or self.default_market
+        mm = MarketMaker(self.bus, self.oms, m, self.inventory, self.clock, params, risk=self.risk)
+        if self.hedger is not None:
+            mm.side_block = self.hedger.blocks_quoting
+        self.market_makers.append(mm)
+        return mm
+
+    def add_hedger(self, params=None, quote: Market | None = None, hedge: Market | None = None):
+        """A hedger of the position on `quote` (default: the first market), hedging on `hedge` (default:
+        the same market). Market makers built before or after it stop quoting the side whose hedge is
+        overdue; the kill switch stops it."""
+        from lobterm.trading.hedger import Hedger
+
+        q = quote or self.default_market
+        self.hedger = Hedger(self.bus, self.oms, self.markets, quote=q.key, hedge=None if hedge is None else hedge.key,
+                             params=params, clock=self.clock, positions=self.inventory)
+        self.risk.add_on_kill(lambda *_: self.hedger.stop())
+        for mm in self.market_makers:
+            mm.side_block = self.hedger.blocks_quoting
+        return self.hedger
+
+    def on_timer(self) -> None:
+        """Time-driven work between market events (the TUI calls this on its clock): hedge slices,
+        market maker staleness and order-age checks."""
+        now = self.clock.now()
+        if self.hedger is not None:
+            self.hedger.on_time(now)
+        for mm in self.market_makers:
+            mm.heartbeat()
+
+    # ---- P&L ---------------------------------------------------------------------------------------
+    def marks(self) -> dict[tuple[str, str], TopOfBook]:
+        return {k: m.top() for k, m in self.markets.items()}
+
+    def net_pnl(self):
+        """Net P&L (realized + unrealized - fees) of every position, in quote currency (Decimal, exact)."""
+        snap = self.inventory.snapshot(self.clock.now(), self.marks(), record=False)
+        return sum(snap.net_by_quote.values(), Decimal(0))
+
     # ---- summaries -----------------------------------------------------------------------------
     def state_hash(self) -> str:
         """SHA-256 over every book's levels, our working orders and positions: same input, same hash."""
@@ -170,7 +231,7 @@ class Kernel:
             h.update(repr((oid, o.venue, o.symbol, o.side, o.price, o.leaves, o.filled)).encode())
         for key in sorted(self.inventory.positions):
             p = self.inventory.positions[key]
-            h.update(repr((key, p.lots, p.cash, p.fees)).encode())
+            h.update(repr((key, p.lots, p.cash, p.fees, p.realized, p.holdings)).encode())
         return h.hexdigest()
 
 
