@@ -9,12 +9,16 @@ out (`price`, `size`, `notional`, `format_*`) gives exact Decimals and strings, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 
 # A price or size beyond this many ticks/lots is a fat finger or a garbage message, not a market.
 MAX_UNITS = 10**15
 # Fees travel through the engine as integers in millionths of one tick*lot (see `fee_units`).
 FEE_SCALE = 1_000_000
+# Decimal arithmetic that never rounds: the default context keeps 28 digits (a notional of 10**15 ticks
+# times 10**15 lots does not fit) and turns a value below 1e-999999 into 0 without a word. Only exact
+# operations are done in it (products, divisions by powers of ten, integer division).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 class InstrumentError(ValueError):
@@ -106,7 +110,9 @@ class Instrument:
         d = to_decimal(price, symbol=self.symbol, what="price")
         if d <= 0:
             raise InstrumentError(self.symbol, "price", price, "must be greater than zero")
-        q, r = divmod(d, self.tick_size)
+        if d > _EXACT.multiply(self.tick_size, self.max_ticks):  # before dividing: 1e999999 is a number
+            raise InstrumentError(self.symbol, "price", price, f"is above the maximum of {self.max_ticks} ticks")
+        q, r = _EXACT.divmod(d, self.tick_size)
         if r:
             raise InstrumentError(self.symbol, "price", price, f"is not a multiple of the tick size {self.tick_size}")
         n = int(q)
@@ -120,7 +126,9 @@ class Instrument:
         if d < 0 or (d == 0 and not allow_zero):
             raise InstrumentError(self.symbol, "size", size, "must be greater than zero" if not allow_zero
                                   else "must not be negative")
-        q, r = divmod(d, self.lot_size)
+        if d > _EXACT.multiply(self.lot_size, self.max_lots):
+            raise InstrumentError(self.symbol, "size", size, f"is above the maximum of {self.max_lots} lots")
+        q, r = _EXACT.divmod(d, self.lot_size)
         if r:
             raise InstrumentError(self.symbol, "size", size, f"is not a multiple of the lot size {self.lot_size}")
         n = int(q)
@@ -145,37 +153,43 @@ class Instrument:
         d = to_decimal(price, symbol=self.symbol, what="price")
         if d <= 0:
             raise InstrumentError(self.symbol, "price", price, "must be greater than zero")
-        q = d / self.tick_size
-        if side == 0:
-            n = int(q.to_integral_value(rounding="ROUND_FLOOR"))
-        elif side == 1:
-            n = int(q.to_integral_value(rounding="ROUND_CEILING"))
-        else:
-            n = int(q.to_integral_value(rounding="ROUND_HALF_EVEN"))
+        if d > _EXACT.multiply(self.tick_size, self.max_ticks + 1):
+            raise InstrumentError(self.symbol, "price", price, f"is outside 1..{self.max_ticks} ticks")
+        # Exact integer division: rounding d / tick to 28 digits first could round a buy up.
+        q, r = _EXACT.divmod(d, self.tick_size)
+        n = int(q)
+        if r:
+            if side == 1:
+                n += 1
+            elif side != 0:
+                half = _EXACT.multiply(r, 2).compare(self.tick_size)
+                if half > 0 or (half == 0 and n % 2):
+                    n += 1
         if n < 1 or n > self.max_ticks:
             raise InstrumentError(self.symbol, "price", price, f"is outside 1..{self.max_ticks} ticks")
         return n
 
     # ---- out of the engine -----------------------------------------------------------------
     def price(self, ticks: int) -> Decimal:
-        return self.tick_size * ticks
+        return _EXACT.multiply(self.tick_size, ticks)
 
     def size(self, lots: int) -> Decimal:
-        return self.lot_size * lots
+        return _EXACT.multiply(self.lot_size, lots)
 
     def notional(self, ticks_times_lots: int) -> Decimal:
         """Quote-currency value of an integer number of tick*lots (price_ticks * size_lots)."""
-        return self.tick_size * self.lot_size * ticks_times_lots
+        return _EXACT.multiply(_EXACT.multiply(self.tick_size, self.lot_size), ticks_times_lots)
 
     def fee(self, fee_units: int) -> Decimal:
         """Quote-currency value of a fee given in millionths of a tick*lot."""
-        return self.tick_size * self.lot_size * fee_units / FEE_SCALE
+        # FEE_SCALE is a power of ten, so the division is exact.
+        return _EXACT.divide(self.notional(fee_units), FEE_SCALE)
 
     def format_price(self, ticks: int) -> str:
-        return f"{self.tick_size * ticks:.{self.price_decimals}f}"
+        return f"{self.price(ticks):.{self.price_decimals}f}"
 
     def format_size(self, lots: int) -> str:
-        return f"{self.lot_size * lots:.{self.size_decimals}f}"
+        return f"{self.size(lots):.{self.size_decimals}f}"
 
 
 def fee_units(price_ticks: int, size_lots: int, fee_ppm: int) -> int:

@@ -16,7 +16,8 @@ Rules worth knowing:
   the same `owner`: cancel the resting order and go on matching, cancel the incoming order, or both.
 - A market order carries price 0 in its events. Whatever part of a market or IOC order finds nothing to
   trade against is cancelled with reason `expired`; a FOK order that cannot fill completely is
-  cancelled whole with reason `killed` before any fill.
+  cancelled whole with reason `killed` before any fill (what it counts is what it could trade before
+  self-trade prevention would stop it).
 - "Duplicate order id" means an id that is live on this book now; ids of finished orders may be reused.
 
 Speed: this is the hot path of the sim venue, of paper fills and of backtests, and it is written for
@@ -175,7 +176,10 @@ class MatchingBook:
         elif not (type(price) is int and 0 < price <= _MAX_UNITS):
             return self._reject_new(order_id, owner,
                                     f"price {price!r} is not on the tick grid (a positive whole number of ticks)")
-        if not (type(size) is int and 0 < size <= _MAX_UNITS and (side == 0 or side == 1)
+        # Exact ints only: a bool or float side/type/mode would pass the range checks and then travel in
+        # events that the recorder cannot decode; a str or None would raise in the comparisons.
+        if not (type(size) is int and 0 < size <= _MAX_UNITS
+                and type(side) is type(order_type) is type(stp) is int and (side == 0 or side == 1)
                 and 0 <= order_type <= 4 and 0 <= stp <= 3) or order_id in self._orders:
             return self._reject_new(order_id, owner, self._why_bad(order_id, side, size, order_type, stp))
         ev = self.events
@@ -232,9 +236,9 @@ class MatchingBook:
             return f"size {size!r} must be a positive whole number of lots"
         if size > _MAX_UNITS:
             return f"size {size} is absurd (more than {_MAX_UNITS} lots)"
-        if side != 0 and side != 1:
+        if type(side) is not int or (side != 0 and side != 1):
             return f"side {side!r} must be 0 (buy) or 1 (sell)"
-        if not 0 <= order_type <= 4:
+        if type(order_type) is not int or not 0 <= order_type <= 4:
             return f"unknown order type {order_type!r}"
         return f"unknown self-trade prevention mode {stp!r}"
 
@@ -292,8 +296,9 @@ class MatchingBook:
             if crosses and o[OTYPE] == POST_ONLY:
                 reason = POST_ONLY_WOULD_TRADE
         if reason is not None:
+            # Addressed to whoever asked (as in `cancel`): never to another owner whose order it is.
             ev.append(Rejected(self.now, self.venue, self.symbol, order_id, reason,
-                               (-1 if owner is None else owner) if o is None else o[OWNER]))
+                               owner if owner is not None else -1 if o is None else o[OWNER]))
             return
         new_size = o[LEAVES] if size is None else size
         if new_price == o[PRICE] and new_size <= o[LEAVES]:
@@ -363,7 +368,9 @@ class MatchingBook:
         self.events.append(Done(now, self.venue, self.symbol, o[0], o[6], reason, o[4]))
 
     def _fillable(self, side: int, limit: int, want: int, owner: int, stp: int) -> int:
-        """How much of `want` could trade at `limit` or better (orders STP would skip do not count)."""
+        """How much of `want` could trade at `limit` or better, as `_match` would meet it: orders of the
+        same owner do not count, and under cancel_incoming / cancel_both nothing behind the first of them
+        counts either (matching would stop there)."""
         opp = 1 - side
         prices = self._prices[opp]
         ordered = iter(prices) if side == BUY else reversed(prices)
@@ -372,11 +379,15 @@ class MatchingBook:
         for px in ordered:
             if (px > limit) if side == BUY else (px < limit):
                 break
-            got += qty[px]
-            if stp != STP_NONE:
+            if stp == STP_NONE:
+                got += qty[px]
+            else:
                 for r in self._levels[opp][px].values():
                     if r[4] == owner:
-                        got -= r[3]
+                        if stp != STP_CANCEL_RESTING:
+                            return got
+                    else:
+                        got += r[3]
             if got >= want:
                 break
         return got
