@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--realtime", action="store_true", help="pace the sim on the wall clock "
                      "(default: as fast as possible on a virtual clock, deterministic)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--paper", action="store_true", help="paper-trade: our orders are filled by the paper desk "
+                     "against the sim's published book (queue position, no access to its matching engine)")
     run.add_argument("--no-mm", action="store_true", help="do not run the market maker (on by default headless)")
     run.add_argument("--hedge", choices=["immediate", "twap", "opportunistic"],
                      help="run the hedger with this policy (parameters from the [hedge] config section)")
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             summary = run_headless(config, args.duration, realtime=args.realtime, market_maker=not args.no_mm,
-                                   hedge_policy=args.hedge)
+                                   hedge_policy=args.hedge, paper=args.paper)
         except ValueError as exc:
             print(f"lobterm: {exc}", file=sys.stderr)
             return 2

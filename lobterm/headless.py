@@ -23,6 +23,7 @@ from lobterm.venues.sim import SimVenue
 @dataclass(slots=True)
 class RunSummary:
     venue: str
+    mode: str
     symbol: str
     seed: int
     sim_seconds: float
@@ -55,7 +56,7 @@ class RunSummary:
         return {f: getattr(self, f) for f in self.__slots__}
 
     def as_text(self) -> str:
-        lines = [f"lobterm headless run: {self.venue} {self.symbol}, seed {self.seed}",
+        lines = [f"lobterm headless run: {self.venue} ({self.mode}) {self.symbol}, seed {self.seed}",
                  f"  simulated {self.sim_seconds:g} s in {self.wall_seconds:.2f} s wall",
                  f"  events processed   {self.events:,}",
                  f"  venue trades       {self.venue_trades:,} ({self.venue_traded} traded)",
@@ -75,17 +76,26 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def build_sim_kernel(config: Config, *, virtual: bool) -> tuple[Kernel, SimVenue]:
+def build_sim_kernel(config: Config, *, virtual: bool, paper: bool = False) -> tuple[Kernel, SimVenue]:
+    """A kernel on the sim venue. With `paper`, our orders never reach the sim's matching book: they are
+    filled by the paper desk against its published book and trades, with queue position (the way
+    lobterm paper-trades a live venue without keys)."""
     venue = SimVenue(config.sim)
     clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
+    if paper:
+        from lobterm.trading.paper import PaperConfig, PaperVenue
+
+        s = config.sim
+        traded = PaperVenue(venue, PaperConfig(maker_fee_ppm=s.maker_fee_ppm, taker_fee_ppm=s.taker_fee_ppm))
+        return Kernel([traded], clock, risk_limits=risk_limits(config)), venue
     return Kernel([venue], clock, risk_limits=risk_limits(config)), venue
 
 
 def run_headless(config: Config, duration_s: float, *, realtime: bool = False, market_maker: bool = True,
-                 hedge_policy: str | None = None) -> RunSummary:
+                 hedge_policy: str | None = None, paper: bool = False) -> RunSummary:
     if not duration_s > 0 or duration_s > 86_400 * 365:
         raise ValueError(f"duration {duration_s!r} must be a positive number of seconds (at most a year)")
-    kernel, venue = build_sim_kernel(config, virtual=not realtime)
+    kernel, venue = build_sim_kernel(config, virtual=not realtime, paper=paper)
     our_fills: list[Fill] = []
     kernel.bus.subscribe(Fill, lambda ev: our_fills.append(ev) if ev.owner == OUR_OWNER else None)
     if hedge_policy is not None or config.hedge:
@@ -130,7 +140,7 @@ def run_headless(config: Config, duration_s: float, *, realtime: bool = False, m
                   "volume": f"{inst.format_size(st.volume)} {inst.base}", "slippage_bps": f"{Decimal(st.slippage_bps().numerator) / st.slippage_bps().denominator:.2f}"}
     bb, ba = m.l2.best_bid(), m.l2.best_ask()
     return RunSummary(
-        venue=m.venue, symbol=m.symbol, seed=config.sim.seed,
+        venue=m.venue, mode=kernel.venues[m.venue].mode, symbol=m.symbol, seed=config.sim.seed,
         sim_seconds=duration_s if not realtime else round(wall, 3), wall_seconds=wall,
         events=kernel.bus.published, venue_trades=m.trades, venue_traded=f"{inst.format_size(m.traded_lots)} {inst.base}",
         market_maker=mm is not None,

@@ -151,3 +151,16 @@ def test_headless_run_with_market_maker_reconciles_fills_position_and_pnl() -> N
 
     net = Decimal(s["realized_pnl"]) + Decimal(s["unrealized_pnl"]) - Decimal(s["fees"])
     assert net == Decimal(s["net_pnl"])
+
+
+def test_headless_paper_run_keeps_our_orders_out_of_the_sim_matching_book() -> None:
+    cfg = load(use_defaults=False, overrides={"sim": {"seed": 4}})
+    s = run_headless(cfg, 30, paper=True)
+    assert s.mode == "PAPER"
+    assert s.our_fills > 0 and s.reconciled
+    kernel, venue = build_sim_kernel(cfg, virtual=True, paper=True)
+    venue.open()
+    m = kernel.default_market
+    oid = kernel.buy(m, m.l2.best_bid()[0], 5)
+    assert oid in kernel.oms.working and oid not in venue.book  # virtual: only the paper desk holds it
+    assert m.unified.our_size(BUY, m.l2.best_bid()[0]) == 5
