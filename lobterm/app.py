@@ -1,0 +1,131 @@
+"""LobtermApp: the screen, its bindings and the UI clock. No business logic: widgets and the kernel own it.
+
+The kernel runs on the app's event loop (the sim venue steps there). The UI never receives a message per
+book event: one clock at `ui.refresh_hz` asks the ladder and the status bar to pull what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer
+
+from lobterm.config import Config
+from lobterm.headless import build_sim_kernel
+from lobterm.kernel import Kernel
+from lobterm.widgets.help import ConfirmQuitScreen, HelpScreen, check_keymap, key_help
+from lobterm.widgets.ladder import PriceLadder
+from lobterm.widgets.status import StatusBar
+
+__all__ = ["LobtermApp"]
+
+CANCEL_WAIT_S = 2.0  # how long quitting waits for the venue to confirm our cancels
+
+
+class LobtermApp(App[None]):
+    TITLE = "lobterm"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    #main { height: 1fr; align-horizontal: center; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("question_mark,f1", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(self, config: Config, kernel: Kernel | None = None) -> None:
+        super().__init__()
+        self.config = config
+        if kernel is None:
+            kernel, _venue = build_sim_kernel(config, virtual=False)
+        self.kernel = kernel
+        self.market = kernel.default_market
+        self.animation_level = "none"
+        ui = config.ui
+        self.ladder = PriceLadder(kernel, self.market, default_qty=ui.default_qty, qty_presets=ui.qty_presets,
+                                  id="ladder")
+        self.status = StatusBar(kernel, self.market, id="status")
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield self.ladder
+        yield self.status
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        self._apply_keymap()
+        self.kernel.oms.on_reject = self._on_reject
+        await self.kernel.start()
+        hz = self.config.ui.refresh_hz
+        if not 1 <= hz <= 60:
+            self.notify(f"ui.refresh_hz {hz} is outside 1..60; using 25.", severity="warning")
+            hz = 25.0
+        self.set_interval(1.0 / hz, self._tick, name="ui-clock")
+        self.ladder.focus()
+        self._tick()
+
+    async def on_unmount(self) -> None:
+        await self.kernel.stop()
+
+    def _tick(self) -> None:
+        self.kernel.on_timer()  # time-driven kernel work (hedge slices, quote staleness)
+        if self.ladder.is_attached:
+            self.ladder.pull()
+            self.status.pull(self.ladder.default_qty)
+
+    # ---- keys --------------------------------------------------------------------------------
+    def _apply_keymap(self) -> None:
+        bindings = [b for b in (*self.BINDINGS, *PriceLadder.BINDINGS) if isinstance(b, Binding)]
+        keymap, problems = check_keymap(bindings, self.config.keys, self._normalize_keymap)
+        for problem in problems:
+            self.notify(f"[keys]: {problem}.", title="Config", severity="warning", timeout=15, markup=False)
+        self.set_keymap(keymap)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(key_help(self.screen)))
+
+    # ---- rejections --------------------------------------------------------------------------
+    def _on_reject(self, reason: str) -> None:
+        self.status.last_reject = reason
+        self.notify(reason, title="Order rejected", severity="error", timeout=6)
+
+    def on_price_ladder_order_refused(self, message: PriceLadder.OrderRefused) -> None:
+        self.status.last_reject = message.reason
+        self.notify(message.reason, title="Order not sent", severity="error", timeout=6)
+
+    # ---- quitting ----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        if isinstance(self.screen, ConfirmQuitScreen):
+            return
+        working = len(self.kernel.oms.working)
+        if not working:
+            await self._stop_and_exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._cancel_all_and_exit(), exclusive=True, group="quit")
+
+        self.push_screen(ConfirmQuitScreen(working), answered)
+
+    async def _cancel_all_and_exit(self) -> None:
+        self.kernel.cancel_all()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCEL_WAIT_S
+        while self.kernel.oms.working and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        left = len(self.kernel.oms.working)
+        if left:
+            self.notify(f"{left} orders still working after {CANCEL_WAIT_S:g} s: not quitting.",
+                        severity="error")
+            return
+        await self._stop_and_exit()
+
+    async def _stop_and_exit(self) -> None:
+        await self.kernel.stop()
+        self.exit()

@@ -1,0 +1,128 @@
+"""Small modal screens: the key help (every binding with its current key) and the quit confirmation."""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+__all__ = ["ConfirmQuitScreen", "HelpScreen", "check_keymap", "key_help"]
+
+
+def check_keymap(bindings: list[Binding], keymap: dict[str, str],
+                 normalize: Callable[[dict[str, str]], dict[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """The part of a user keymap (binding id -> keys) that is safe to apply, and what was wrong with the rest.
+
+    Unknown ids are dropped. So is any entry that would put two actions on one key: Textual then
+    silently keeps one of them, and a trader whose "s" now buys must be told, not surprised.
+    `normalize` is the app's key normalisation ("+" -> "plus").
+    """
+    ids = {b.id: b for b in bindings if b.id}
+    problems = []
+    unknown = sorted(set(keymap) - set(ids))
+    if unknown:
+        problems.append(f"unknown binding id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(ids))})")
+    wanted = normalize({k: v for k, v in keymap.items() if k in ids})
+    while True:
+        owners: dict[str, list[str]] = {}
+        for binding_id, b in ids.items():
+            for key in wanted.get(binding_id, b.key).split(","):
+                owners.setdefault(key.strip(), []).append(binding_id)
+        clashes = {key: who for key, who in owners.items() if len(who) > 1}
+        dropped = sorted({i for who in clashes.values() for i in who if i in wanted})
+        if not dropped:
+            return {k: keymap[k] for k in wanted}, problems
+        for key, who in sorted(clashes.items()):
+            problems.append(f"key {key!r} would do {' and '.join(who)}: keeping the defaults of "
+                            f"{', '.join(i for i in who if i in wanted)}")
+        for i in dropped:
+            del wanted[i]
+
+
+def key_help(screen: Screen) -> list[tuple[str, str, str]]:
+    """(keys, description, binding id) for every action reachable from `screen`, with the keymap applied.
+
+    Keys bound to the same action are listed together ("r, space"); only our own bindings (those with
+    an id, which the config's [keys] table can rebind) are listed, plus any other key that reaches one
+    of their actions (Textual's ctrl+q quit).
+    """
+    app = screen.app
+    groups: dict[str, tuple[list[str], list[str], list[str]]] = {}  # action -> our keys, other keys, [text, id]
+    for active in screen.active_bindings.values():
+        b = active.binding
+        ours, others, about = groups.setdefault(b.action, ([], [], ["", ""]))
+        (ours if b.id is not None else others).append(app.get_key_display(b))
+        if b.id is not None:
+            about[1] = b.id
+        if b.description and (b.id is not None or not about[0]):
+            about[0] = b.description
+    return [(", ".join(ours + others), text, binding_id)
+            for ours, others, (text, binding_id) in groups.values() if ours]
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    /* Opaque: a translucent modal background re-renders the whole screen beneath through Rich
+       (about 0.1 s a frame at 160x48), which makes the dialog feel slow. */
+    HelpScreen { align: center middle; background: $background; }
+    HelpScreen > Vertical {
+        width: 84; height: auto; max-height: 95%;
+        border: round $accent; background: $surface; padding: 0 2;
+    }
+    HelpScreen Static { width: 100%; }
+    HelpScreen .title { text-style: bold; padding-bottom: 1; }
+    HelpScreen .hint { color: $foreground-muted; padding-top: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,f1,q", "dismiss", "Close help"),
+    ]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        width = max((len(k) for k, _, _ in self.rows), default=4)
+        text_width = max((len(t) for _, t, _ in self.rows), default=4)
+        table = Content("\n").join(
+            Content.assemble((f"{keys:>{width}}", "bold $accent"), "  ", f"{description:<{text_width}}",
+                             "  ", (binding_id, "$foreground-muted"))
+            for keys, description, binding_id in self.rows)
+        with Vertical():
+            yield Static("lobterm keys", classes="title")
+            yield Static(table, id="help-keys")
+            yield Static("BIDS/ASKS: everybody else's size.  OUR BIDS/OUR ASKS: ours, as size (orders).\n"
+                         "Rebind in the config's [keys] table: binding id = \"key\", e.g. buy = \"B\".\n"
+                         "escape closes this help.", classes="hint", markup=False)
+
+
+class ConfirmQuitScreen(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    ConfirmQuitScreen { align: center middle; background: $background; }
+    ConfirmQuitScreen > Static {
+        width: 60; height: auto; border: round $warning; background: $surface; padding: 1 2;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Cancel all and quit"),
+        Binding("n,escape", "answer(False)", "Stay"),
+    ]
+
+    def __init__(self, working: int) -> None:
+        super().__init__()
+        self.working = working
+
+    def compose(self) -> ComposeResult:
+        s = "s" if self.working != 1 else ""
+        yield Static(Content.assemble(
+            (f"{self.working} order{s} of ours working.", "bold $warning"),
+            "\n\nCancel them all and quit?   ", ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
