@@ -47,7 +47,7 @@ class LobtermApp(App[None]):
         self.animation_level = "none"
         ui = config.ui
         self.ladder = PriceLadder(kernel, self.market, default_qty=ui.default_qty, qty_presets=ui.qty_presets,
-                                  id="ladder")
+                                  auto_recenter=ui.auto_recenter, id="ladder")
         self.status = StatusBar(kernel, self.market, id="status")
 
     def compose(self) -> ComposeResult:

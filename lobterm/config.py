@@ -55,6 +55,7 @@ class UiConfig:
     default_qty: Decimal = Decimal("0.010")
     qty_presets: tuple[Decimal, ...] = (Decimal("0.001"), Decimal("0.010"), Decimal("0.100"), Decimal("1.000"))
     ladder_rows: int = 0  # 0: as many as fit
+    auto_recenter: bool = True  # recenter when the market moves out of the ladder (not when you scroll)
     refresh_hz: float = 25.0
 
 

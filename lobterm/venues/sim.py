@@ -77,7 +77,7 @@ class SimConfig:
     churn_per_s: float = 60.0  # random provider cancels (and so re-quotes) per second
     taker_per_s: float = 4.0  # noise taker orders per second (calm regime)
     taker_mean_lots: int = 120  # mean taker size; the tail is heavy
-    vol_bps: float = 0.25  # fair price volatility, basis points per sqrt(second), calm regime
+    vol_bps: float = 0.1  # fair price volatility, basis points per sqrt(second), calm regime
     burst_per_min: float = 1.0  # how often a volatility burst starts
     burst_mult: float = 4.0  # volatility and taker flow in a burst, times calm
     burst_seconds: float = 8.0  # mean length of a burst

@@ -140,7 +140,8 @@ class PriceLadder(Widget, can_focus=True):
 
     def __init__(self, kernel: Kernel, market: Market, *, default_qty: Decimal,
                  qty_presets: tuple[Decimal, ...] = (), ticks_per_row: int = 1,
-                 columns: tuple[Column, ...] = LADDER_COLUMNS, name: str | None = None,
+                 columns: tuple[Column, ...] = LADDER_COLUMNS, auto_recenter: bool = True,
+                 name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.kernel = kernel
@@ -150,6 +151,11 @@ class PriceLadder(Widget, can_focus=True):
         self.ticks_per_row = ticks_per_row
         self.columns = columns
         self.top_price: int | None = None  # price (ticks) of the first price row: the static axis
+        # Recenter by itself when the market moves out of the window (never when the trader scrolled
+        # away: the axis does not fight the keyboard).
+        self.auto_recenter = auto_recenter
+        self.auto_recenters = 0
+        self._market_was_visible = False
         self.cursor_price: int | None = None
         self._drawn_versions: tuple[int, int] | None = None
         self._dirty = True  # the view (axis, cursor, size) changed since the last pull
@@ -203,6 +209,13 @@ class PriceLadder(Widget, can_focus=True):
             self._strips = [None] * height
         if self.top_price is None:
             self._place_axis()  # False until there is a book or a trade: the title line says so
+        elif self.auto_recenter and versions != self._drawn_versions:
+            visible = self._market_visible()
+            if not visible and self._market_was_visible:
+                self._place_axis()
+                self.auto_recenters += 1
+                visible = True
+            self._market_was_visible = visible
         self._drawn_versions = versions
         self._dirty = False
         keys = self._line_keys()
@@ -233,6 +246,7 @@ class PriceLadder(Widget, can_focus=True):
             self.cursor_price = center
         self._fit_price_column()
         self._dirty = True
+        self._market_was_visible = True
         return True
 
     def _inside_price(self) -> int | None:
@@ -249,6 +263,16 @@ class PriceLadder(Widget, can_focus=True):
             self.columns = cols
             self._strips = [None] * len(self._strips)
             self.refresh(layout=True)
+
+    def _market_visible(self) -> bool:
+        """Whether the inside market (best bid or ask) is on one of the window's rows."""
+        u = self.market.unified
+        inside = [lvl[0] for lvl in (u.best_bid(), u.best_ask()) if lvl is not None]
+        return any(self.row_of(p) is not None for p in inside)
+
+    def _note_user_view(self) -> None:
+        """The trader moved the view: remember whether the market is in it now."""
+        self._market_was_visible = self._market_visible()
 
     def _keep_cursor_visible(self) -> None:
         if self.top_price is None or self.cursor_price is None:
@@ -460,6 +484,7 @@ class PriceLadder(Widget, can_focus=True):
             return
         self.cursor_price = max(self.ticks_per_row, self.cursor_price + rows * self.ticks_per_row)
         self._keep_cursor_visible()
+        self._note_user_view()
         self._dirty = True
         self.pull()
 
@@ -474,6 +499,7 @@ class PriceLadder(Widget, can_focus=True):
         step = max(step, self.ticks_per_row - self.cursor_price)  # never below the first tick
         self.top_price += step
         self.cursor_price += step
+        self._note_user_view()
         self._dirty = True
         self.pull()
 

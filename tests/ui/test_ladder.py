@@ -220,6 +220,7 @@ async def test_price_axis_stays_put_as_the_market_moves():
     cfg = Config()
     cfg.sim.seed = 3
     cfg.sim.rate_hz = 50  # a busier market, so the book changes many times during the test
+    cfg.ui.auto_recenter = False
     app = LobtermApp(cfg)
     async with app.run_test(size=SIZE) as pilot:
         ladder = await ready(pilot)
@@ -228,6 +229,31 @@ async def test_price_axis_stays_put_as_the_market_moves():
         await wait_for(pilot, lambda: app.market.unified.version > version + 200 and app.market.trades > 0,
                        timeout=10, what="the market to move")
         assert (ladder.top_price, ladder.cursor_price) == (top, cursor)
+
+
+async def test_axis_recenters_by_itself_when_the_market_leaves_the_window():
+    cfg = calm_config()
+    app = LobtermApp(cfg)
+    async with app.run_test(size=SIZE) as pilot:
+        ladder = await ready(pilot)
+        top = ladder.top_price
+        venue = app.kernel.venues[app.market.venue]
+        venue.fair += 3 * ladder.price_rows  # the market jumps three windows up
+        await wait_for(pilot, lambda: ladder.auto_recenters == 1, timeout=5, what="the auto-recenter")
+        assert ladder.top_price > top
+        assert ladder._market_visible()
+
+
+async def test_axis_does_not_follow_the_market_after_the_trader_scrolled_away():
+    app = LobtermApp(calm_config())
+    async with app.run_test(size=SIZE) as pilot:
+        ladder = await ready(pilot)
+        await pilot.press("pageup", "pageup")
+        top = ladder.top_price
+        version = app.market.unified.version
+        await wait_for(pilot, lambda: app.market.unified.version > version + 20, what="book changes")
+        await settle(pilot)
+        assert ladder.top_price == top and ladder.auto_recenters == 0
 
 
 async def test_recenter_key_puts_the_inside_market_in_the_middle():
