@@ -45,7 +45,7 @@ def _check(book: MatchingBook, expected) -> None:
         raise AssertionError(f"final book {got} != workload final_state {tuple(expected)}")
 
 
-def run(n: int = 200_000, seed: int = 42, repeats: int = 3, track_levels: bool = True) -> dict:
+def run(n: int = 200_000, seed: int = 42, repeats: int = 5, track_levels: bool = True) -> dict:
     wl = workload(n, seed)
     ops = wl["ops"]
     best = None
