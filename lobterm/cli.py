@@ -2,7 +2,11 @@
 
     lobterm                         the TUI on the embedded sim venue
     lobterm run --headless ...      the kernel without the TUI; prints a summary
-    lobterm bench engine [--json]   the engine benchmarks (figures, not pass/fail)
+    lobterm replay FILE             a recorded session played back in the TUI
+    lobterm backtest FILE ...       the market maker rerun over a recorded session
+    lobterm bench [WHICH] [--json]  benchmarks, each figure beside its goal (figures, not pass/fail)
+    lobterm serve [--port N]        the TUI in a web browser, on 127.0.0.1
+    lobterm config                  the effective configuration as TOML, secrets redacted
 """
 
 from __future__ import annotations
@@ -22,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed of the sim venue (default 1)")
     p.add_argument("--rate", type=float, metavar="HZ", help="sim market data steps per second (default 20)")
     p.add_argument("--no-default-config", action="store_true", help="ignore the default config files")
+    p.add_argument("--venue", action="append", metavar="NAME", help="trade this live venue (a ccxt exchange id or "
+                   "a [venues.NAME] config section; repeat for several): keys from LOBTERM_<NAME>_API_KEY / "
+                   "_SECRET, without keys paper trading on its live book")
+    p.add_argument("--symbol", action="append", metavar="SYMBOL", help="symbol(s) for --venue, e.g. BTC/USDT")
+    p.add_argument("--no-record", action="store_true", help="do not record this session (recording is on by "
+                   "default, to sessions_dir)")
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the kernel")
     run.add_argument("--headless", action="store_true", help="no TUI: run, then print a summary")
@@ -36,10 +46,40 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-mm", action="store_true", help="do not run the market maker (on by default headless)")
     run.add_argument("--hedge", choices=["immediate", "twap", "opportunistic"],
                      help="run the hedger with this policy (parameters from the [hedge] config section)")
+    run.add_argument("--no-record", action="store_true", dest="run_no_record",
+                     help="do not record this run (recording is on by default, to sessions_dir)")
+    replay = sub.add_parser("replay", help="play a recorded session back in the TUI")
+    replay.add_argument("file", help="a session file (sessions/*.lobterm.sqlite)")
+    replay.add_argument("--paused", action="store_true", help="start paused at the first event")
+    replay.add_argument("--speed", type=float, default=1.0, help="start at this speed (0.25 .. 100; default 1)")
+    backtest = sub.add_parser("backtest", help="rerun the market maker over a recorded session with paper fills")
+    backtest.add_argument("file", help="a session file (sessions/*.lobterm.sqlite)")
+    backtest.add_argument("--config", dest="mm_config", metavar="FILE",
+                          help="a TOML file whose [mm] section changes the recorded market maker parameters")
+    backtest.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                          help="order entry latency of the paper desk, per request (default 0)")
+    backtest.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    backtest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     bench = sub.add_parser("bench", help="run benchmarks and print their figures")
-    bench.add_argument("which", nargs="?", default="engine", choices=["engine"], help="which benchmarks")
+    bench.add_argument("which", nargs="?", default="all", choices=["engine", "l2", "ui", "record", "backtest", "all"],
+                       help="which benchmarks (default all)")
+    sub.add_parser("config", help="print the effective configuration as TOML (secrets redacted)")
+    serve = sub.add_parser("serve", help="serve the TUI to a web browser (textual-serve), on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this "
+                       "machine only; anyone who can reach it can trade)")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    from lobterm.recording.commands import add_parsers as add_session_parsers
+
+    add_session_parsers(sub)  # sessions, verify, export
     return p
+
+
+def _record_to(args: argparse.Namespace, config):
+    """Where to record this session: the sessions directory, or None with --no-record / [recording] enabled = false."""
+    if args.no_record or getattr(args, "run_no_record", False) or not config.recording.enabled:
+        return None
+    return config.sessions_dir
 
 
 def _config(args: argparse.Namespace):
@@ -51,12 +91,18 @@ def _config(args: argparse.Namespace):
         overrides.setdefault("sim", {})["seed"] = seed
     if args.rate is not None:
         overrides.setdefault("sim", {})["rate_hz"] = args.rate
-    return load(args.config, use_defaults=not args.no_default_config, overrides=overrides)
+    if args.venue:
+        overrides["venues"] = {name: ({"symbols": args.symbol} if args.symbol else {}) for name in args.venue}
+    config = load(args.config, use_defaults=not args.no_default_config, overrides=overrides)
+    if args.venue:  # only the venues named on the command line
+        config.venues = {name: config.venues[name] for name in args.venue}
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from lobterm.config import ConfigError
+    from lobterm.recording.recorder import RecorderError
 
     try:
         config = _config(args)
@@ -66,28 +112,76 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "run":
         if not args.headless:
-            return _tui(config)
+            return _tui(config, _record_to(args, config))
         from lobterm.headless import run_headless
 
         try:
             summary = run_headless(config, args.duration, realtime=args.realtime, market_maker=not args.no_mm,
-                                   hedge_policy=args.hedge, paper=args.paper)
-        except ValueError as exc:
+                                   hedge_policy=args.hedge, paper=args.paper, record_to=_record_to(args, config))
+        except (ValueError, RecorderError) as exc:
             print(f"lobterm: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(summary.as_dict()) if args.json else summary.as_text())
+        return 0
+    from lobterm.recording.commands import COMMANDS as SESSION_COMMANDS
+
+    if args.command in SESSION_COMMANDS:
+        from lobterm.recording.commands import run_command
+
+        return run_command(args, config)
+    if args.command == "replay":
+        from lobterm.replay_app import replay_command
+
+        return replay_command(args, config)
+    if args.command == "backtest":
+        from lobterm.recording.backtest import backtest_command
+
+        return backtest_command(args)
+    if args.command == "serve":
+        from lobterm.serve import serve_command
+
+        return serve_command(args, argv if argv is not None else sys.argv[1:])
+    if args.command == "config":
+        from lobterm.config_print import effective_toml
+
+        print(effective_toml(config), end="")
         return 0
     if args.command == "bench":
         from lobterm.bench.report import run_bench
 
         return run_bench(args.which, as_json=args.json)
-    return _tui(config)
+    return _tui(config, _record_to(args, config))
 
 
-def _tui(config) -> int:
+def _tui(config, record_to=None) -> int:
     from lobterm.app import LobtermApp
 
-    app = LobtermApp(config)
+    kernel = None
+    if config.venues:
+        from lobterm.venues.factory import build_kernel
+
+        try:
+            kernel = build_kernel(config)
+        except Exception as exc:  # VenueError and friends: their messages are scrubbed of keys
+            print(f"lobterm: {exc}", file=sys.stderr)
+            return 2
+    if record_to is not None:
+        from lobterm.headless import build_sim_kernel
+        from lobterm.recording.recorder import RecorderError
+
+        if kernel is None:
+            kernel, _venue = build_sim_kernel(config, virtual=False)
+        rc = config.recording
+        try:
+            kernel.start_recording(record_to, config=config, seed=None if config.venues else config.sim.seed,
+                                   header={"run": {"tui": True}},
+                                   checkpoint_every_s=rc.checkpoint_every_s,
+                                   flush_interval_s=rc.flush_interval_ms / 1000, flush_events=rc.flush_events)
+        except RecorderError as exc:
+            print(f"lobterm: {exc} (run with --no-record to trade without recording)", file=sys.stderr)
+            return 2
+    app = LobtermApp(config, kernel)
+    app.services = True  # the [metrics] exporter and the [feed], as configured
     app.run()
     return app.return_code or 0
 

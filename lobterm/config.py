@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from lobterm.engine.instrument import InstrumentError, to_decimal
+from lobterm.venues.settings import SECRET_FIELDS, VenueConfig, VenueConfigError, venue_from_dict
 from lobterm.venues.sim import SimConfig
 
 
@@ -57,6 +58,45 @@ class UiConfig:
     ladder_rows: int = 0  # 0: as many as fit
     auto_recenter: bool = True  # recenter when the market moves out of the ladder (not when you scroll)
     refresh_hz: float = 25.0
+    flash_ms: int = 300  # how long a changed ladder size stays highlighted (0: no flash)
+    theme: str = "dark"  # dark, light, high-contrast or a user theme (~/.config/lobterm/themes/*.toml)
+    confirm_above_qty: Decimal = Decimal("0.500")  # order ticket: ask before sending more than this (0: never)
+    ticket_band_bps: int = 200  # order ticket: refuse a price this far through the mid (0: no check)
+
+
+@dataclass(slots=True)
+class MetricsConfig:
+    """[metrics]: the Prometheus exporter (lobterm/metrics.py). Loopback only unless `host` says otherwise."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 9464  # 0: any free port
+    interval_s: float = 1.0  # how often position, P&L, exposure and staleness gauges are refreshed
+
+
+@dataclass(slots=True)
+class FeedConfig:
+    """[feed]: the read-only WebSocket feed (lobterm/feed.py), off by default. The token may also come
+    from the environment (LOBTERM_FEED_TOKEN); it is never shown, logged or recorded."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8765  # 0: any free port
+    token: str = field(default="", repr=False)
+    top_n: int = 10  # book levels per side
+    interval_ms: int = 50  # how often book changes are sent (coalesced)
+    queue_size: int = 1000  # messages a client may lag behind before it is dropped
+
+
+@dataclass(slots=True)
+class RecordingConfig:
+    """[recording]: every session is recorded (lobterm/recording/recorder.py) unless `enabled = false`
+    or `--no-record`. `sessions_dir` (here or top-level) is where the files go."""
+
+    enabled: bool = True
+    checkpoint_every_s: float = 10.0  # kernel-clock seconds between checkpoints (seek, verify)
+    flush_interval_ms: int = 100  # a batch is written at most this often ...
+    flush_events: int = 50_000  # ... or when this many events are waiting, whichever comes first
 
 
 @dataclass(slots=True)
@@ -71,6 +111,11 @@ class Config:
     risk: dict[str, Any] = field(default_factory=dict)
     #: Hedger parameters (lobterm.trading.hedger.HedgeParams fields); empty: no hedger.
     hedge: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    feed: FeedConfig = field(default_factory=FeedConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    #: Live venues ([venues.NAME], lobterm.venues.settings.VenueConfig); empty: the sim venue.
+    venues: dict[str, VenueConfig] = field(default_factory=dict)
     sessions_dir: Path = Path("sessions")
     sources: list[str] = field(default_factory=list)
 
@@ -99,11 +144,31 @@ def load(path: str | os.PathLike | None = None, *, use_defaults: bool = True,
             raise ConfigError(str(p), "(file)", f"not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(str(p), "(file)", f"cannot be read: {exc.strerror}") from None
+        if _holds_secrets(data):
+            _check_private(p)
         _apply(cfg, data, str(p))
         cfg.sources.append(str(p))
     if overrides:
         _apply(cfg, overrides, "command line")
+    for vc in cfg.venues.values():
+        vc.with_env_secrets()
     return cfg
+
+
+def _holds_secrets(data: dict[str, Any]) -> bool:
+    venues = data.get("venues")
+    if not isinstance(venues, dict):
+        return False
+    return any(isinstance(v, dict) and any(v.get(k) for k in SECRET_FIELDS) for v in venues.values())
+
+
+def _check_private(path: Path) -> None:
+    """A file holding API keys must be readable by its owner only: anyone else who can read it can trade."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(str(path), "(file)", f"holds API keys but its mode is {mode:04o}: other users can read "
+                          f"it. Run `chmod 600 {path}` (or put the keys in LOBTERM_<VENUE>_API_KEY / "
+                          "LOBTERM_<VENUE>_SECRET instead)")
 
 
 def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
@@ -124,17 +189,46 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
                 raise ConfigError(where, "sim.rate_hz", f"{cfg.sim.rate_hz} must be in (0, 1000]")
         elif section == "ui":
             _apply_dataclass(cfg.ui, values, where, "ui")
+            for key in ("ticket_band_bps", "confirm_above_qty"):
+                if getattr(cfg.ui, key) < 0:
+                    raise ConfigError(where, f"ui.{key}", f"{getattr(cfg.ui, key)} must not be negative")
         elif section in ("mm", "risk", "hedge"):
             merged = {**getattr(cfg, section), **values}
             _validate_trading(section, merged, where, cfg)
             setattr(cfg, section, merged)
+        elif section == "recording":
+            values = dict(values)
+            if "sessions_dir" in values:
+                d = values.pop("sessions_dir")
+                if not isinstance(d, str) or not d.strip():
+                    raise ConfigError(where, "recording.sessions_dir", f"{d!r} must be a directory path")
+                cfg.sessions_dir = Path(d)
+            _apply_dataclass(cfg.recording, values, where, "recording")
+            r = cfg.recording
+            if not 0.1 <= r.checkpoint_every_s <= 86_400:
+                raise ConfigError(where, "recording.checkpoint_every_s", f"{r.checkpoint_every_s} must be in 0.1..86400")
+            if not 5 <= r.flush_interval_ms <= 10_000:
+                raise ConfigError(where, "recording.flush_interval_ms", f"{r.flush_interval_ms} must be in 5..10000")
+            if not 100 <= r.flush_events <= 10_000_000:
+                raise ConfigError(where, "recording.flush_events", f"{r.flush_events} must be in 100..10000000")
+        elif section in ("metrics", "feed"):
+            _apply_dataclass(getattr(cfg, section), values, where, section)
+            _validate_service(getattr(cfg, section), where, section)
+        elif section == "venues":
+            for name, table in values.items():
+                if not isinstance(table, dict):
+                    raise ConfigError(where, f"venues.{name}", "must be a [venues.NAME] section")
+                try:
+                    cfg.venues[name] = venue_from_dict(name, table, cfg.venues.get(name))
+                except VenueConfigError as exc:
+                    raise ConfigError(where, exc.key, exc.problem) from None
         elif section == "keys":
             for k, v in values.items():
                 if not isinstance(v, str) or not v.strip():
                     raise ConfigError(where, f"keys.{k}", f"{v!r} must be a key name such as \"b\" or \"ctrl+x\"")
                 cfg.keys[k] = v.strip()
         else:
-            raise ConfigError(where, section, "unknown section (known: sim, ui, keys, mm, risk, hedge, sessions_dir)")
+            raise ConfigError(where, section, "unknown section (known: sim, ui, keys, mm, risk, hedge, metrics, feed, recording, venues, sessions_dir)")
 
 
 def _apply_dataclass(obj: Any, values: dict[str, Any], where: str, prefix: str) -> None:
@@ -177,6 +271,19 @@ def _coerce(current: Any, raw: Any) -> Any:
     raise TypeError(f"cannot set a {type(current).__name__}")
 
 
+def _validate_service(obj: MetricsConfig | FeedConfig, where: str, section: str) -> None:
+    if not obj.host.strip():
+        raise ConfigError(where, f"{section}.host", "must be an address such as \"127.0.0.1\"")
+    if not 0 <= obj.port <= 65535:
+        raise ConfigError(where, f"{section}.port", f"{obj.port} must be in 0..65535 (0: any free port)")
+    if isinstance(obj, MetricsConfig) and not 0.05 <= obj.interval_s <= 3600:
+        raise ConfigError(where, "metrics.interval_s", f"{obj.interval_s} must be in 0.05..3600")
+    if isinstance(obj, FeedConfig):
+        for key, lo, hi in (("top_n", 1, 500), ("interval_ms", 5, 60_000), ("queue_size", 8, 1_000_000)):
+            if not lo <= getattr(obj, key) <= hi:
+                raise ConfigError(where, f"feed.{key}", f"{getattr(obj, key)} must be in {lo}..{hi}")
+
+
 def quote_params(cfg: Config):
     from lobterm.trading.market_maker import QuoteParams
 
@@ -191,7 +298,8 @@ def hedge_params(cfg: Config):
     return validate_params(HedgeParams(**cfg.hedge))
 
 
-def risk_limits(cfg: Config):
+def risk_limits(cfg: Config, instrument=None):
+    """Risk limits in units of `instrument` (default: the sim's)."""
     from lobterm.trading.risk import RiskLimits
 
     values = dict(cfg.risk)
@@ -201,7 +309,7 @@ def risk_limits(cfg: Config):
     for key in ("duplicate_tags", "stale_book_tags"):
         if key in values:
             values[key] = frozenset(values[key])
-    return RiskLimits.in_units(cfg.sim.instrument(), **values)
+    return RiskLimits.in_units(instrument or cfg.sim.instrument(), **values)
 
 
 def _validate_trading(section: str, values: dict[str, Any], where: str, cfg: Config) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from lobterm.clock import VIRTUAL_EPOCH_NS, LiveClock, VirtualClock
 from lobterm.config import Config, hedge_params, quote_params, risk_limits
 from lobterm.engine.events import Fill
 from lobterm.kernel import Kernel
+from lobterm.recording.recorder import config_as_dict
 from lobterm.venues.base import OUR_OWNER
 from lobterm.venues.sim import SimVenue
 
@@ -51,6 +53,7 @@ class RunSummary:
     subscriber_errors: int
     book_gaps: int
     state_hash: str
+    session: str | None = None  # the recording's path, when recorded
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__slots__}
@@ -73,6 +76,8 @@ class RunSummary:
                  f"  book gaps          {self.book_gaps}",
                  f"  subscriber errors  {self.subscriber_errors}",
                  f"  state hash         {self.state_hash}"]
+        if self.session is not None:
+            lines.append(f"  session            {self.session}")
         return "\n".join(lines)
 
 
@@ -92,23 +97,54 @@ def build_sim_kernel(config: Config, *, virtual: bool, paper: bool = False) -> t
 
 
 def run_headless(config: Config, duration_s: float, *, realtime: bool = False, market_maker: bool = True,
-                 hedge_policy: str | None = None, paper: bool = False) -> RunSummary:
+                 hedge_policy: str | None = None, paper: bool = False, record_to=None) -> RunSummary:
+    """`record_to`: a directory (or .lobterm.sqlite file) to record the session to; None records nothing."""
     if not duration_s > 0 or duration_s > 86_400 * 365:
         raise ValueError(f"duration {duration_s!r} must be a positive number of seconds (at most a year)")
-    kernel, venue = build_sim_kernel(config, virtual=not realtime, paper=paper)
+    quote_market = hedge_market = None
+    if config.venues:  # live venues: markets loaded now, wall-clock pacing
+        from lobterm.venues.factory import build_kernel, market_roles
+
+        kernel, venue, realtime = build_kernel(config), None, True
+        quote_market, hedge_market = market_roles(kernel, config)
+    else:
+        kernel, venue = build_sim_kernel(config, virtual=not realtime, paper=paper)
     our_fills: list[Fill] = []
     kernel.bus.subscribe(Fill, lambda ev: our_fills.append(ev) if ev.owner == OUR_OWNER else None)
     if hedge_policy is not None or config.hedge:
         hp = dict(config.hedge)
         if hedge_policy is not None:
             hp["policy"] = hedge_policy
-        kernel.add_hedger(hedge_params(Config(hedge=hp)))
-    mm = kernel.add_market_maker(quote_params(config)) if market_maker else None
+        kernel.add_hedger(hedge_params(Config(hedge=hp)), quote=quote_market, hedge=hedge_market)
+    mm = None
+    if market_maker:
+        params = quote_params(config)
+        if quote_market is not None:
+            from lobterm.venues.factory import quote_params_for
+
+            params = quote_params_for(kernel, quote_market, params)
+        mm = kernel.add_market_maker(params, market=quote_market)
+    if record_to is not None:
+        rc = config.recording
+        rec = kernel.start_recording(record_to, config=config, seed=config.sim.seed,
+                                     header={"run": {"headless": True, "realtime": realtime, "paper": paper,
+                                                     "market_maker": market_maker, "hedge_policy": hedge_policy,
+                                                     "duration_s": duration_s}},
+                                     checkpoint_every_s=rc.checkpoint_every_s,
+                                     flush_interval_s=rc.flush_interval_ms / 1000, flush_events=rc.flush_events)
+        if mm is not None:
+            rec.note("headless", "market_maker_on", config_as_dict(mm.params))
     t0 = time.perf_counter()
     steps = max(1, round(duration_s * config.sim.rate_hz))
     if realtime:
         async def main() -> None:
             await kernel.start()
+            from lobterm.services import describe_services, start_services
+
+            for problem in await start_services(kernel, config):  # a real-time run exports metrics too
+                print(f"lobterm: {problem}", file=sys.stderr)
+            for line in describe_services(kernel):
+                print(f"lobterm: {line}", file=sys.stderr)
             if mm is not None:
                 mm.resume()
             end = asyncio.get_running_loop().time() + duration_s
@@ -126,6 +162,8 @@ def run_headless(config: Config, duration_s: float, *, realtime: bool = False, m
             venue.step()
             kernel.on_timer()
         venue.state = "closed"
+        if kernel.recorder is not None:
+            kernel.recorder.close()
     wall = time.perf_counter() - t0
     m = kernel.default_market
     inst = m.instrument
@@ -152,4 +190,5 @@ def run_headless(config: Config, duration_s: float, *, realtime: bool = False, m
         realized_pnl=str(pnl.realized), unrealized_pnl=str(pnl.unrealized), fees=str(pnl.fees),
         net_pnl=str(pnl.net), hedges=hedges, reconciled=not problems, reconcile_problems=problems,
         best_bid=inst.format_price(bb[0]) if bb else None, best_ask=inst.format_price(ba[0]) if ba else None,
-        subscriber_errors=kernel.bus.errors, book_gaps=kernel.gaps, state_hash=kernel.state_hash())
+        subscriber_errors=kernel.bus.errors, book_gaps=kernel.gaps, state_hash=kernel.state_hash(),
+        session=None if kernel.recorder is None else str(kernel.recorder.path))

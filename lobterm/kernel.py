@@ -46,6 +46,8 @@ class Market:
     trade_version: int = 0
     #: Set by a venue whose feed stopped (risk blocks quoting on a stale book, the UI marks it).
     stale: bool = False
+    #: Venue timestamp (ns) of the last book or trade event: the UI shows now - this as feed latency.
+    last_event_ts: int = 0
 
     def top(self) -> TopOfBook:
         return TopOfBook(self.l2.best_bid_price(), self.l2.best_ask_price(),
@@ -84,6 +86,9 @@ class Kernel:
         self._started = False
         self.market_makers: list = []
         self.hedger = None
+        self.metrics = None  # lobterm.metrics.Metrics, after start_metrics()
+        self.feed = None  # lobterm.feed.BookFeed, after start_feed()
+        self.recorder = None  # lobterm.recording.recorder.Recorder, after start_recording()
 
         bus = self.bus
         # The OMS first: every later subscriber sees the order state the event produced.
@@ -97,9 +102,15 @@ class Kernel:
         bus.subscribe(Fill, self.inventory.on_fill)
         for v in venues:
             v.attach(bus, self.clock)
+            bind = getattr(v, "bind_market_state", None)  # live venues mark a market stale while resyncing
+            if bind is not None:
+                bind(self.set_market_stale)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        rec = self.recorder
+        if rec is not None and rec.sync and not rec.closed and not self.clock.virtual:
+            await rec.start()  # a live clock: flush from a task on the loop (aiosqlite)
         for v in self.venues.values():
             await v.start()
         self._started = True
@@ -108,6 +119,65 @@ class Kernel:
         for v in self.venues.values():
             await v.stop()
         self._started = False
+        if self.feed is not None:
+            await self.feed.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
+        await self.stop_recording()
+
+    def start_recording(self, target, *, config=None, seed=None, header: dict | None = None,
+                        checkpoint_every_s: float = 10.0, flush_interval_s: float = 0.1, flush_events: int = 50_000):
+        """Record every bus event from now on to a session file (`target`: a file, or a directory to name
+        one in). Call before `start()`. On a virtual clock the recorder writes synchronously from
+        `on_timer`; on a live clock `start()` moves it to a flush task (aiosqlite). Returns the Recorder
+        (`.path`, `.events_written`, `.backlog`); RecorderError if the file cannot be created."""
+        from lobterm.recording.recorder import Recorder
+
+        if self.recorder is not None and not self.recorder.closed:
+            return self.recorder
+        rec = Recorder.for_kernel(self, target, config=config, seed=seed, header=header,
+                                  checkpoint_every_s=checkpoint_every_s, flush_interval_s=flush_interval_s,
+                                  flush_events=flush_events)
+        rec.open()
+        self.bus.subscribe_all(rec.on_event)
+        self.recorder = rec
+        return rec
+
+    async def stop_recording(self) -> None:
+        """Close the session file cleanly (last batch, last checkpoint, `end` table). Idempotent."""
+        rec = self.recorder
+        if rec is None or rec.closed:
+            return
+        self.bus.unsubscribe(rec.on_event)
+        await rec.aclose()
+
+    def start_metrics(self, config=None):
+        """Prometheus metrics of this kernel (lobterm/metrics.py), with the exporter if `config.enabled`
+        (a MetricsError if it cannot listen; the metrics count on without it). Returns the Metrics."""
+        from lobterm.metrics import Metrics
+
+        if self.metrics is None:
+            self.metrics = Metrics(self, config)
+        self.metrics.start()
+        return self.metrics
+
+    async def start_feed(self, config=None):
+        """The read-only WebSocket feed of this kernel's books (lobterm/feed.py); OSError if it cannot
+        listen. Returns the BookFeed."""
+        from lobterm.feed import BookFeed
+
+        if self.feed is None:
+            self.feed = BookFeed(self, config)
+        await self.feed.start()
+        return self.feed
+
+    def set_market_stale(self, venue: str, symbol: str, stale: bool) -> None:
+        """A venue lost (stale=True) or regained a market's feed: risk blocks quoting on it meanwhile."""
+        m = self.markets.get((venue, symbol))
+        if m is not None:
+            m.stale = stale
+            m.l2.version += 1  # the UI redraws the book's state
+        self.risk.set_stale(venue, symbol, stale)
 
     # ---- lookups -------------------------------------------------------------------------------
     @property
@@ -130,6 +200,12 @@ class Kernel:
         """Cancel our orders resting at `price` (on one side or both); returns how many were asked."""
         return self.oms.cancel_many(self.oms.orders(market.venue, market.symbol, side, price))
 
+    def queue_ahead(self, market: Market, order_id: int) -> int | None:
+        """Lots ahead of our resting order at its price, as its venue knows or estimates it (the sim: its
+        matching book; paper: the desk's queue model); None when the venue cannot tell or it is not resting."""
+        ask = getattr(self.venues[market.venue], "queue_ahead", None)
+        return ask(order_id) if ask is not None else None
+
     def cancel_all(self, market: Market | None = None) -> int:
         if market is None:
             return self.oms.cancel_all()
@@ -140,11 +216,13 @@ class Kernel:
         m = self.markets.get((ev.venue, ev.symbol))
         if m is not None:
             m.l2.apply_snapshot(ev)
+            m.last_event_ts = ev.ts
 
     def _on_delta(self, ev: BookDelta) -> None:
         m = self.markets.get((ev.venue, ev.symbol))
         if m is None:
             return
+        m.last_event_ts = ev.ts
         gap = m.l2.apply_delta(ev)
         if gap is not None:
             self.gaps += 1
@@ -158,6 +236,7 @@ class Kernel:
         if m is None:
             return
         m.last_trade = ev
+        m.last_event_ts = ev.ts
         m.trades += 1
         m.traded_lots += ev.size
         vap = m.volume_at_price
@@ -208,6 +287,11 @@ class Kernel:
             self.hedger.on_time(now)
         for mm in self.market_makers:
             mm.heartbeat()
+        if self.metrics is not None:
+            self.metrics.on_timer()
+        rec = self.recorder
+        if rec is not None and rec.sync and not rec.closed:
+            rec.pump()
 
     # ---- P&L ---------------------------------------------------------------------------------------
     def marks(self) -> dict[tuple[str, str], TopOfBook]:
@@ -220,18 +304,21 @@ class Kernel:
 
     # ---- summaries -----------------------------------------------------------------------------
     def state_hash(self) -> str:
-        """SHA-256 over every book's levels, our working orders and positions: same input, same hash."""
+        """SHA-256 over every book's levels, our resting orders and positions: same input, same hash.
+
+        Computed from what the bus delivered only (our resting orders as the unified books know them from
+        the order events, not the OMS's requests), so that replaying a recorded event stream through a
+        fresh kernel gives the same hash: `lobterm verify` depends on it."""
         h = hashlib.sha256()
         for key in sorted(self.markets):
             m = self.markets[key]
             h.update(repr((key, m.l2.seq, sorted(m.l2.bids.items()), sorted(m.l2.asks.items()),
                            m.trades, m.traded_lots)).encode())
-        for oid in sorted(self.oms.working):
-            o = self.oms.working[oid]
-            h.update(repr((oid, o.venue, o.symbol, o.side, o.price, o.leaves, o.filled)).encode())
+            h.update(repr(m.unified.own_orders()).encode())
         for key in sorted(self.inventory.positions):
             p = self.inventory.positions[key]
-            h.update(repr((key, p.lots, p.cash, p.fees, p.realized, p.holdings)).encode())
+            if p.fills:  # positions are created on lookup: an untouched one is no state
+                h.update(repr((key, p.lots, p.cash, p.fees, p.realized, p.holdings)).encode())
         return h.hexdigest()
 
 

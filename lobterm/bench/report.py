@@ -1,10 +1,20 @@
-"""`lobterm bench`: runs the benchmarks and prints one table, each figure beside its goal."""
+"""`lobterm bench [engine|l2|ui|record|backtest|all] [--json]`: runs the benchmarks and prints one table,
+each figure beside its goal (figures, not pass/fail: the exit code is 0 whatever they are).
+
+Each benchmark module is imported only when its section runs (`lobterm.bench.<name>`, or for the UI
+`benchmarks/ui_bench.py` of a source checkout) and exposes `run() -> dict`. A module that is not in
+this build gives the row "not available in this build": an absent benchmark is not a failure.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import platform
 import sys
+from pathlib import Path
+from typing import Any, Callable
 
 # (figure key, label, goal, unit); a goal is a floor.
 ENGINE_GOALS = [
@@ -13,7 +23,77 @@ ENGINE_GOALS = [
     ("l2_checked_per_s", "L2 book: sequenced BookDelta events/s", None, "deltas/s"),
 ]
 
+SECTIONS = ("engine", "l2", "ui", "record", "backtest")
+NOT_AVAILABLE = "not available in this build"
 
+
+class Row:
+    """One line of the table: a figure, its goal (`at least` or `at most`) and the verdict."""
+
+    __slots__ = ("section", "label", "value", "goal", "at_most", "unit")
+
+    def __init__(self, section: str, label: str, value: float | int | str | None, goal: float | None = None,
+                 at_most: bool = False, unit: str = "") -> None:
+        self.section, self.label, self.value, self.goal, self.at_most, self.unit = (
+            section, label, value, goal, at_most, unit)
+
+    def verdict(self) -> str:
+        if self.goal is None or not isinstance(self.value, (int, float)):
+            return ""
+        ok = self.value <= self.goal if self.at_most else self.value >= self.goal
+        return "ok" if ok else ("ABOVE GOAL" if self.at_most else "BELOW GOAL")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"section": self.section, "figure": self.label, "value": self.value, "unit": self.unit,
+                "goal": None if self.goal is None else ("<= " if self.at_most else ">= ") + f"{self.goal:g}",
+                "verdict": self.verdict() or None}
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+    return str(v)
+
+
+def _dig(figs: dict, *paths: str) -> Any:
+    """The first of `paths` ("a.b.c") present in `figs`."""
+    for path in paths:
+        node: Any = figs
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            return node
+    return None
+
+
+# ---- loading ------------------------------------------------------------------------------------
+def _load(name: str) -> Callable[[], dict] | None:
+    """`run` of the benchmark `name`, or None when this build does not have it."""
+    try:
+        module = importlib.import_module(f"lobterm.bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (f"lobterm.bench.{name}",):
+            raise
+        module = None
+    if module is None:
+        script = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}_bench.py"
+        if not script.is_file():
+            return None
+        spec = importlib.util.spec_from_file_location(f"lobterm_bench_{name}_script", script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    run = getattr(module, "run", None)
+    return run if callable(run) else None
+
+
+# ---- sections -----------------------------------------------------------------------------------
 def engine_figures() -> dict:
     from lobterm.bench import engine, l2
 
@@ -32,24 +112,120 @@ def engine_figures() -> dict:
     }
 
 
+def l2_figures() -> dict:
+    from lobterm.bench import l2
+
+    r = l2.run()
+    return {"l2_deltas_per_s": round(r["deltas_per_s"]), "l2_checked_per_s": round(r["apply_delta_per_s"]),
+            "l2_final_state_ok": r["checked"]}
+
+
+def _engine_rows(figs: dict, keys: tuple[str, ...]) -> list[Row]:
+    rows = [Row("engine", label, figs[key], goal, unit=unit) for key, label, goal, unit in ENGINE_GOALS
+            if key in keys]
+    if "matching_final_state_ok" in figs:
+        rows.append(Row("engine", "matching: final book equals the workload's reference",
+                        "yes" if figs["matching_final_state_ok"] else "NO"))
+    rows.append(Row("engine", "L2 book: final book equals the workload's reference",
+                    "yes" if figs["l2_final_state_ok"] else "NO"))
+    return rows
+
+
+def _record_rows(figs: dict) -> list[Row]:
+    return [
+        Row("record", "recorder: events/s committed (flat out)",
+            _dig(figs, "flat_out.events_per_s", "events_per_s"), 300_000, unit="events/s"),
+        Row("record", "event-loop lag p99 while recording (ms)",
+            _dig(figs, "paced.lag.p99_ms", "flat_out.lag.p99_ms", "lag.p99_ms", "loop_lag_p99_ms"), 5,
+            at_most=True, unit="ms"),
+        Row("record", "recorder: backlog at the end of the paced run (events)",
+            _dig(figs, "paced.backlog_at_end"), unit="events"),
+    ]
+
+
+def _backtest_rows(figs: dict) -> list[Row]:
+    return [Row("backtest", "backtest: events/s (market maker, paper fills)",
+                _dig(figs, "backtest_events_per_s", "events_per_s"), 1_000_000, unit="events/s"),
+            Row("backtest", "session read + decode events/s", _dig(figs, "decode_events_per_s"), unit="events/s")]
+
+
+def _ui_rows(figs: dict) -> list[Row]:
+    share = _dig(figs, "summary.ui_cpu_share", "cpu.ui_share")
+    known = [
+        ("ladder render per frame, median (ms, 40 rows)",
+         _dig(figs, "render_ms_median", "summary.ladder_frame_ms_p50", "ladder.frame_ms.p50"), 2, "ms"),
+        ("UI CPU share at 30 Hz, 10,000 deltas/s (% of a core)",
+         _dig(figs, "cpu_percent") if share is None else round(share * 100, 1), 20, "%"),
+        ("key press to order visible on the ladder, median (ms)",
+         _dig(figs, "key_to_order_ms", "summary.key_to_visible_ms_p50", "key_to_visible_ms.p50"), 50, "ms"),
+    ]
+    rows = [Row("ui", label, v, goal, True, unit) for label, v, goal, unit in known if v is not None]
+    if not rows:  # a UI bench whose figures have other names: show them as they come
+        rows = [Row("ui", key, v) for key, v in _flat(figs) if isinstance(v, (int, float, str))]
+    return rows
+
+
+def _flat(d: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += _flat(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def run_section(name: str) -> tuple[dict | None, list[Row]]:
+    """(figures, rows) of one section; figures None when the benchmark is not in this build."""
+    if name == "engine":
+        figs = engine_figures()
+        return figs, _engine_rows(figs, ("matching_ops_per_s", "l2_deltas_per_s", "l2_checked_per_s"))
+    if name == "l2":
+        figs = l2_figures()
+        return figs, _engine_rows(figs, ("l2_deltas_per_s", "l2_checked_per_s"))
+    run = _load(name)
+    if run is None:
+        return None, [Row(name, f"{name} benchmark", NOT_AVAILABLE)]
+    try:
+        figs = run()
+    except Exception as exc:  # one broken benchmark must not hide the others' figures
+        return {"error": f"{type(exc).__name__}: {exc}"}, [Row(name, f"{name} benchmark",
+                                                               f"failed: {type(exc).__name__}: {exc}")]
+    to_rows = {"record": _record_rows, "backtest": _backtest_rows, "ui": _ui_rows}.get(name)
+    if to_rows is None:
+        return figs, [Row(name, key, v) for key, v in _flat(figs) if isinstance(v, (int, float, str))]
+    return figs, to_rows(figs)
+
+
 def run_bench(which: str, *, as_json: bool = False) -> int:
-    if which != "engine":
-        print(f"lobterm bench: unknown benchmark {which!r}", file=sys.stderr)
+    if which != "all" and which not in SECTIONS:
+        print(f"lobterm bench: unknown benchmark {which!r} (one of {', '.join(SECTIONS)}, all)", file=sys.stderr)
         return 2
-    figs = engine_figures()
+    names = [n for n in SECTIONS if n != "l2"] if which == "all" else [which]  # engine includes the L2 book
+    results: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine()}
+    rows: list[Row] = []
+    for name in names:
+        if not as_json:
+            print(f"running {name} ...", file=sys.stderr, flush=True)
+        figs, section_rows = run_section(name)
+        results[name] = figs if figs is not None else {"available": False}
+        rows += section_rows
     if as_json:
-        print(json.dumps(figs))
+        results["table"] = [r.as_dict() for r in rows]
+        print(json.dumps(results))
         return 0
-    print(f"lobterm bench engine (Python {figs['python']}, {figs['machine']}); final books checked against "
-          "the workload's reference state")
-    print(f"{'figure':<52} {'measured':>14} {'goal':>14}  ")
-    for key, label, goal, unit in ENGINE_GOALS:
-        v = figs[key]
-        mark = "" if goal is None else ("ok" if v >= goal else "BELOW GOAL")
-        goal_s = "-" if goal is None else f">= {goal:,}"
-        print(f"{label:<52} {v:>14,} {goal_s:>14}  {mark}")
-    print("matching latency per op kind (ns, includes ~60 ns of timer overhead):")
-    for kind, lat in figs["matching_latency_ns"].items():
-        name = {"A": "passive limit", "C": "cancel", "M": "market", "X": "marketable limit"}[kind]
-        print(f"  {kind} {name:<18} n={lat['count']:>7,}  p50 {lat['p50_ns']:>6,}  p99 {lat['p99_ns']:>6,}")
+    print(f"lobterm bench {which} (Python {results['python']}, {results['machine']}); figures, not pass/fail")
+    print(f"{'figure':<58} {'measured':>14} {'goal':>14}  ")
+    for r in rows:
+        if isinstance(r.value, str) and len(r.value) > 14:  # a note, not a figure
+            print(f"{r.label:<58} {r.value}")
+            continue
+        goal = "-" if r.goal is None else ("<= " if r.at_most else ">= ") + _fmt(r.goal)
+        print(f"{r.label:<58} {_fmt(r.value):>14} {goal:>14}  {r.verdict()}".rstrip())
+    engine = results.get("engine")
+    if isinstance(engine, dict) and "matching_latency_ns" in engine:
+        print("matching latency per op kind (ns, includes ~60 ns of timer overhead):")
+        for kind, lat in engine["matching_latency_ns"].items():
+            name = {"A": "passive limit", "C": "cancel", "M": "market", "X": "marketable limit"}[kind]
+            print(f"  {kind} {name:<18} n={lat['count']:>7,}  p50 {lat['p50_ns']:>6,}  p99 {lat['p99_ns']:>6,}")
     return 0

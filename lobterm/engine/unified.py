@@ -204,6 +204,10 @@ class UnifiedBook:
         self._own_version += 1
         return True
 
+    def own_orders(self) -> list[tuple[int, int, int, int]]:
+        """Every tracked order as (order_id, side, price, size), by order id (state hashes, checkpoints)."""
+        return sorted((o.order_id, o.side, o.price, o.size) for o in self._orders.values())
+
     def clear_own(self) -> None:
         """Forget all our orders (e.g. before rebuilding them from a venue's open-orders list)."""
         self._orders.clear()

@@ -796,6 +796,10 @@ class PaperVenue:
     def cancel(self, order_id: int, symbol: str) -> None:
         self.desk.cancel(order_id, symbol)
 
+    def queue_ahead(self, order_id: int) -> int | None:
+        """The desk's estimate (never the data venue's: our paper orders are not in its book)."""
+        return self.desk.queue_ahead(order_id)
+
     def amend(self, order_id: int, symbol: str, price: int | None = None, size: int | None = None) -> None:
         self.desk.amend(order_id, symbol, price, size)
 

@@ -4,6 +4,9 @@ A venue turns what it receives into engine events (ticks and lots, once) and pub
 bus; requests (submit, cancel, amend) return at once and their outcome arrives as events: Accepted,
 Fill, Amended, Cancelled, Rejected, Done. A venue never raises into the kernel for a bad request: it
 publishes Rejected with a reason.
+
+Optional: `queue_ahead(order_id) -> int | None`, the lots ahead of our resting order at its price (exact
+or estimated); the kernel's `queue_ahead` asks it for the ladder.
 """
 
 from __future__ import annotations

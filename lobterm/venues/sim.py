@@ -172,6 +172,10 @@ class SimVenue:
     def cancel(self, order_id: int, symbol: str) -> None:
         self._request(symbol, self.book.cancel, order_id, OUR_OWNER)
 
+    def queue_ahead(self, order_id: int) -> int | None:
+        """Lots ahead of our resting order at its price (exact: the matching book's queue)."""
+        return self.book.queue_position(order_id)
+
     def amend(self, order_id: int, symbol: str, price: int | None = None, size: int | None = None) -> None:
         self._request(symbol, self.book.amend, order_id, price, size, OUR_OWNER)
 

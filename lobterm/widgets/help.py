@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-__all__ = ["ConfirmQuitScreen", "HelpScreen", "check_keymap", "key_help"]
+__all__ = ["ConfirmQuitScreen", "ConfirmScreen", "HelpScreen", "check_keymap", "key_help"]
 
 
 def check_keymap(bindings: list[Binding], keymap: dict[str, str],
@@ -60,8 +60,9 @@ def key_help(screen: Screen) -> list[tuple[str, str, str]]:
         (ours if b.id is not None else others).append(app.get_key_display(b))
         if b.id is not None:
             about[1] = b.id
-        if b.description and (b.id is not None or not about[0]):
-            about[0] = b.description
+        text = b.tooltip or b.description  # the long text where the key bar shows a short one
+        if text and (b.id is not None or not about[0]):
+            about[0] = text
     return [(", ".join(ours + others), text, binding_id)
             for ours, others, (text, binding_id) in groups.values() if ours]
 
@@ -72,10 +73,10 @@ class HelpScreen(ModalScreen[None]):
        (about 0.1 s a frame at 160x48), which makes the dialog feel slow. */
     HelpScreen { align: center middle; background: $background; }
     HelpScreen > Vertical {
-        width: 84; height: auto; max-height: 95%;
+        width: auto; max-width: 98%; height: auto; max-height: 98%; overflow-y: auto;
         border: round $accent; background: $surface; padding: 0 2;
     }
-    HelpScreen Static { width: 100%; }
+    HelpScreen Static { width: auto; }
     HelpScreen .title { text-style: bold; padding-bottom: 1; }
     HelpScreen .hint { color: $foreground-muted; padding-top: 1; }
     """
@@ -88,17 +89,32 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        width = max((len(k) for k, _, _ in self.rows), default=4)
-        text_width = max((len(t) for _, t, _ in self.rows), default=4)
-        table = Content("\n").join(
-            Content.assemble((f"{keys:>{width}}", "bold $accent"), "  ", f"{description:<{text_width}}",
-                             "  ", (binding_id, "$foreground-muted"))
-            for keys, description, binding_id in self.rows)
+        key_w = max((len(k) for k, _, _ in self.rows), default=4)
+        text_w = max((len(t) for _, t, _ in self.rows), default=4)
+        id_w = max((len(i) for _, _, i in self.rows), default=4)
+
+        def cell(row: tuple[str, str, str] | None) -> Content:
+            if row is None:
+                return Content(" " * (key_w + text_w + id_w + 4))
+            keys, description, binding_id = row
+            return Content.assemble((f"{keys:>{key_w}}", "bold $accent"), "  ", f"{description:<{text_w}}",
+                                    "  ", (f"{binding_id:<{id_w}}", "$foreground-muted"))
+
+        # Two columns when the terminal is wide enough: every key on one screen at 160x48.
+        two = 2 * (key_w + text_w + id_w + 4) + 4 + 6 <= self.app.size.width * 0.98 and len(self.rows) > 16
+        if two:
+            half = (len(self.rows) + 1) // 2
+            left, right = self.rows[:half], self.rows[half:]
+            table = Content("\n").join(cell(row) + Content("    ") + cell(right[i] if i < len(right) else None)
+                                       for i, row in enumerate(left))
+        else:
+            table = Content("\n").join(cell(row) for row in self.rows)
         with Vertical():
             yield Static("lobterm keys", classes="title")
             yield Static(table, id="help-keys")
-            yield Static("BIDS/ASKS: everybody else's size.  OUR BIDS/OUR ASKS: ours, as size (orders).\n"
-                         "Rebind in the config's [keys] table: binding id = \"key\", e.g. buy = \"B\".\n"
+            yield Static("BIDS/ASKS: everybody else's size.  OUR BIDS/OUR ASKS: ours, as size (orders) and q: the "
+                         "lots ahead of our first order in the queue.\n"
+                         "Rebind in the config's [keys] table: binding id = \"key\", e.g. buy = \"B\".  "
                          "escape closes this help.", classes="hint", markup=False)
 
 
@@ -123,6 +139,34 @@ class ConfirmQuitScreen(ModalScreen[bool]):
         yield Static(Content.assemble(
             (f"{self.working} order{s} of ours working.", "bold $warning"),
             "\n\nCancel them all and quit?   ", ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question (re-arming after the kill switch): `y` answers yes, `n` or escape no."""
+
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; background: $background; }
+    ConfirmScreen > Static {
+        width: 64; height: auto; border: round $warning; background: $surface; padding: 1 2;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, detail: str = "") -> None:
+        super().__init__()
+        self.question = question
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content.assemble(
+            (self.question, "bold $warning"), f"\n\n{self.detail}" if self.detail else "",
+            "\n\n", ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

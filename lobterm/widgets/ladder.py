@@ -11,12 +11,20 @@ trader's cursor keeps its price. `recenter` puts the inside market in the middle
 past an edge shifts the axis just enough to keep the cursor on screen. When the inside market has
 left the window, the title line says so instead of moving the rows.
 
-Columns are a list of `Column`s so that the ladder can grow (last traded size, volume profile...):
-our bids | bids (others' size) | price | mid mark | asks (others' size) | our asks | last | volume.
+Columns: our bids | bids (others' size, with a depth bar) | price | mid mark | asks | our asks | last
+traded size | volume at price. Our size shows our order count and, where the venue can tell, the lots
+ahead of our first order in the queue (`q…`). A size that changed flashes briefly. Columns the width
+cannot hold are dropped (volume first, then last, then the queue estimate) rather than wrapped.
+
+Zoom: a row can hold N ticks (`z`/`Z`). Sizes are summed over the row. Trading on a zoomed row uses the
+row's best price for the side: a buy goes to the row's highest bid price (joining that level), a sell
+to its lowest ask price; a row with nothing on that side uses its most passive tick (the lowest for a
+buy, the highest for a sell). Cancel and move act on every order of ours in the row.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
@@ -29,21 +37,29 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from lobterm.engine.events import BUY, SELL
+from lobterm.engine.events import BUY, IOC, SELL
 from lobterm.engine.instrument import InstrumentError
 
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel, Market
 
-__all__ = ["Column", "PriceLadder", "LADDER_COLUMNS"]
+__all__ = ["Column", "PriceLadder", "LADDER_COLUMNS", "ZOOMS"]
 
 HEADER_LINES = 2  # the title line and the column titles
 _CURSOR_GROUP = Binding.Group("Cursor")
-_PRESET_GROUP = Binding.Group("Qty preset", compact=True)
+_PRESET_GROUP = Binding.Group("Preset", compact=True)
+_CANCEL_GROUP = Binding.Group("Cancel")
+_MOVE_GROUP = Binding.Group("Move", compact=True)
+_ZOOM_GROUP = Binding.Group("Zoom", compact=True)
+_JOIN_GROUP = Binding.Group("Join", compact=True)
+_QTY_GROUP = Binding.Group("Qty", compact=True)
 
 # Mid marks: where the mid sits relative to a row.
 MID_NONE, MID_ON, MID_BELOW, MID_ABOVE = 0, 1, 2, 3
 _MID_TEXT = ("", "◂mid", "▾mid", "▴mid")
+
+#: Ticks per row the zoom keys step through.
+ZOOMS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,59 +70,106 @@ class Column:
     align: str = ">"  # format-spec alignment of the cell text
 
 
-# The default layout; "price" is widened to fit the instrument's prices once the market is known.
+# The full layout; "price" is widened to fit the instrument's prices once the market is known.
 LADDER_COLUMNS: tuple[Column, ...] = (
     Column("cursor", "", 1, "<"),
-    Column("our_bids", "OUR BIDS", 11),
+    Column("our_bids", "OUR BIDS  q-ahead", 17),
     Column("bids", "BIDS", 10),
     Column("price", "PRICE", 10),
     Column("mid", "", 4, "<"),
-    Column("asks", "ASKS", 10),
-    Column("our_asks", "OUR ASKS", 11),
+    Column("asks", "ASKS", 10, "<"),
+    Column("our_asks", "OUR ASKS  q-ahead", 17, "<"),
     Column("last", "LAST", 9),
-    Column("volume", "VOLUME", 10),
+    Column("volume", "VOLUME", 10, "<"),
 )
 _GAP = 1  # blank cells between columns
+# How a ladder narrower than its columns gets by, one step at a time: (column, new width or 0 = drop).
+_FIT_STEPS = (("volume", 0), ("last", 0), (("our_bids", "our_asks"), 10), (("bids", "asks"), 8), ("mid", 0))
 
 # Indices into a row key (a plain tuple, compared with the cached one on every clock tick).
 (_K_KIND, _K_PRICE, _K_CURSOR, _K_BID, _K_BID_OURS, _K_BID_N, _K_ASK, _K_ASK_OURS, _K_ASK_N,
- _K_BEST, _K_MID, _K_LAST_SIZE, _K_LAST_SIDE, _K_VOLUME) = range(14)
+ _K_BEST, _K_MID, _K_LAST_SIZE, _K_LAST_SIDE, _K_VOLUME, _K_BID_Q, _K_ASK_Q, _K_BID_BAR, _K_ASK_BAR,
+ _K_VOL_BAR, _K_FLASH) = range(20)
 _BEST_BID, _BEST_ASK = 1, 2
+_FLASH_BID, _FLASH_ASK = 1, 2
+
+
+def nice_scale(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten that is >= value: a depth-bar scale that rarely moves."""
+    scale = 1
+    while True:
+        for m in (1, 2, 5):
+            if scale * m >= value:
+                return scale * m
+        scale *= 10
+
+
+def bar_cells(size: int, scale: int, width: int) -> int:
+    """How many of `width` cells a size fills against `scale` (at least one for any size)."""
+    if size <= 0 or scale <= 0:
+        return 0
+    return min(width, max(1, -(-size * width // scale)))
 
 
 class PriceLadder(Widget, can_focus=True):
     """A trading ladder for one market of a kernel."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "buy", "Buy", id="buy"),
-        Binding("s", "sell", "Sell", id="sell"),
-        Binding("x", "cancel_at_cursor", "Cancel at cursor", id="cancel"),
-        Binding("c", "cancel_all", "Cancel all", id="cancel_all"),
-        Binding("plus,equals_sign", "qty_step(1)", "Qty +", id="qty_up"),
-        Binding("minus", "qty_step(-1)", "Qty -", id="qty_down"),
+        Binding("b", "buy", "Buy", id="buy", tooltip="Buy the default qty at the cursor"),
+        Binding("s", "sell", "Sell", id="sell", tooltip="Sell the default qty at the cursor"),
+        Binding("j", "join(0)", "Join bid", id="join_bid", group=_JOIN_GROUP,
+                tooltip="Join the bid: buy at the best bid"),
+        Binding("k", "join(1)", "Join offer", id="join_offer", group=_JOIN_GROUP,
+                tooltip="Join the offer: sell at the best ask"),
+        Binding("x", "cancel_at_cursor", "Cancel at cursor", id="cancel", group=_CANCEL_GROUP,
+                tooltip="Cancel our orders at the cursor"),
+        Binding("left_square_bracket", "cancel_side(0)", "Cancel bids", id="cancel_bids", group=_CANCEL_GROUP,
+                tooltip="Cancel all our bids (this market)"),
+        Binding("right_square_bracket", "cancel_side(1)", "Cancel asks", id="cancel_asks", group=_CANCEL_GROUP,
+                tooltip="Cancel all our asks (this market)"),
+        Binding("c", "cancel_all", "Cancel all", id="cancel_all", tooltip="Cancel all our orders (this market)"),
+        Binding("shift+up", "move_order(1)", "Move up", id="move_up", group=_MOVE_GROUP, key_display="⇧↑",
+                tooltip="Move our order at the cursor up a tick"),
+        Binding("shift+down", "move_order(-1)", "Move down", id="move_down", group=_MOVE_GROUP, key_display="⇧↓",
+                tooltip="Move our order at the cursor down a tick"),
+        Binding("F", "flatten", "Flatten", id="flatten",
+                tooltip="Flatten: cancel all, pause MM, close (IOC)"),
+        Binding("plus,equals_sign", "qty_step(1)", "Qty +", id="qty_up", group=_QTY_GROUP,
+                tooltip="Default qty: next preset up"),
+        Binding("minus", "qty_step(-1)", "Qty -", id="qty_down", group=_QTY_GROUP,
+                tooltip="Default qty: next preset down"),
         Binding("1", "qty_preset(0)", "Qty preset 1", id="qty_preset_1", group=_PRESET_GROUP),
         Binding("2", "qty_preset(1)", "Qty preset 2", id="qty_preset_2", group=_PRESET_GROUP),
         Binding("3", "qty_preset(2)", "Qty preset 3", id="qty_preset_3", group=_PRESET_GROUP),
         Binding("4", "qty_preset(3)", "Qty preset 4", id="qty_preset_4", group=_PRESET_GROUP),
+        Binding("z", "zoom(1)", "Zoom out", id="zoom_out", group=_ZOOM_GROUP,
+                tooltip="Zoom out: more ticks a row"),
+        Binding("Z", "zoom(-1)", "Zoom in", id="zoom_in", group=_ZOOM_GROUP, tooltip="Zoom in: fewer ticks a row"),
         Binding("r,space", "recenter", "Recenter", id="recenter"),
-        Binding("up", "cursor(1)", "Cursor up a tick", id="cursor_up", group=_CURSOR_GROUP),
-        Binding("down", "cursor(-1)", "Cursor down a tick", id="cursor_down", group=_CURSOR_GROUP),
-        Binding("pageup", "page(1)", "Page up (axis and cursor)", id="page_up", group=_CURSOR_GROUP),
-        Binding("pagedown", "page(-1)", "Page down (axis and cursor)", id="page_down", group=_CURSOR_GROUP),
+        Binding("up", "cursor(1)", "Cursor up a row", id="cursor_up", group=_CURSOR_GROUP, show=False),
+        Binding("down", "cursor(-1)", "Cursor down a row", id="cursor_down", group=_CURSOR_GROUP, show=False),
+        Binding("pageup", "page(1)", "Page up (axis and cursor)", id="page_up", group=_CURSOR_GROUP,
+                show=False),
+        Binding("pagedown", "page(-1)", "Page down (axis and cursor)", id="page_down", group=_CURSOR_GROUP,
+                show=False),
         Binding("home", "cursor_inside", "Cursor to the inside market", id="cursor_inside",
-                group=_CURSOR_GROUP),
+                group=_CURSOR_GROUP, show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "ladder--title", "ladder--warning", "ladder--header", "ladder--cursor", "ladder--cursor-mark",
+        "ladder--title", "ladder--title-focus", "ladder--mode", "ladder--warning", "ladder--header",
+        "ladder--cursor", "ladder--cursor-mark",
         "ladder--bid", "ladder--ask", "ladder--best-bid", "ladder--best-ask", "ladder--ours",
         "ladder--price", "ladder--price-bid", "ladder--price-ask", "ladder--last-price",
         "ladder--last-buy", "ladder--last-sell", "ladder--mid", "ladder--volume",
+        "ladder--bid-bar", "ladder--ask-bar", "ladder--volume-bar", "ladder--flash", "ladder--mode-live",
+        "ladder--mode-paper", "ladder--mode-replay",
     }
 
     DEFAULT_CSS = """
     PriceLadder {
         width: auto;
+        min-width: 40;
         height: 1fr;
         background: $surface;
         color: $foreground;
@@ -114,21 +177,30 @@ class PriceLadder(Widget, can_focus=True):
     PriceLadder > .ladder--title { background: $panel; text-style: bold; }
     PriceLadder > .ladder--warning { background: $panel; color: $warning; text-style: bold; }
     PriceLadder > .ladder--header { background: $panel; color: $foreground-muted; text-style: bold; }
-    PriceLadder > .ladder--cursor { background: #3a3f4b; }
+    PriceLadder > .ladder--cursor { background: $ladder-cursor; }
     PriceLadder > .ladder--cursor-mark { color: $accent; text-style: bold; }
-    PriceLadder > .ladder--bid { color: #79b8ff; }
-    PriceLadder > .ladder--ask { color: #ff8080; }
-    PriceLadder > .ladder--best-bid { color: #ffffff; background: #1d4e89; text-style: bold; }
-    PriceLadder > .ladder--best-ask { color: #ffffff; background: #8b2c2c; text-style: bold; }
-    PriceLadder > .ladder--ours { color: #000000; background: #e3b341; text-style: bold; }
+    PriceLadder > .ladder--bid { color: $ladder-bid; }
+    PriceLadder > .ladder--ask { color: $ladder-ask; }
+    PriceLadder > .ladder--best-bid { color: $ladder-best-text; background: $ladder-best-bid; text-style: bold; }
+    PriceLadder > .ladder--best-ask { color: $ladder-best-text; background: $ladder-best-ask; text-style: bold; }
+    PriceLadder > .ladder--ours { color: $ladder-ours-text; background: $ladder-ours; text-style: bold; }
     PriceLadder > .ladder--price { color: $foreground-muted; }
-    PriceLadder > .ladder--price-bid { color: #9ecbff; }
-    PriceLadder > .ladder--price-ask { color: #ffa8a8; }
-    PriceLadder > .ladder--last-price { color: #000000; background: #d0d0d0; text-style: bold; }
-    PriceLadder > .ladder--last-buy { color: #3fb950; text-style: bold; }
-    PriceLadder > .ladder--last-sell { color: #f85149; text-style: bold; }
+    PriceLadder > .ladder--price-bid { color: $ladder-price-bid; }
+    PriceLadder > .ladder--price-ask { color: $ladder-price-ask; }
+    PriceLadder > .ladder--last-price { color: $ladder-last-text; background: $ladder-last; text-style: bold; }
+    PriceLadder > .ladder--last-buy { color: $ladder-last-buy; text-style: bold; }
+    PriceLadder > .ladder--last-sell { color: $ladder-last-sell; text-style: bold; }
     PriceLadder > .ladder--mid { color: $accent; text-style: bold; }
     PriceLadder > .ladder--volume { color: $foreground-muted; }
+    PriceLadder > .ladder--title-focus { background: $accent 35%; text-style: bold; }
+    PriceLadder > .ladder--mode { background: $accent; color: $background; text-style: bold; }
+    PriceLadder > .ladder--mode-live { background: $error; color: $background; text-style: bold; }
+    PriceLadder > .ladder--mode-paper { background: $warning; color: $background; text-style: bold; }
+    PriceLadder > .ladder--mode-replay { background: $primary; color: $background; text-style: bold; }
+    PriceLadder > .ladder--bid-bar { background: $ladder-bid 22%; }
+    PriceLadder > .ladder--ask-bar { background: $ladder-ask 22%; }
+    PriceLadder > .ladder--volume-bar { background: $foreground 12%; }
+    PriceLadder > .ladder--flash { color: $warning; text-style: bold; }
     """
 
     class OrderRefused(Message):
@@ -141,7 +213,7 @@ class PriceLadder(Widget, can_focus=True):
     def __init__(self, kernel: Kernel, market: Market, *, default_qty: Decimal,
                  qty_presets: tuple[Decimal, ...] = (), ticks_per_row: int = 1,
                  columns: tuple[Column, ...] = LADDER_COLUMNS, auto_recenter: bool = True,
-                 name: str | None = None,
+                 flash_s: float = 0.3, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.kernel = kernel
@@ -149,14 +221,20 @@ class PriceLadder(Widget, can_focus=True):
         self.default_qty = default_qty
         self.qty_presets = tuple(qty_presets)
         self.ticks_per_row = ticks_per_row
-        self.columns = columns
+        self._base_columns = columns  # every column, the price one fitted to the market's prices
+        self.columns = columns  # what the width holds
         self.top_price: int | None = None  # price (ticks) of the first price row: the static axis
         # Recenter by itself when the market moves out of the window (never when the trader scrolled
         # away: the axis does not fight the keyboard).
         self.auto_recenter = auto_recenter
         self.auto_recenters = 0
+        self.edge_rows = 3  # auto-recenter when the inside market comes this close to the top or bottom
         self._market_was_visible = False
         self.cursor_price: int | None = None
+        self.flash_s = flash_s  # how long a changed size stays highlighted (0: never)
+        self._seen: dict[int, tuple[int, int]] = {}  # row price -> (bid total, ask total) last pull
+        self._flash_until: dict[tuple[int, int], float] = {}  # (row price, side) -> monotonic deadline
+        self._next_flash_end = float("inf")
         self._drawn_versions: tuple[int, int] | None = None
         self._dirty = True  # the view (axis, cursor, size) changed since the last pull
         self._keys: list[tuple | None] = []
@@ -179,13 +257,37 @@ class PriceLadder(Widget, can_focus=True):
         i = (self.top_price - price) // self.ticks_per_row
         return HEADER_LINES + i if 0 <= i < self.price_rows else None
 
+    @staticmethod
+    def columns_width(columns: tuple[Column, ...]) -> int:
+        return sum(c.width for c in columns) + _GAP * (len(columns) - 1)
+
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        return sum(c.width for c in self.columns) + _GAP * (len(self.columns) - 1)
+        return self.columns_width(self._base_columns)
+
+    def _refit(self) -> None:
+        """Choose the columns the current width holds (see `_FIT_STEPS`)."""
+        width = self.size.width
+        cols = self._base_columns
+        steps = iter(_FIT_STEPS)
+        while width and self.columns_width(cols) > width:
+            step = next(steps, None)
+            if step is None:
+                break
+            keys, new = step
+            keys = (keys,) if isinstance(keys, str) else keys
+            cols = tuple(c for c in cols if c.key not in keys) if not new else tuple(
+                Column(c.key, c.title if len(c.title) <= new else c.title.split("  ")[0], new, c.align)
+                if c.key in keys else c for c in cols)
+        if cols != self.columns:
+            self.columns = cols
+            self._strips = [None] * len(self._strips)
+            self._keys = [None] * len(self._keys)
 
     def on_resize(self) -> None:
         height = self.size.height
         self._keys = [None] * height
         self._strips = [None] * height
+        self._refit()
         if self.cursor_price is not None:
             self._keep_cursor_visible()
         self._dirty = True
@@ -196,12 +298,21 @@ class PriceLadder(Widget, can_focus=True):
         self._styles.clear()
         self._strips = [None] * len(self._strips)
 
+    def on_focus(self) -> None:
+        self._dirty = True
+        self.pull()
+
+    def on_blur(self) -> None:
+        self._dirty = True
+        self.pull()
+
     # ---- the UI clock ------------------------------------------------------------------------
     def pull(self) -> int:
         """Redraw what changed since the last call; returns how many lines were refreshed."""
         m = self.market
         versions = (m.unified.version, m.trade_version)
-        if versions == self._drawn_versions and not self._dirty:
+        now = time.monotonic()
+        if versions == self._drawn_versions and not self._dirty and now < self._next_flash_end:
             return 0
         height = self.size.height
         if len(self._keys) != height:
@@ -218,7 +329,7 @@ class PriceLadder(Widget, can_focus=True):
             self._market_was_visible = visible
         self._drawn_versions = versions
         self._dirty = False
-        keys = self._line_keys()
+        keys = self._line_keys(now)
         changed = [y for y, key in enumerate(keys) if key != self._keys[y]]
         for y in changed:
             self._keys[y] = keys[y]
@@ -258,17 +369,25 @@ class PriceLadder(Widget, can_focus=True):
     def _fit_price_column(self) -> None:
         inst = self.market.instrument
         width = max(len(inst.format_price(self.top_price * 10)), 5) + 1
-        cols = tuple(Column(c.key, c.title, width, c.align) if c.key == "price" else c for c in self.columns)
-        if cols != self.columns:
-            self.columns = cols
+        cols = tuple(Column(c.key, c.title, width, c.align) if c.key == "price" else c
+                     for c in self._base_columns)
+        if cols != self._base_columns:
+            self._base_columns = cols
+            self._refit()
             self._strips = [None] * len(self._strips)
             self.refresh(layout=True)
 
     def _market_visible(self) -> bool:
-        """Whether the inside market (best bid or ask) is on one of the window's rows."""
+        """Whether the inside market (best bid or ask) is on the window's rows, clear of its edges by
+        `edge_rows` (so that auto-recenter moves the axis before the market runs off the screen)."""
         u = self.market.unified
         inside = [lvl[0] for lvl in (u.best_bid(), u.best_ask()) if lvl is not None]
-        return any(self.row_of(p) is not None for p in inside)
+        if not inside:
+            return False
+        rows = self.price_rows
+        margin = min(self.edge_rows, max(0, (rows - 1) // 4))
+        lines = [self.row_of(p) for p in inside]
+        return all(y is not None and HEADER_LINES + margin <= y < HEADER_LINES + rows - margin for y in lines)
 
     def _note_user_view(self) -> None:
         """The trader moved the view: remember whether the market is in it now."""
@@ -285,7 +404,7 @@ class PriceLadder(Widget, can_focus=True):
             self.top_price = self.cursor_price + (rows - 1) * tpr
 
     # ---- line keys ---------------------------------------------------------------------------
-    def _line_keys(self) -> list[tuple | None]:
+    def _line_keys(self, now: float) -> list[tuple | None]:
         height = self.size.height
         keys: list[tuple | None] = [None] * height
         if height == 0:
@@ -298,15 +417,26 @@ class PriceLadder(Widget, can_focus=True):
         ask_px = ba[0] if ba else None
         keys[0] = self._title_key(bid_px, ask_px)
         if height > 1:
-            keys[1] = ("header",)
+            keys[1] = ("header", self.columns)
         if self.top_price is None:
             return keys
-        rows = unified.ladder_rows(self.top_price, self.price_rows, self.ticks_per_row)
+        tpr = self.ticks_per_row
+        rows = unified.ladder_rows(self.top_price, self.price_rows, tpr)
         last = m.last_trade
         vap = m.volume_at_price
         mid2 = bid_px + ask_px if bid_px is not None and ask_px is not None else None
         cursor = self.cursor_price
-        tpr = self.ticks_per_row
+        widths = {c.key: c.width for c in self.columns}
+        # Depth bars share one scale per side pair, rounded to a 1-2-5 step so that it rarely moves.
+        depth_scale = nice_scale(max((max(r.bid_total, r.ask_total) for r in rows), default=0))
+        volumes = [vap.get(r.price, 0) if tpr == 1 else sum(vap.get(q, 0) for q in range(r.price, r.price + tpr))
+                   for r in rows]
+        volume_scale = nice_scale(max(volumes, default=0))
+        bid_w, ask_w, vol_w = widths.get("bids", 0), widths.get("asks", 0), widths.get("volume", 0)
+        flash_s = self.flash_s
+        seen, flash_until = self._seen, self._flash_until
+        new_seen: dict[int, tuple[int, int]] = {}
+        next_end = float("inf")
         for i, row in enumerate(rows):
             p = row.price
             hi = p + tpr - 1
@@ -323,31 +453,73 @@ class PriceLadder(Widget, can_focus=True):
             last_size = last_side = 0
             if last is not None and p <= last.price <= hi:
                 last_size, last_side = last.size, (1 if last.aggressor == BUY else 2)
-            volume = vap.get(p, 0) if tpr == 1 else sum(vap.get(q, 0) for q in range(p, hi + 1))
+            totals = (row.bid_total, row.ask_total)
+            flash = 0
+            if flash_s > 0:
+                before = seen.get(p)
+                if before is not None and before != totals:
+                    if before[0] != totals[0]:
+                        flash_until[(p, BUY)] = now + flash_s
+                    if before[1] != totals[1]:
+                        flash_until[(p, SELL)] = now + flash_s
+                for side, bit in ((BUY, _FLASH_BID), (SELL, _FLASH_ASK)):
+                    until = flash_until.get((p, side))
+                    if until is not None:
+                        if until > now:
+                            flash |= bit
+                            next_end = min(next_end, until)
+                        else:
+                            del flash_until[(p, side)]
+                new_seen[p] = totals
+            bid_q = self._queue(BUY, p, hi) if row.bid_ours and widths.get("our_bids", 0) > 12 else -1
+            ask_q = self._queue(SELL, p, hi) if row.ask_ours and widths.get("our_asks", 0) > 12 else -1
             keys[HEADER_LINES + i] = ("row", p, cursor is not None and p <= cursor <= hi,
                                       row.bid_others, row.bid_ours, row.bid_our_count,
                                       row.ask_others, row.ask_ours, row.ask_our_count,
-                                      best, mid, last_size, last_side, volume)
+                                      best, mid, last_size, last_side, volumes[i], bid_q, ask_q,
+                                      bar_cells(row.bid_total, depth_scale, bid_w),
+                                      bar_cells(row.ask_total, depth_scale, ask_w),
+                                      bar_cells(volumes[i], volume_scale, vol_w), flash)
+        if flash_s > 0:
+            self._seen = new_seen
+            if len(flash_until) > 4 * max(1, len(rows)):  # rows that scrolled away while lit
+                self._flash_until = {k: v for k, v in flash_until.items() if v > now}
+        self._next_flash_end = next_end
         return keys
+
+    def _queue(self, side: int, low: int, high: int) -> int:
+        """Lots ahead of our best-placed order on `side` in the row (-1: the venue cannot tell)."""
+        unified = self.market.unified
+        prices = range(high, low - 1, -1) if side == BUY else range(low, high + 1)
+        for price in prices:
+            ids = unified.our_orders_at(price, side)
+            if ids:
+                ahead = self.kernel.queue_ahead(self.market, ids[0])
+                return -1 if ahead is None else ahead
+        return -1
 
     def _title_key(self, bid_px: int | None, ask_px: int | None) -> tuple:
         m = self.market
         inst = m.instrument
-        text = f" {m.symbol} · {m.venue} · {inst.format_price(self.ticks_per_row)} per row"
+        mode = getattr(self.kernel.venues[m.venue], "mode", "?")
+        zoom = f" (×{self.ticks_per_row})" if self.ticks_per_row > 1 else ""
+        text = f" {m.symbol} · {m.venue} "
+        rest = f" {inst.format_price(self.ticks_per_row)} per row{zoom}"
+        focus = self.has_focus
         if not m.l2.valid:
-            return ("title", text, "book not synced: waiting for a snapshot", "")
+            return ("title", text, mode, rest, "book not synced: waiting for a snapshot", "", focus)
         if self.top_price is None:
-            return ("title", text, "waiting for market data", "")
+            return ("title", text, mode, rest, "waiting for market data", "", focus)
         inside = [p for p in (bid_px, ask_px) if p is not None]
         top_edge = self.top_price + self.ticks_per_row - 1
         bottom = self.top_price - (max(1, self.price_rows) - 1) * self.ticks_per_row
         where = ""
         if inside and min(inside) > top_edge:
-            where = "▲ market above the window"
+            where = "▲ market above"
         elif inside and max(inside) < bottom:
-            where = "▼ market below the window"
+            where = "▼ market below"
         hint = f"{self._recenter_key()}: recenter" if where else ""
-        return ("title", text, where, hint)
+        return ("title", text, mode, rest, where, hint, focus)
 
     def _recenter_key(self) -> str:
         """How the recenter key is shown (the keymap may have moved it); looked up once."""
@@ -363,7 +535,14 @@ class PriceLadder(Widget, can_focus=True):
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
         if style is None:
-            style = self._styles[name] = self.get_component_rich_style(f"ladder--{name}", partial=True)
+            style = self.get_component_rich_style(f"ladder--{name}", partial=True)
+            # A translucent background ("$ladder-bid 22%") comes out opaque in a partial style: blend it
+            # over the ladder's own background here, once per theme.
+            background = self.get_component_styles(f"ladder--{name}").background
+            if 0 < background.a < 1:
+                blended = self.styles.background.blend(background.with_alpha(1.0), background.a)
+                style = style + Style(bgcolor=blended.rich_color)
+            self._styles[name] = style
         return style
 
     def render_line(self, y: int) -> Strip:
@@ -399,8 +578,17 @@ class PriceLadder(Widget, can_focus=True):
             x += col.width + _GAP
         raise KeyError(f"no column {column!r} (columns: {', '.join(c.key for c in self.columns)})")
 
+    def row_key(self, price: int) -> tuple | None:
+        """The key the row of `price` was drawn from (tests read flags such as the flash from it)."""
+        y = self.row_of(price)
+        return None if y is None or y >= len(self._keys) else self._keys[y]
+
     def _build(self, key: tuple | None, width: int) -> Strip:
-        base = self.rich_style
+        # The widget's own style, cached with the component styles: `rich_style` walks the DOM and
+        # blends every ancestor's background, which cost half of each strip (profiled, 40-row frames).
+        base = self._styles.get("")
+        if base is None:
+            base = self._styles[""] = self.rich_style
         if key is None:
             return Strip.blank(width, base)
         kind = key[_K_KIND]
@@ -411,9 +599,11 @@ class PriceLadder(Widget, can_focus=True):
             text = self._cells_text({c.key: c.title for c in self.columns})
             return Strip([Segment(text, style)]).adjust_cell_length(width, style)
         else:  # title
-            _, text, where, hint = key
-            style = base + self._style("title")
-            segments = [Segment(text, style)]
+            _, text, mode, rest, where, hint, focus = key
+            style = base + self._style("title-focus" if focus else "title")
+            badge = f"mode-{mode.lower()}" if mode in ("LIVE", "PAPER", "REPLAY") else "mode"
+            segments = [Segment(text, style), Segment(f" {mode} ", base + self._style(badge)),
+                        Segment(rest, style)]
             if where:
                 segments.append(Segment(f"   {where}", base + self._style("warning")))
             if hint:
@@ -432,18 +622,30 @@ class PriceLadder(Widget, can_focus=True):
         row_style = base + st("cursor") if is_cursor else base
         best = key[_K_BEST]
         price = key[_K_PRICE]
+        flash = key[_K_FLASH]
 
-        def ours(size: int, count: int) -> str:
-            return f"{fmt_size(size)} ({count})" if size else ""
+        def ours(size: int, count: int, ahead: int, width: int) -> str:
+            if not size:
+                return ""
+            text = f"{fmt_size(size)} ({count})"
+            with_queue = f"{text} q{fmt_size(ahead)}"
+            return with_queue if ahead >= 0 and len(with_queue) <= width else text
 
+        widths = {c.key: c.width for c in self.columns}
+        bid_style = st("best-bid") if best & _BEST_BID else st("bid")
+        ask_style = st("best-ask") if best & _BEST_ASK else st("ask")
+        if flash & _FLASH_BID:
+            bid_style = bid_style + st("flash")
+        if flash & _FLASH_ASK:
+            ask_style = ask_style + st("flash")
         cells: dict[str, tuple[str, Style | None]] = {
             "cursor": ("▶" if is_cursor else "", st("cursor-mark")),
-            "our_bids": (ours(key[_K_BID_OURS], key[_K_BID_N]), st("ours") if key[_K_BID_OURS] else None),
-            "bids": (fmt_size(key[_K_BID]) if key[_K_BID] else "",
-                     st("best-bid") if best & _BEST_BID else st("bid")),
-            "asks": (fmt_size(key[_K_ASK]) if key[_K_ASK] else "",
-                     st("best-ask") if best & _BEST_ASK else st("ask")),
-            "our_asks": (ours(key[_K_ASK_OURS], key[_K_ASK_N]), st("ours") if key[_K_ASK_OURS] else None),
+            "our_bids": (ours(key[_K_BID_OURS], key[_K_BID_N], key[_K_BID_Q], widths.get("our_bids", 0)),
+                         st("ours") if key[_K_BID_OURS] else None),
+            "bids": (fmt_size(key[_K_BID]) if key[_K_BID] else "", bid_style),
+            "asks": (fmt_size(key[_K_ASK]) if key[_K_ASK] else "", ask_style),
+            "our_asks": (ours(key[_K_ASK_OURS], key[_K_ASK_N], key[_K_ASK_Q], widths.get("our_asks", 0)),
+                         st("ours") if key[_K_ASK_OURS] else None),
             "mid": (_MID_TEXT[key[_K_MID]], st("mid")),
             "volume": (fmt_size(key[_K_VOLUME]) if key[_K_VOLUME] else "", st("volume")),
         }
@@ -456,6 +658,9 @@ class PriceLadder(Widget, can_focus=True):
             side_style = st("price-bid") if key[_K_BID] or key[_K_BID_OURS] else (
                 st("price-ask") if key[_K_ASK] or key[_K_ASK_OURS] else st("price"))
             cells["price"] = (inst.format_price(price), side_style)
+        # Depth bars: (cells, anchored at the right edge?, bar style) per column.
+        bars = {"bids": (key[_K_BID_BAR], True, "bid-bar"), "asks": (key[_K_ASK_BAR], False, "ask-bar"),
+                "volume": (key[_K_VOL_BAR], False, "volume-bar")}
         segments: list[Segment] = []
         gap = Segment(" " * _GAP, row_style)
         for n, col in enumerate(self.columns):
@@ -463,11 +668,21 @@ class PriceLadder(Widget, can_focus=True):
                 segments.append(gap)
             text, style = cells.get(col.key, ("", None))
             text = f"{text:{col.align}{col.width}}"[:col.width] if text else " " * col.width
-            if text.strip() and style is not None:
-                # A cell's own background (ours, best bid/ask) wins over the cursor row's.
-                segments.append(Segment(text, row_style + style))
+            # A cell's own background (ours, best bid/ask) wins over the cursor row's.
+            cell_style = row_style + style if text.strip() and style is not None else row_style
+            bar = bars.get(col.key)
+            on_best = (col.key == "bids" and best & _BEST_BID) or (col.key == "asks" and best & _BEST_ASK)
+            if bar is not None and bar[0] and not on_best:
+                cells_n, right, bar_name = bar
+                bar_style = cell_style + st(bar_name)
+                cut = col.width - cells_n if right else cells_n
+                first, second = text[:cut], text[cut:]
+                if right:
+                    segments += [Segment(first, cell_style), Segment(second, bar_style)]
+                else:
+                    segments += [Segment(first, bar_style), Segment(second, cell_style)]
             else:
-                segments.append(Segment(text, row_style))
+                segments.append(Segment(text, cell_style))
         return segments
 
     # ---- the axis and the cursor --------------------------------------------------------------
@@ -482,7 +697,8 @@ class PriceLadder(Widget, can_focus=True):
     def move_cursor(self, rows: int) -> None:
         if self.cursor_price is None:
             return
-        self.cursor_price = max(self.ticks_per_row, self.cursor_price + rows * self.ticks_per_row)
+        tpr = self.ticks_per_row
+        self.cursor_price = max(tpr, self.cursor_price - self.cursor_price % tpr + rows * tpr)
         self._keep_cursor_visible()
         self._note_user_view()
         self._dirty = True
@@ -517,6 +733,27 @@ class PriceLadder(Widget, can_focus=True):
         if not self.recenter():
             self.notify("Nothing to centre on yet: no book and no trade.", severity="warning")
 
+    def set_zoom(self, ticks_per_row: int) -> None:
+        """N ticks a row; the cursor's row keeps its place on the screen."""
+        if ticks_per_row < 1 or ticks_per_row == self.ticks_per_row:
+            return
+        old = self.ticks_per_row
+        self.ticks_per_row = tpr = ticks_per_row
+        self._seen.clear()
+        self._flash_until.clear()
+        if self.top_price is not None and self.cursor_price is not None:
+            row = max(0, (self.top_price - self.cursor_price) // old)
+            self.cursor_price = max(tpr, self.cursor_price - self.cursor_price % tpr)
+            self.top_price = self.cursor_price + row * tpr
+            self._keep_cursor_visible()
+            self._note_user_view()
+        self._dirty = True
+        self.pull()
+
+    def action_zoom(self, direction: int) -> None:
+        i = ZOOMS.index(self.ticks_per_row) if self.ticks_per_row in ZOOMS else 0
+        self.set_zoom(ZOOMS[max(0, min(len(ZOOMS) - 1, i + direction))])
+
     # ---- orders ------------------------------------------------------------------------------
     def order_lots(self) -> int | None:
         """The default quantity in lots, or None (and an OrderRefused) when it is not a valid order size."""
@@ -526,18 +763,35 @@ class PriceLadder(Widget, can_focus=True):
             self.post_message(self.OrderRefused(f"default quantity: {exc}"))
             return None
 
-    def _send(self, side: int) -> None:
-        if self.cursor_price is None:
+    def row_price(self, side: int) -> int | None:
+        """The price an order on `side` at the cursor goes to (see the module docstring for zoomed rows)."""
+        low = self.cursor_price
+        if low is None:
+            return None
+        tpr = self.ticks_per_row
+        if tpr == 1:
+            return low
+        low -= low % tpr
+        high = low + tpr - 1
+        levels = self.market.l2.levels_between(side, low, high)
+        if levels:
+            return levels[-1][0] if side == BUY else levels[0][0]
+        return low if side == BUY else high
+
+    def _send(self, side: int, price: int | None = None) -> int | None:
+        price = self.row_price(side) if price is None else price
+        if price is None:
             self.post_message(self.OrderRefused("no market data yet: no price to trade at"))
-            return
+            return None
         lots = self.order_lots()
         if lots is None:
-            return
+            return None
         if side == BUY:
-            self.kernel.buy(self.market, self.cursor_price, lots)
+            oid = self.kernel.buy(self.market, price, lots)
         else:
-            self.kernel.sell(self.market, self.cursor_price, lots)
+            oid = self.kernel.sell(self.market, price, lots)
         self.pull()
+        return oid
 
     def action_buy(self) -> None:
         self._send(BUY)
@@ -545,19 +799,99 @@ class PriceLadder(Widget, can_focus=True):
     def action_sell(self) -> None:
         self._send(SELL)
 
+    def action_join(self, side: int) -> None:
+        """Join the best bid (a buy there) or the best offer (a sell there)."""
+        u = self.market.unified
+        best = u.best_bid() if side == BUY else u.best_ask()
+        if best is None:
+            self.post_message(self.OrderRefused(f"no best {'bid' if side == BUY else 'offer'} to join"))
+            return
+        self._send(side, best[0])
+
+    def _orders_in_row(self, side: int | None = None) -> list:
+        if self.cursor_price is None:
+            return []
+        tpr = self.ticks_per_row
+        low = self.cursor_price - self.cursor_price % tpr
+        m = self.market
+        return [o for o in self.kernel.oms.orders(m.venue, m.symbol, side)
+                if low <= o.price < low + tpr]
+
     def action_cancel_at_cursor(self) -> None:
         if self.cursor_price is None:
             return
-        n = self.kernel.cancel_at(self.market, self.cursor_price)
+        n = self.kernel.oms.cancel_many(self._orders_in_row())
         if not n:
             price = self.market.instrument.format_price(self.cursor_price)
             self.notify(f"No orders of ours at {price}.", severity="warning", timeout=2)
+        self.pull()
+
+    def action_cancel_side(self, side: int) -> None:
+        m = self.market
+        n = self.kernel.oms.cancel_many(self.kernel.oms.orders(m.venue, m.symbol, side))
+        what = "bid" if side == BUY else "ask"
+        self.notify(f"Cancelling {n} {what}{'s' if n != 1 else ''}." if n else f"No {what}s of ours working.",
+                    timeout=2)
         self.pull()
 
     def action_cancel_all(self) -> None:
         n = self.kernel.cancel_all(self.market)
         self.notify(f"Cancelling {n} order{'s' if n != 1 else ''}." if n else "No orders of ours working.",
                     timeout=2)
+        self.pull()
+
+    def action_move_order(self, ticks: int) -> None:
+        """Move our orders at the cursor `ticks` up or down (an amend: the venue may reset their priority);
+        the cursor follows them, so that the key can be pressed again."""
+        orders = [o for o in self._orders_in_row() if o.is_live]
+        if not orders:
+            self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
+            return
+        oms = self.kernel.oms
+        moved = [o for o in orders if o.price + ticks > 0 and oms.amend(o.order_id, price=o.price + ticks)]
+        if moved:
+            target = moved[0].amend_price if moved[0].amend_price is not None else moved[0].price
+            tpr = self.ticks_per_row
+            self.cursor_price = target - target % tpr if tpr > 1 else target
+            self._keep_cursor_visible()
+            self._dirty = True
+        self.pull()
+
+    def action_flatten(self) -> None:
+        """Cancel our orders here, pause this market's market maker, and close the position with a
+        marketable IOC priced through as many levels as its size needs (risk may refuse it: the
+        rejection is shown)."""
+        k, m = self.kernel, self.market
+        paused = 0
+        for mm in k.market_makers:
+            if mm.market is m and mm.state == "running":
+                mm.pause()
+                paused += 1
+        cancels = k.cancel_all(m)
+        lots = k.inventory.position(m.venue, m.symbol).lots
+        inst = m.instrument
+        done = [f"cancelled {cancels}"] + (["market maker paused"] if paused else [])
+        if lots == 0:
+            self.notify(f"Flat already; {', '.join(done)}.", title="Flatten", timeout=4)
+            self.pull()
+            return
+        side = SELL if lots > 0 else BUY
+        size = abs(lots)
+        levels = m.l2.depth(BUY if side == SELL else SELL, 1_000)
+        if not levels:
+            self.post_message(self.OrderRefused("flatten: the book has no "
+                                                f"{'bids' if side == SELL else 'offers'} to close against"))
+            self.pull()
+            return
+        need, price = size, levels[0][0]
+        for price, level_size in levels:
+            need -= level_size
+            if need <= 0:
+                break
+        self.kernel.oms.new_order(m.venue, m.symbol, side, price, size, IOC, tag="flatten")
+        self.notify(f"{'Selling' if side == SELL else 'Buying'} {inst.format_size(size)} IOC at "
+                    f"{'≥' if side == SELL else '≤'} {inst.format_price(price)}; {', '.join(done)}.",
+                    title="Flatten", timeout=4)
         self.pull()
 
     # ---- the default quantity -----------------------------------------------------------------

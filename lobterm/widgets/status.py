@@ -1,10 +1,15 @@
-"""The status bar: venue, mode, venue state, symbol, our position and working orders, the default quantity,
-the last trade, the spread and the last rejection. One line, pulled on the UI clock, redrawn only when
-its text changed.
+"""The status bar: every venue's health (live, stale, resyncing, down) and feed latency, then the current
+market (symbol, our position, working orders, default quantity, last trade, spread), the market maker's
+state, risk (kill switch, limits near), recording, the replay clock, and the last rejection.
+
+One line, pulled on the UI clock, redrawn only when its text changed. The slow-moving parts (latency,
+limits near) are sampled twice a second, so that the line does not repaint on every tick.
 """
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -17,17 +22,37 @@ from lobterm.engine.instrument import InstrumentError
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel, Market
 
-__all__ = ["StatusBar"]
+__all__ = ["StatusBar", "venue_health"]
 
-_STATE_STYLE = {"up": "bold $success", "connecting": "bold $warning", "idle": "$warning"}
+SLOW_S = 0.5
+_HEALTH_STYLE = {"live": "bold $success", "connecting": "bold $warning", "idle": "$warning",
+                 "stale": "bold $warning", "resyncing": "bold $warning"}
+_DOWN_STATES = frozenset({"closed", "down", "error", "disconnected", "failed"})
 _SEP = (" │ ", "$foreground-muted")
+
+
+def venue_health(kernel: Kernel, venue: str) -> str:
+    """live, stale (a feed stopped), resyncing (a book waits for its snapshot), down, or the venue's own
+    word for where it is (connecting, idle)."""
+    state = kernel.venue_state.get(venue, "?")
+    if state in _DOWN_STATES:
+        return "down"
+    if state != "up":
+        return state
+    markets = [m for m in kernel.markets.values() if m.venue == venue]
+    if any(not m.l2.valid for m in markets):
+        return "resyncing"
+    if any(m.stale for m in markets):
+        return "stale"
+    return "live"
 
 
 class StatusBar(Static):
     DEFAULT_CSS = """
     StatusBar {
         width: 100%;
-        height: 1;
+        height: auto;
+        max-height: 2;
         background: $panel;
         color: $foreground;
         padding: 0 1;
@@ -39,33 +64,53 @@ class StatusBar(Static):
         self.kernel = kernel
         self.market = market
         self.last_reject: str | None = None
+        #: Set by a replay (ns timestamp of the replay clock, or text): shown as the replay time.
+        self.replay_time: int | str | None = None
         self._shown: tuple | None = None
+        self._slow: tuple = ()
+        self._next_slow = 0.0
 
     def pull(self, default_qty: Decimal) -> bool:
         """Redraw if anything shown changed; returns True when it did."""
         k, m = self.kernel, self.market
-        inst = m.instrument
-        venue = k.venues[m.venue]
-        state = k.venue_state.get(m.venue, "?")
+        now = time.monotonic()
+        if now >= self._next_slow:
+            self._next_slow = now + SLOW_S
+            self._slow = (self._latencies(), tuple(k.risk.state().near))
+        latencies, near = self._slow
+        health = tuple((v, venue_health(k, v)) for v in k.venues)
         pos = k.inventory.positions.get((m.venue, m.symbol))
         lots = pos.lots if pos is not None else 0
-        working = sum(1 for o in k.oms.working.values() if o.venue == m.venue and o.symbol == m.symbol)
+        working = sum(1 for _ in k.oms.market_orders(m.venue, m.symbol))
         last = m.last_trade
         bb, ba = m.unified.best_bid(), m.unified.best_ask()
-        key = (state, lots, working, default_qty, last, bb and bb[0], ba and ba[0], self.last_reject)
+        mm = next((x for x in k.market_makers if x.market is m), None)
+        recorder = getattr(k, "recorder", None)
+        recording = None if recorder is None or getattr(recorder, "closed", False) else \
+            Path(str(getattr(recorder, "path", "on"))).name
+        key = (m.key, health, latencies, near, lots, working, default_qty, last, bb and bb[0], ba and ba[0],
+               self.last_reject, None if mm is None else mm.state, k.risk.killed, recording, self.replay_time)
         if key == self._shown:
             return False
         self._shown = key
-        parts: list[str | tuple[str, str]] = [
-            (m.venue, "bold"), " ", (getattr(venue, "mode", "?"), "bold reverse $warning"), " ",
-            (state, _STATE_STYLE.get(state, "bold $error")), _SEP,
-            (m.symbol, "bold"), _SEP,
-            "pos ", (f"{inst.format_size(lots)} {inst.base}".strip(),
-                     "bold $success" if lots > 0 else "bold $error" if lots < 0 else "bold"), _SEP,
-            "working ", (str(working), "bold $warning" if working else "bold"), _SEP,
-            "qty ", *self._qty(default_qty), _SEP,
-            "last ",
-        ]
+        inst = m.instrument
+        parts: list[str | tuple[str, str]] = []
+        if k.risk.killed:
+            parts += [(" KILL SWITCH ON ", "bold reverse $error"), " "]
+        for (venue, state), lat in zip(health, latencies):
+            mode = getattr(k.venues[venue], "mode", "?")
+            parts += [(venue, "bold"), " ", (mode, "bold reverse $warning"), " ",
+                      (state, _HEALTH_STYLE.get(state, "bold $error"))]
+            if lat is not None:
+                parts += [(f" {lat}ms", "$foreground-muted")]
+            parts.append("  ")
+        if self.replay_time is not None:
+            parts += [("REPLAY ", "bold $primary"), (self._replay_text(), "bold")]
+        parts += [_SEP, (m.symbol, "bold"), _SEP,
+                  "pos ", (f"{inst.format_size(lots)} {inst.base}".strip(),
+                           "bold $success" if lots > 0 else "bold $error" if lots < 0 else "bold"), _SEP,
+                  "working ", (str(working), "bold $warning" if working else "bold"), _SEP,
+                  "qty ", *self._qty(default_qty), _SEP, "last "]
         if last is None:
             parts.append(("-", "$foreground-muted"))
         else:
@@ -76,10 +121,35 @@ class StatusBar(Static):
             parts.append((inst.format_price(ba[0] - bb[0]), "bold"))
         else:
             parts.append(("-", "$foreground-muted"))
+        if mm is not None:
+            parts += [_SEP, "MM ", (mm.state, "bold $success" if mm.state == "running" else
+                                    "bold $error" if mm.state == "stopped" else "bold $warning")]
+        if recording is not None:
+            parts += [_SEP, ("● REC ", "bold $error"), (recording, "$foreground-muted")]
+        if near:
+            parts += [_SEP, ("near limit: ", "bold $warning"), ("; ".join(near), "$warning")]
         if self.last_reject:
             parts += [_SEP, ("reject: ", "bold $error"), (self.last_reject, "$error")]
         self.update(Content.assemble(*parts))
         return True
+
+    def _latencies(self) -> tuple[int | None, ...]:
+        """Per venue: milliseconds since the newest market event's venue timestamp (None before any)."""
+        k = self.kernel
+        now = k.clock.now()
+        out = []
+        for venue in k.venues:
+            last = max((m.last_event_ts for m in k.markets.values() if m.venue == venue), default=0)
+            out.append(None if not last else max(0, (now - last) // 1_000_000))
+        return tuple(out)
+
+    def _replay_text(self) -> str:
+        t = self.replay_time
+        if isinstance(t, int):
+            from lobterm.widgets.tape import clock_text
+
+            return clock_text(t)
+        return str(t)
 
     def _qty(self, qty: Decimal) -> list[tuple[str, str]]:
         try:

@@ -111,3 +111,52 @@ def test_lobterm_trades_from_the_ladder_in_a_real_terminal(pane, capsys):
     screen = pane.wait(lambda s: "EXIT=" in s, "the exit status")
     assert "Traceback" not in screen
     assert "EXIT=0" in screen, screen
+
+
+def start(pane: Pane, extra: str = "") -> None:
+    shell = (f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && timeout --foreground 90 {lobterm_command()} "
+             f"{extra}; echo EXIT=$?; sleep 30")
+    subprocess.run([TMUX, "-L", pane.socket, "-f", str(pane.conf), "new-session", "-d", "-s", "lob",
+                    "-x", "160", "-y", "48", "-e", "COLORTERM=truecolor", "-e", f"PYTHONPATH={ROOT}",
+                    "sh", "-c", shell], check=True, timeout=10)
+
+
+def cursor_line(screen: str) -> str:
+    return next((line for line in screen.splitlines() if "▶" in line), "")
+
+
+def test_a_trading_session_with_the_keys_in_a_real_terminal(pane):
+    """Quote with the market maker, place and move an order, cancel it, flatten, kill switch, quit."""
+    start(pane)
+    pane.wait(lambda s: len(ladder_rows(s)) >= 20 and "MM paused" in s, "the desk", timeout=20)
+
+    pane.keys("m")  # the market maker quotes five levels a side
+    pane.wait(lambda s: "MM running" in s and "working 10" in s and "RUNNING" in s, "the market maker quoting")
+
+    pane.keys(*["Down"] * 15, "b")  # a bid of ours well under the market, on the cursor row
+    pane.wait(lambda s: "working 11" in s and "0.010 (1)" in cursor_line(s), "our bid on the cursor row")
+    before = PRICE_ROW.search(cursor_line(pane.text())).group()
+    pane.keys("S-Up")  # move it up a tick: the cursor follows the order
+    screen = pane.wait(lambda s: PRICE_ROW.search(cursor_line(s)) and PRICE_ROW.search(cursor_line(s)).group() != before
+                       and "0.010 (1)" in cursor_line(s), "the order moved up a tick")
+    after = PRICE_ROW.search(cursor_line(screen)).group()
+    assert round(float(after) - float(before), 6) == 0.1
+
+    pane.keys("x")  # cancel it
+    pane.wait(lambda s: "working 10" in s and "0.010 (1)" not in cursor_line(s), "the cancel")
+
+    pane.keys("F")  # flatten: the market maker pauses, its quotes go, the position is closed
+    pane.wait(lambda s: "MM paused" in s and "working 0" in s and "pos 0.000 BTC" in s, "flat", timeout=15)
+
+    pane.keys("C-k")  # the kill switch
+    pane.wait(lambda s: "KILL SWITCH ON" in s, "the kill switch")
+    pane.keys("b")  # refused: shown, nothing works
+    pane.wait(lambda s: "reject:" in s and "working 0" in s, "the refusal")
+
+    pane.keys("q")
+    screen = pane.wait(lambda s: "EXIT=" in s or "Cancel them all" in s, "the app to quit")
+    if "Cancel them all" in screen:
+        pane.keys("y")
+    screen = pane.wait(lambda s: "EXIT=" in s, "the exit status")
+    assert "Traceback" not in screen
+    assert "EXIT=0" in screen, screen

@@ -17,6 +17,7 @@ from lobterm.app import LobtermApp
 from lobterm.config import Config
 from lobterm.engine.events import BUY, SELL
 from lobterm.venues.base import OUR_OWNER
+from lobterm.widgets.desk import TradingDesk
 from lobterm.widgets.help import ConfirmQuitScreen, HelpScreen
 from lobterm.widgets.ladder import HEADER_LINES, PriceLadder
 
@@ -32,6 +33,7 @@ def calm_config(**keys: str) -> Config:
     sim.vol_bps = 0.0
     sim.jump_per_min = 0.0
     sim.burst_per_min = 0.0
+    cfg.ui.flash_ms = 0  # tests that count repaints switch the flash on themselves
     cfg.keys.update(keys)
     return cfg
 
@@ -75,6 +77,12 @@ async def settle(pilot, quiet_ticks: int = 5, timeout: float = 3.0) -> None:
         last = ladder.render_line_calls
 
 
+def ours(ladder: PriceLadder, price: int, column: str) -> str | None:
+    """Our size and order count at a price, without the queue estimate that follows them ("q…")."""
+    text = ladder.cell_text(price, column)
+    return None if text is None else text.split(" q")[0]
+
+
 def notifications(app) -> list:
     return list(app._notifications)
 
@@ -113,7 +121,7 @@ async def test_buy_key_rests_an_order_at_the_cursor_shown_as_ours():
         ladder = await ready(pilot)
         price = await cursor_below_best_bid(pilot)
         await pilot.press("b")
-        await wait_for(pilot, lambda: ladder.cell_text(price, "our_bids") == "0.010 (1)", what="our bid")
+        await wait_for(pilot, lambda: ours(ladder, price, "our_bids") == "0.010 (1)", what="our bid")
         (oid, order), = app.kernel.oms.working.items()
         assert (order.side, order.price, order.leaves, order.state) == (BUY, price, 10, "working")
         assert app.kernel.venues["sim"].book.order(oid) == (BUY, price, 10, 0, OUR_OWNER)
@@ -133,7 +141,7 @@ async def test_sell_key_rests_an_ask_shown_as_ours():
         ask = app.market.unified.best_ask()[0]
         await pilot.press(*["up"] * (ask + 2 - ladder.cursor_price))
         await pilot.press("s", "plus", "s")  # a second order at the price (risk refuses exact duplicates)
-        await wait_for(pilot, lambda: ladder.cell_text(ask + 2, "our_asks") == "0.110 (2)", what="our asks")
+        await wait_for(pilot, lambda: ours(ladder, ask + 2, "our_asks") == "0.110 (2)", what="our asks")
         assert sorted(o[1:4] for o in our_resting(app)) == [(SELL, ask + 2, 10), (SELL, ask + 2, 100)]
 
 
@@ -145,10 +153,10 @@ async def test_cancel_key_removes_our_orders_at_the_cursor_only():
         await pilot.press("b", "down", "b", "up")
         await wait_for(pilot, lambda: len(our_resting(app)) == 2, what="two resting bids")
         await pilot.press("x")
-        await wait_for(pilot, lambda: ladder.cell_text(price, "our_bids") == "", what="the cancel")
+        await wait_for(pilot, lambda: ours(ladder, price, "our_bids") == "", what="the cancel")
         assert [o[2] for o in our_resting(app)] == [price - 1]
         assert [o.price for o in app.kernel.oms.working.values()] == [price - 1]
-        assert ladder.cell_text(price - 1, "our_bids") == "0.010 (1)"
+        assert ours(ladder, price - 1, "our_bids") == "0.010 (1)"
 
 
 async def test_cancel_all_key_removes_every_order_of_ours():
@@ -163,8 +171,8 @@ async def test_cancel_all_key_removes_every_order_of_ours():
         await pilot.press("c")
         await wait_for(pilot, lambda: not app.kernel.oms.working, what="cancel all")
         assert our_resting(app) == []
-        await wait_for(pilot, lambda: ladder.cell_text(bid - 1, "our_bids") == ""
-                       and ladder.cell_text(ask + 1, "our_asks") == "", what="the ladder to clear")
+        await wait_for(pilot, lambda: ours(ladder, bid - 1, "our_bids") == ""
+                       and ours(ladder, ask + 1, "our_asks") == "", what="the ladder to clear")
 
 
 # ---- the default quantity and rejections -------------------------------------------------------
@@ -184,7 +192,7 @@ async def test_qty_keys_step_through_the_presets_and_show_in_the_status_bar():
         assert ladder.default_qty == Decimal("0.010")
         price = await cursor_below_best_bid(pilot)
         await pilot.press("3", "b")
-        await wait_for(pilot, lambda: ladder.cell_text(price, "our_bids") == "0.100 (1)", what="a 0.100 bid")
+        await wait_for(pilot, lambda: ours(ladder, price, "our_bids") == "0.100 (1)", what="a 0.100 bid")
 
 
 async def test_off_grid_default_qty_is_refused_with_a_notification_and_sends_nothing():
@@ -335,7 +343,7 @@ async def test_a_book_change_refreshes_only_its_row():
         app.kernel.buy(app.market, price, 3)  # rests: one row changes
         assert ladder.pull() == 1
         assert ladder.lines_refreshed - refreshed == 1
-        assert ladder.cell_text(price, "our_bids") == "0.003 (1)"
+        assert ours(ladder, price, "our_bids") == "0.003 (1)"
 
 
 # ---- keys, help, quitting ------------------------------------------------------------------------
@@ -345,12 +353,14 @@ async def test_help_screen_lists_every_binding_with_its_key():
         await ready(pilot)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
-        rows = {description: keys for keys, description, _id in app.screen.rows}
-        assert {binding_id for _keys, _text, binding_id in app.screen.rows} == {
-            b.id for b in (*LobtermApp.BINDINGS, *PriceLadder.BINDINGS)}
-        for binding in (*LobtermApp.BINDINGS, *PriceLadder.BINDINGS):
-            assert binding.description in rows, binding
-        assert rows["Buy"] == "b" and rows["Quit"].startswith("q") and "space" in rows["Recenter"]
+        keys_by_id = {binding_id: keys for keys, _text, binding_id in app.screen.rows}
+        ours_ = [b for b in (*LobtermApp.BINDINGS, *TradingDesk.BINDINGS, *PriceLadder.BINDINGS) if b.id]
+        assert set(keys_by_id) == {b.id for b in ours_}
+        texts = {text for _keys, text, _id in app.screen.rows}
+        for binding in ours_:
+            assert (binding.tooltip or binding.description) in texts, binding
+        assert keys_by_id["buy"] == "b" and keys_by_id["quit"].startswith("q") and "space" in keys_by_id["recenter"]
+        assert keys_by_id["kill"] == "^k" and keys_by_id["move_up"] == "⇧↑"
         text = str(app.screen.query_one("#help-keys").content)
         assert "Cancel all" in text and "Cursor to the inside market" in text and "cancel_all" in text
         await pilot.press("escape")
@@ -360,18 +370,18 @@ async def test_help_screen_lists_every_binding_with_its_key():
 
 
 async def test_config_keys_rebind_actions():
-    app = LobtermApp(calm_config(buy="z", help="h"))
+    app = LobtermApp(calm_config(buy="B", help="h"))
     async with app.run_test(size=SIZE) as pilot:
         ladder = await ready(pilot)
         price = await cursor_below_best_bid(pilot)
         await pilot.press("b")  # no longer bound
         await pilot.pause(0.05)
         assert app.kernel.oms.sent == 0
-        await pilot.press("z")
-        await wait_for(pilot, lambda: ladder.cell_text(price, "our_bids") == "0.010 (1)", what="the rebound buy")
+        await pilot.press("B")
+        await wait_for(pilot, lambda: ours(ladder, price, "our_bids") == "0.010 (1)", what="the rebound buy")
         await pilot.press("h")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="the rebound help")
-        assert ("z", "Buy", "buy") in app.screen.rows
+        assert ("B", PriceLadder.BINDINGS[0].tooltip, "buy") in app.screen.rows
 
 
 async def test_unknown_binding_id_in_config_is_notified_not_fatal():

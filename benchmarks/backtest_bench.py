@@ -1,0 +1,15 @@
+"""Backtest throughput (events/s) of `lobterm backtest` with the market maker quoting and queue-aware
+paper fills, on a recorded 300 s sim session. Prints figures; not a test.
+
+    python benchmarks/backtest_bench.py [--json]
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an installed copy
+
+from lobterm.bench.backtest import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main(as_json="--json" in sys.argv))

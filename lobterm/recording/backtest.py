@@ -1,0 +1,352 @@
+"""Backtests: the market maker rerun over a session's recorded venue data, with paper fills.
+
+`run_backtest(path, params)` builds a kernel on the session's instruments whose venues are
+`ReplayVenue`s in backtest mode (lobterm/venues/replay.py): the kernel and the paper desk see the
+others' book only (our original orders removed: on a venue whose L2 book held our resting orders,
+our recorded resting size is subtracted level by level, derived from our recorded order events), the
+recorded trades as they printed, and the venue status. A real `MarketMaker` quotes on it through the
+real OMS and risk checks, and the `PaperDesk` fills its orders with queue position and latency
+(lobterm/trading/paper.py). Same file, same parameters: same result.
+
+What it measures: our fills and volume, realized / unrealized P&L (marked to the mid) and fees, the
+inventory path (min / max / final position), the maximum drawdown of net P&L (sampled at every fill
+and every venue trade, marked to the mid), and the time quoted: the share of the session during
+which we had at least one resting order on each side.
+
+Recorded trades are replayed as they printed, including those that hit our original orders: had we
+quoted differently, those takers would have met someone else (or us). This is the usual assumption
+of tick-data backtests (hftbacktest makes it too) and one reason a backtest of the recorded
+parameters does not reproduce the recorded fills exactly (see tests/integration/test_backtest.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Callable
+
+from lobterm.clock import VirtualClock
+from lobterm.engine.events import (BUY, FOK, IOC, MARKET, Accepted, BookDelta, BookSnapshot, Done, Fill,
+                                   Trade)
+from lobterm.kernel import Kernel
+from lobterm.recording.player import build_replay_venues, paper_config_from
+from lobterm.recording.reader import SessionError, SessionReader
+from lobterm.trading.inventory import to_quote
+from lobterm.trading.paper import PaperConfig
+from lobterm.venues.base import OUR_OWNER
+
+__all__ = ["BacktestResult", "ProgressBar", "resolve_params", "run_backtest"]
+
+FEE_SCALE = 1_000_000
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    path: str
+    venue: str
+    symbol: str
+    params: dict
+    params_source: str
+    latency_ms: float
+    events: int
+    wall_seconds: float
+    events_per_s: float
+    replay_seconds: float
+    quotes_sent: int
+    amends_sent: int
+    cancels_sent: int
+    fills: int
+    fills_by_rule: dict
+    buy_volume: str
+    sell_volume: str
+    volume: str
+    realized_pnl: str
+    unrealized_pnl: str
+    fees: str
+    net_pnl: str
+    position_min: str
+    position_max: str
+    position_final: str
+    max_drawdown: str
+    time_quoted_pct: float
+    risk_rejects: dict
+    subscriber_errors: int
+    inventory_path: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def as_text(self) -> str:
+        return "\n".join([
+            f"lobterm backtest: {self.path}",
+            f"  market             {self.venue} {self.symbol}, {self.replay_seconds:.1f} s of recorded time",
+            f"  parameters         {self.params_source}: " + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
+            f"  latency            {self.latency_ms:g} ms per request",
+            f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
+            f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
+            f"  fills              {self.fills:,} ({', '.join(f'{k} {v}' for k, v in self.fills_by_rule.items())})",
+            f"  volume             {self.volume} (bought {self.buy_volume}, sold {self.sell_volume})",
+            f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, fees {self.fees}, "
+            f"net {self.net_pnl}",
+            f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
+            f"  max drawdown       {self.max_drawdown}",
+            f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
+            f"  risk rejections    {self.risk_rejects or 'none'}",
+        ])
+
+
+class ProgressBar:
+    """A one-line progress bar on a text stream (stderr), redrawn at most `hz` times a second."""
+
+    def __init__(self, total: int, stream: Any = None, width: int = 30, hz: float = 8.0) -> None:
+        self.total = max(1, total)
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.period = 1.0 / hz
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+        self.drawn = 0
+
+    def update(self, done: int, force: bool = False) -> None:
+        now = time.perf_counter()
+        if not force and now - self._last < self.period:
+            return
+        self._last = now
+        frac = min(1.0, done / self.total)
+        filled = int(frac * self.width)
+        rate = done / max(now - self.t0, 1e-9)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% "
+                          f"{done:,}/{self.total:,} events {rate:,.0f}/s")
+        self.stream.flush()
+        self.drawn += 1
+
+    def close(self) -> None:
+        self.update(self.total, force=True)
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def resolve_params(recorded: dict | None, overrides: dict | None) -> tuple[Any, str]:
+    """QuoteParams from the recorded [mm] section, changed by `overrides` (a config's [mm])."""
+    from lobterm.trading.market_maker import QuoteParams
+
+    base = dict(recorded or {})
+    source = "recorded" if base else "defaults"
+    if overrides:
+        base.update(overrides)
+        source = f"{source} + --config" if source == "recorded" else "--config"
+    p = QuoteParams(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in base.items()})
+    p.validate()
+    return p, source
+
+
+class _Tracker:
+    """Our fills, the inventory path, the drawdown and the time quoted, from the bus."""
+
+    def __init__(self, kernel: Kernel, market: Any, start_ts: int) -> None:
+        self.kernel = kernel
+        self.market = market
+        self.pos = kernel.inventory.position(market.venue, market.symbol)
+        self.resting: tuple[set[int], set[int]] = (set(), set())
+        self.quoted_since: int | None = None
+        self.quoted_ns = 0
+        self.pos_min = self.pos_max = 0
+        self.path: list[tuple[int, int]] = []  # (ts, position) after each fill
+        self.peak: int | None = None
+        self.max_dd = 0  # net P&L units: tick*lots * 2 * FEE_SCALE
+        self.start_ts = start_ts
+        bus = kernel.bus
+        bus.subscribe((Accepted, Done), self.on_order)
+        bus.subscribe(Fill, self.on_fill)
+        bus.subscribe(Trade, self.on_trade)
+
+    def _both(self) -> bool:
+        return bool(self.resting[0]) and bool(self.resting[1])
+
+    def on_order(self, ev: Any) -> None:
+        if ev.owner != OUR_OWNER:
+            return
+        before = self._both()
+        if ev.__class__ is Accepted:
+            if ev.order_type not in (MARKET, IOC, FOK) and ev.price > 0:
+                self.resting[ev.side].add(ev.order_id)
+        else:
+            self.resting[0].discard(ev.order_id)
+            self.resting[1].discard(ev.order_id)
+        after = self._both()
+        if after != before:
+            if after:
+                self.quoted_since = ev.ts
+            elif self.quoted_since is not None:
+                self.quoted_ns += ev.ts - self.quoted_since
+                self.quoted_since = None
+
+    def on_fill(self, ev: Fill) -> None:
+        if ev.owner != OUR_OWNER:
+            return
+        lots = self.pos.lots
+        if lots < self.pos_min:
+            self.pos_min = lots
+        if lots > self.pos_max:
+            self.pos_max = lots
+        self.path.append((ev.ts, lots))
+        self.sample()
+
+    def on_trade(self, ev: Trade) -> None:
+        if self.pos.fills:
+            self.sample()
+
+    def sample(self) -> None:
+        l2 = self.market.l2
+        bid, ask = l2.best_bid_price(), l2.best_ask_price()
+        if bid is None or ask is None:
+            return
+        p = self.pos
+        net = (2 * p.cash + p.lots * (bid + ask)) * FEE_SCALE - 2 * p.fees
+        if self.peak is None or net > self.peak:
+            self.peak = net
+        elif self.peak - net > self.max_dd:
+            self.max_dd = self.peak - net
+
+    def finish(self, end_ts: int) -> None:
+        if self.quoted_since is not None:
+            self.quoted_ns += max(0, end_ts - self.quoted_since)
+            self.quoted_since = None
+        self.sample()
+
+
+def run_backtest(path: str, params: Any = None, *, params_source: str = "given", latency_ms: float = 0.0,
+                 paper: PaperConfig | None = None, progress: Callable[[int, int], None] | None = None,
+                 symbol: str | None = None) -> BacktestResult:
+    """Rerun the market maker over the session at `path` (see the module docstring). `params`: a
+    QuoteParams (None: the recorded ones, else the defaults). `progress(done, total)` is called every
+    few thousand events."""
+    with SessionReader(path) as reader:
+        first_ts, last_ts = reader.time_range()
+        if first_ts is None:
+            raise SessionError(path, "the session has no events: nothing to backtest")
+        total = reader.last_seq
+        if params is None:
+            params, params_source = resolve_params(reader.config.get("mm"), None)
+        if latency_ms < 0 or latency_ms != latency_ms or latency_ms > 60_000:
+            raise ValueError(f"latency {latency_ms!r} ms must be between 0 and 60000")
+        lat = round(latency_ms * 1e6)
+        base = paper or paper_config_from(reader.config)
+        pcfg = replace(base, new_latency_ns=lat, cancel_latency_ns=lat, amend_latency_ns=lat)
+        venues = build_replay_venues(reader, show_recorded_orders=False, paper=pcfg)
+        clock = VirtualClock(first_ts)
+        kernel = Kernel(venues, clock)
+        if symbol is None:
+            market = kernel.default_market
+        else:
+            found = [m for m in kernel.markets.values() if m.symbol == symbol]
+            if not found:
+                raise SessionError(path, f"the session has no market {symbol!r}")
+            market = found[0]
+        tracker = _Tracker(kernel, market, first_ts)
+        mm = kernel.add_market_maker(params, market)
+        mm.resume()
+        by_name = {v.name: v for v in venues}
+        t0 = time.perf_counter()
+        n = 0
+        advance = clock.advance_to
+        publish_many = kernel.bus.publish_many
+        batch: list = []
+        batch_ts = None
+        # The events of one timestamp go out as one batch, as the venue published them: the market
+        # maker requotes once per batch, not between the prints of one taker's sweep.
+        for seq, ts, ev in reader.events(1, notes=False):
+            if ts != batch_ts:
+                if batch:
+                    publish_many(batch)
+                    batch = []
+                batch_ts = ts
+                advance(ts)
+            v = by_name.get(getattr(ev, "venue", None))
+            if v is not None:
+                out = v.translate(ev)
+                if out is not None:
+                    batch.append(out)
+            n += 1
+            if progress is not None and not n & 4095:
+                progress(n, total)
+        if batch:
+            publish_many(batch)
+        wall = time.perf_counter() - t0
+        tracker.finish(last_ts)
+        if progress is not None:
+            progress(n, total)
+    inst = market.instrument
+    pos = kernel.inventory.position(market.venue, market.symbol)
+    pnl = kernel.inventory.pnl(market.venue, market.symbol, market.top()).in_quote(inst)
+    fmt = inst.format_size
+    span = max(1, last_ts - first_ts)
+    desk = by_name[market.venue].desk
+    return BacktestResult(
+        path=str(path), venue=market.venue, symbol=market.symbol,
+        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)}, params_source=params_source,
+        latency_ms=latency_ms, events=n, wall_seconds=wall, events_per_s=n / max(wall, 1e-9),
+        replay_seconds=(last_ts - first_ts) / 1e9,
+        quotes_sent=mm.quotes_sent, amends_sent=mm.amends_sent, cancels_sent=mm.cancels_sent,
+        fills=pos.fills, fills_by_rule=dict(desk.fills_by_rule),
+        buy_volume=f"{fmt(pos.bought)} {inst.base}", sell_volume=f"{fmt(pos.sold)} {inst.base}",
+        volume=f"{fmt(pos.bought + pos.sold)} {inst.base}",
+        realized_pnl=str(pnl.realized), unrealized_pnl=str(pnl.unrealized), fees=str(pnl.fees), net_pnl=str(pnl.net),
+        position_min=f"{fmt(tracker.pos_min)} {inst.base}", position_max=f"{fmt(tracker.pos_max)} {inst.base}",
+        position_final=f"{fmt(pos.lots)} {inst.base}",
+        max_drawdown=str(to_quote(inst, Fraction(tracker.max_dd, 2 * FEE_SCALE))),
+        time_quoted_pct=round(100.0 * tracker.quoted_ns / span, 2),
+        risk_rejects=dict(kernel.oms.risk_rejects), subscriber_errors=kernel.bus.errors,
+        inventory_path=[[ts, lots] for ts, lots in tracker.path],
+    )
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, Decimal):
+        return str(v)
+    return v
+
+
+def backtest_command(args: Any) -> int:
+    """`lobterm backtest FILE [--config mm.toml] [--json]`; 2 and a one-line reason for bad input."""
+    import json
+
+    from lobterm.config import ConfigError, load
+    from lobterm.trading.market_maker import QuoteParamError
+
+    overrides = None
+    if args.mm_config:
+        try:
+            overrides = load(args.mm_config, use_defaults=False).mm
+        except ConfigError as exc:
+            print(f"lobterm: configuration error: {exc}", file=sys.stderr)
+            return 2
+    bar = None
+    try:
+        with SessionReader(args.file) as reader:
+            recorded = reader.config.get("mm")
+            total = reader.last_seq
+        params, source = resolve_params(recorded if isinstance(recorded, dict) else None, overrides)
+        if not args.no_progress:
+            bar = ProgressBar(total)
+        result = run_backtest(args.file, params, params_source=source, latency_ms=args.latency_ms,
+                              progress=None if bar is None else (lambda done, _total: bar.update(done)))
+    except SessionError as exc:
+        print(f"lobterm: cannot backtest {exc}", file=sys.stderr)
+        return 2
+    except (QuoteParamError, TypeError) as exc:
+        print(f"lobterm: bad market maker parameters: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"lobterm: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if bar is not None:
+            bar.close()
+    print(json.dumps(result.as_dict()) if args.json else result.as_text())
+    return 0

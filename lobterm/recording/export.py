@@ -1,0 +1,137 @@
+"""`lobterm export FILE --to csv|parquet`: a session's trades, our fills and its top-of-book series as tables.
+
+Three tables, prices and sizes as exact decimal strings on the instrument's grid, times as integer
+nanoseconds plus an ISO-8601 UTC column:
+- `trades`: every venue trade print (ts_ns, time, venue, symbol, price, size, aggressor, trade_id);
+- `fills`: our fills (ts_ns, time, venue, symbol, order_id, side, price, size, leaves, liquidity, fee in
+  quote currency, trade_id);
+- `top_of_book`: one row each time a market's best bid/ask (price or size) changed.
+
+CSV needs nothing; Parquet needs pyarrow, which lobterm does not install (ExportError says how).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from lobterm.engine.events import SIDE_NAMES, BookDelta, BookSnapshot, Fill, Trade
+from lobterm.engine.l2book import L2Book
+from lobterm.recording.reader import SessionReader
+from lobterm.venues.base import OUR_OWNER
+
+__all__ = ["ExportError", "export_session", "TABLES"]
+
+TABLES = {
+    "trades": ["ts_ns", "time", "venue", "symbol", "price", "size", "aggressor", "trade_id"],
+    "fills": ["ts_ns", "time", "venue", "symbol", "order_id", "side", "price", "size", "leaves", "liquidity",
+              "fee", "trade_id"],
+    "top_of_book": ["ts_ns", "time", "venue", "symbol", "bid", "bid_size", "ask", "ask_size"],
+}
+
+
+class ExportError(Exception):
+    """An export that cannot be done (a missing optional dependency, an unwritable directory)."""
+
+
+def iso(ts_ns: int) -> str:
+    sec, ns = divmod(ts_ns, 1_000_000_000)
+    return f"{datetime.fromtimestamp(sec, timezone.utc):%Y-%m-%dT%H:%M:%S}.{ns:09d}Z"
+
+
+def _rows(reader: SessionReader) -> Iterator[tuple[str, list]]:
+    insts = reader.instruments()
+    books: dict[tuple[str, str], L2Book] = {}
+    tops: dict[tuple[str, str], tuple] = {}
+    for _seq, ts, ev in reader.events(notes=False):
+        cls = ev.__class__
+        if cls is BookDelta or cls is BookSnapshot:
+            key = (ev.venue, ev.symbol)
+            inst = insts.get(key)
+            if inst is None:
+                continue
+            book = books.get(key)
+            if book is None:
+                book = books[key] = L2Book(*key)
+            if cls is BookDelta:
+                book.apply_delta(ev)
+            else:
+                book.apply_snapshot(ev)
+            bb = book.best_bid() if book.valid else None
+            ba = book.best_ask() if book.valid else None
+            top = (bb, ba)
+            if tops.get(key) != top:
+                tops[key] = top
+                yield "top_of_book", [ts, iso(ts), ev.venue, ev.symbol,
+                                      "" if bb is None else inst.format_price(bb[0]),
+                                      "" if bb is None else inst.format_size(bb[1]),
+                                      "" if ba is None else inst.format_price(ba[0]),
+                                      "" if ba is None else inst.format_size(ba[1])]
+        elif cls is Trade:
+            inst = insts.get((ev.venue, ev.symbol))
+            if inst is not None:
+                yield "trades", [ev.ts, iso(ev.ts), ev.venue, ev.symbol, inst.format_price(ev.price),
+                                 inst.format_size(ev.size), SIDE_NAMES[ev.aggressor] if ev.aggressor in (0, 1)
+                                 else str(ev.aggressor), ev.trade_id]
+        elif cls is Fill and ev.owner == OUR_OWNER:
+            inst = insts.get((ev.venue, ev.symbol))
+            if inst is not None:
+                yield "fills", [ev.ts, iso(ev.ts), ev.venue, ev.symbol, ev.order_id,
+                                SIDE_NAMES[ev.side] if ev.side in (0, 1) else str(ev.side),
+                                inst.format_price(ev.price), inst.format_size(ev.size), inst.format_size(ev.leaves),
+                                "maker" if ev.is_maker else "taker", str(inst.fee(ev.fee)), ev.trade_id]
+
+
+def export_session(path: str | os.PathLike, to: str = "csv", out_dir: str | os.PathLike | None = None) -> dict[str, tuple[Path, int]]:
+    """Write the three tables of session `path`; returns {table: (file, rows)}. SessionError for a bad
+    file, ExportError for a format that cannot be written."""
+    if to not in ("csv", "parquet"):
+        raise ExportError(f"unknown export format {to!r} (csv or parquet)")
+    pa = pq = None
+    if to == "parquet":
+        try:
+            import pyarrow as pa  # noqa: F811
+            import pyarrow.parquet as pq  # noqa: F811
+        except ImportError:
+            raise ExportError("parquet export needs pyarrow, which is not installed: `pip install pyarrow` "
+                              "(or export with --to csv)") from None
+    src = Path(path)
+    with SessionReader(src) as reader:
+        stem = src.name[: -len(".lobterm.sqlite")] if src.name.endswith(".lobterm.sqlite") else src.stem
+        out = Path(out_dir) if out_dir is not None else src.parent / f"{stem}-export"
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"cannot create {out}: {exc.strerror or exc}") from None
+        files = {t: out / f"{t}.{to}" for t in TABLES}
+        counts = dict.fromkeys(TABLES, 0)
+        if to == "csv":
+            handles = {}
+            try:
+                for t, f in files.items():
+                    handles[t] = open(f, "w", newline="", encoding="utf-8")
+                writers = {t: csv.writer(h) for t, h in handles.items()}
+                for t, w in writers.items():
+                    w.writerow(TABLES[t])
+                for table, row in _rows(reader):
+                    writers[table].writerow(row)
+                    counts[table] += 1
+            except OSError as exc:
+                raise ExportError(f"cannot write to {out}: {exc.strerror or exc}") from None
+            finally:
+                for h in handles.values():
+                    h.close()
+        else:
+            columns: dict[str, list[list]] = {t: [[] for _ in TABLES[t]] for t in TABLES}
+            for table, row in _rows(reader):
+                for col, value in zip(columns[table], row):
+                    col.append(value)
+                counts[table] += 1
+            for t, cols in columns.items():
+                arrays = [pa.array(c, type=pa.int64() if name in ("ts_ns", "order_id", "trade_id") else pa.string())
+                          for name, c in zip(TABLES[t], cols)]
+                pq.write_table(pa.Table.from_arrays(arrays, names=TABLES[t]), files[t])
+        return {t: (files[t], counts[t]) for t in TABLES}

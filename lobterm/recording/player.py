@@ -1,0 +1,513 @@
+"""The player: a recorded session played back through a real kernel, with pause, speed, step and seek.
+
+    player = Player("sessions/2026...lobterm.sqlite")
+    player.step()                 # one recorded event onto the kernel's bus
+    player.seek(ts_ns)            # through the nearest checkpoint at or before ts, then forward
+    player.play(wall_seconds)     # what `speed` says that much wall time covers (None: as fast as allowed)
+    player.kernel.state_hash()    # the recorded checkpoint hash at a checkpoint's seq
+
+The kernel is built from the session header (its instruments and venues) on a `ReplayClock` driven
+by the recorded timestamps; each recorded venue becomes a `ReplayVenue` (lobterm/venues/replay.py:
+our original orders are shown as they were, and our orders during the replay are paper orders).
+
+Determinism: the same file and the same calls give the same kernel state. Seek resets the kernel in
+place (the TUI's widgets keep their references): books, our recorded orders, positions and trade
+counters come back from the checkpoint (`recording.state.restore_state`), the volume-at-price column
+and the tape from the recorded trades up to it, the OMS's view of our recorded working orders from
+the checkpoint's `oms_working`; then events are replayed forward to the target. Paper orders and
+their fills are forgotten on seek (trading during a replay is reset on seek).
+
+Pacing (`run_paced`, started by the venue when the kernel starts on the TUI's loop) publishes, every
+few milliseconds, the events whose recorded time the replay clock has reached; never more than
+`BUDGET_S` of work per slice, so the UI stays responsive at any speed, including "max".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import deque
+from typing import Any, Iterator
+
+import msgspec
+
+from lobterm.clock import VirtualClock
+from lobterm.engine.events import Event, VenueStatus
+from lobterm.kernel import Kernel
+from lobterm.recording.reader import Checkpoint, SessionError, SessionReader
+from lobterm.recording.schema import NOTE_KIND
+from lobterm.recording.state import restore_state
+from lobterm.trading.oms import PENDING_NEW, WorkingOrder
+from lobterm.trading.paper import PaperConfig
+from lobterm.venues.replay import PAPER_ID_BASE, RECORDED_TAG, ReplayVenue, adopt_recorded_order
+
+__all__ = ["Player", "ReplayClock", "SPEEDS", "SessionError", "build_replay_venues", "parse_seek"]
+
+#: The speed steps of `[` and `]`; None is "as fast as possible".
+SPEEDS: tuple[float | None, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, None)
+BUDGET_S = 0.008  # most wall time one pacing slice may spend publishing
+SLICE_S = 0.01  # pacing period
+CHUNK = 2048  # events read per query while playing
+
+
+class ReplayClock(VirtualClock):
+    """A virtual clock that a seek may move backwards."""
+
+    __slots__ = ()
+
+    def reset(self, ts_ns: int) -> None:
+        self._now = ts_ns
+
+
+def _own_in_book(venue_spec: dict) -> bool:
+    """Whether the recorded venue's L2 book included our resting orders (sim and live venues: yes;
+    a paper desk's virtual orders: no)."""
+    return str(venue_spec.get("mode", "")).upper() != "PAPER"
+
+
+def build_replay_venues(reader: SessionReader, *, show_recorded_orders: bool,
+                        paper: PaperConfig | None = None) -> list[ReplayVenue]:
+    """One ReplayVenue per recorded venue (with its recorded instruments)."""
+    instruments = reader.instruments()
+    venues = []
+    seen = set()
+    for spec in reader.venues:
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if not isinstance(name, str) or name in seen:
+            raise SessionError(reader.path, f"corrupt header: venue {spec!r}")
+        seen.add(name)
+        insts = {sym: inst for (v, sym), inst in instruments.items() if v == name}
+        if not insts:
+            continue
+        venues.append(ReplayVenue(name, insts, recorded_own_in_book=_own_in_book(spec),
+                                  show_recorded_orders=show_recorded_orders, paper=paper))
+    if not venues:
+        raise SessionError(reader.path, "the header lists no venue with an instrument: nothing to replay")
+    return venues
+
+
+def paper_config_from(header_config: dict) -> PaperConfig:
+    """The paper desk's fees from the recorded sim config (what the venue charged), no latency."""
+    sim = header_config.get("sim") if isinstance(header_config, dict) else None
+    sim = sim if isinstance(sim, dict) else {}
+    try:
+        return PaperConfig(maker_fee_ppm=int(sim.get("maker_fee_ppm", 0)), taker_fee_ppm=int(sim.get("taker_fee_ppm", 0)))
+    except (TypeError, ValueError):
+        return PaperConfig()
+
+
+def parse_seek(text: str, now_ns: int, first_ns: int) -> int:
+    """A seek target from the user: "HH:MM:SS" (or "MM:SS", "SS") of replay time since the session's
+    first event, or "+N" / "-N" seconds from now. Raises ValueError with what is wrong."""
+    t = text.strip()
+    if not t:
+        raise ValueError("type a time: HH:MM:SS from the start, or +/-seconds")
+    if t[0] in "+-":
+        try:
+            secs = float(t[1:])
+        except ValueError:
+            raise ValueError(f"{text!r}: +/- must be followed by seconds, e.g. +30 or -5.5") from None
+        if not secs == secs or secs in (float("inf"),):
+            raise ValueError(f"{text!r} is not a number of seconds")
+        return now_ns + round((secs if t[0] == "+" else -secs) * 1e9)
+    parts = t.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"{text!r}: at most HH:MM:SS")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{text!r} is not HH:MM:SS or +/-seconds") from None
+    if any(n < 0 or n != n for n in nums) or any(n >= 60 for n in nums[1:]):
+        raise ValueError(f"{text!r}: minutes and seconds run 0..59")
+    secs = 0.0
+    for n in nums:
+        secs = secs * 60 + n
+    return first_ns + round(secs * 1e9)
+
+
+class Player:
+    """A session played back through a kernel (see the module docstring)."""
+
+    def __init__(self, path: str, *, risk_limits: Any = None, paper: PaperConfig | None = None) -> None:
+        self.reader = reader = SessionReader(path)
+        try:
+            self.path = str(path)
+            self.first_ts, self.last_ts = reader.time_range()
+            if self.first_ts is None:
+                raise SessionError(path, "the session has no events: nothing to replay")
+            self.last_seq = reader.last_seq
+            self.checkpoints: list[Checkpoint] = reader.checkpoints()
+            self.clock = ReplayClock(self.first_ts)
+            self.venues = build_replay_venues(reader, show_recorded_orders=True,
+                                              paper=paper or paper_config_from(reader.config))
+            self.kernel = Kernel(self.venues, self.clock, risk_limits=risk_limits)
+        except BaseException:
+            reader.close()
+            raise
+        self.kernel.oms._next_id = PAPER_ID_BASE  # paper order ids never meet recorded ones
+        self._by_name = {v.name: v for v in self.venues}
+        for v in self.venues:
+            v.on_recorded_accept = self._adopt
+            v.driver = self.run_paced
+        self.venues[0].driver = self.run_paced
+        for v in self.venues[1:]:
+            v.driver = None  # one pacing task for the whole session
+        self.seq = 0  # the last published event's seq
+        self.replay_ns = self.first_ts  # the transport's position in replay time
+        self.paused = False
+        self.speed_index = SPEEDS.index(1.0)
+        self.published = 0
+        self.seeks = 0
+        self.version = 0  # bumps on anything the transport bar shows
+        self._pending: deque = deque()
+        self._source: Iterator | None = None
+        self._exhausted = False
+        self._db: sqlite3.Connection | None = None
+
+    # ---- transport state ---------------------------------------------------------------------------
+    @property
+    def speed(self) -> float | None:
+        return SPEEDS[self.speed_index]
+
+    @property
+    def at_end(self) -> bool:
+        return self._peek() is None
+
+    @property
+    def progress(self) -> float:
+        """0..1 through the session by replay time."""
+        span = self.last_ts - self.first_ts
+        if span <= 0:
+            return 1.0 if self.at_end else 0.0
+        return min(1.0, max(0.0, (self.replay_ns - self.first_ts) / span))
+
+    def pause(self) -> None:
+        self.paused = True
+        self.version += 1
+
+    def resume(self) -> None:
+        if self.at_end:
+            return
+        self.paused = False
+        self.version += 1
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume; returns True when now paused."""
+        if self.paused:
+            self.resume()
+        else:
+            self.pause()
+        return self.paused
+
+    def faster(self) -> float | None:
+        self.speed_index = min(len(SPEEDS) - 1, self.speed_index + 1)
+        self.version += 1
+        return self.speed
+
+    def slower(self) -> float | None:
+        self.speed_index = max(0, self.speed_index - 1)
+        self.version += 1
+        return self.speed
+
+    def set_speed(self, speed: float | None) -> None:
+        if speed not in SPEEDS:
+            raise ValueError(f"speed {speed!r} must be one of {SPEEDS}")
+        self.speed_index = SPEEDS.index(speed)
+        self.version += 1
+
+    # ---- events in ---------------------------------------------------------------------------------
+    def _open_source(self, after_seq: int) -> None:
+        self._pending.clear()
+        self._source = self._events(after_seq)
+        self._exhausted = False
+
+    def _events(self, after_seq: int) -> Iterator[tuple[int, int, Any]]:
+        """(seq, ts, event) after `after_seq`, fetched in small chunks: one fetch must not stall the UI."""
+        if self._db is None:
+            try:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            except sqlite3.Error as exc:
+                raise SessionError(self.path, f"cannot be read: {exc}") from None
+        decode = _event_decoder.decode
+        nxt = after_seq
+        while True:
+            try:
+                rows = self._db.execute("SELECT seq, ts, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                                        (nxt, CHUNK)).fetchall()
+            except sqlite3.Error as exc:
+                raise SessionError(self.path, f"cannot be read after event {nxt}: {exc}") from None
+            if not rows:
+                return
+            for seq, ts, kind, body in rows:
+                if kind == NOTE_KIND:
+                    continue
+                try:
+                    ev = decode(body)
+                except (msgspec.DecodeError, TypeError) as exc:
+                    raise SessionError(self.path, f"corrupt event at seq {seq} ({kind}): {exc}") from None
+                yield seq, ts, ev
+            nxt = rows[-1][0]
+
+    def _peek(self) -> tuple[int, int, Any] | None:
+        if not self._pending:
+            if self._source is None:
+                self._open_source(self.seq)
+            if self._exhausted:
+                return None
+            nxt = next(self._source, None)
+            if nxt is None:
+                self._exhausted = True
+                return None
+            self._pending.append(nxt)
+        return self._pending[0]
+
+    def _publish(self, seq: int, ts: int, ev: Any) -> None:
+        self.seq = seq
+        self.clock.advance_to(ts)
+        if ts > self.replay_ns:
+            self.replay_ns = ts
+        venue = self._by_name.get(getattr(ev, "venue", None))
+        if venue is not None:
+            venue.replay(ev)
+        self.published += 1
+
+    def _adopt(self, ev: Any) -> None:
+        adopt_recorded_order(self.kernel.oms, ev)
+
+    # ---- stepping and playing ------------------------------------------------------------------------
+    def step(self) -> Any | None:
+        """Publish the next recorded event; returns it, or None at the end."""
+        nxt = self._peek()
+        if nxt is None:
+            return None
+        self._pending.popleft()
+        self._publish(*nxt)
+        self.version += 1
+        if self._peek() is None:
+            self.paused = True
+        return nxt[2]
+
+    def run_to_seq(self, seq: int) -> int:
+        """Publish events up to and including `seq`; returns how many."""
+        n = 0
+        while True:
+            nxt = self._peek()
+            if nxt is None or nxt[0] > seq:
+                break
+            self._pending.popleft()
+            self._publish(*nxt)
+            n += 1
+        self.version += 1
+        return n
+
+    def run_to_ts(self, ts: int, budget_s: float | None = None) -> int:
+        """Publish the events with a recorded time <= `ts` (stopping early after `budget_s` of work);
+        the replay position moves to `ts` when all of them went out."""
+        n = 0
+        deadline = None if budget_s is None else time.perf_counter() + budget_s
+        pending = self._pending
+        while True:
+            nxt = pending[0] if pending else self._peek()
+            if nxt is None or nxt[1] > ts:
+                break
+            pending.popleft()
+            self._publish(*nxt)
+            n += 1
+            if deadline is not None and not n & 127 and time.perf_counter() > deadline:
+                self.version += 1
+                return n
+        if ts > self.replay_ns:
+            self.replay_ns = min(ts, max(self.last_ts, self.replay_ns))
+            self.clock.advance_to(self.replay_ns)
+        self.version += 1
+        return n
+
+    def play(self, wall_s: float, budget_s: float | None = BUDGET_S) -> int:
+        """What `wall_s` of wall time covers at the current speed (the pacing loop's slice)."""
+        if self.paused:
+            return 0
+        speed = self.speed
+        if speed is None:
+            n = self._run_max(budget_s if budget_s is not None else 3600.0)
+        else:
+            n = self.run_to_ts(self.replay_ns + round(wall_s * speed * 1e9), budget_s)
+        for v in self.venues:
+            v.on_time(self.clock.now())
+        if self._peek() is None:
+            self.replay_ns = max(self.replay_ns, self.last_ts)
+            self.paused = True
+            self.version += 1
+        return n
+
+    def _run_max(self, budget_s: float) -> int:
+        deadline = time.perf_counter() + budget_s
+        n = 0
+        while True:
+            nxt = self._peek()
+            if nxt is None:
+                break
+            self._pending.popleft()
+            self._publish(*nxt)
+            n += 1
+            if not n & 127 and time.perf_counter() > deadline:
+                break
+        self.version += 1
+        return n
+
+    async def run_paced(self) -> None:
+        """Pace playback on the running loop (the replay venue starts this with the kernel)."""
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(SLICE_S)
+            now = loop.time()
+            # A long stall (machine suspended) must not turn into a flood of replay time.
+            self.play(min(now - last, 0.25))
+            last = now
+
+    # ---- seeking ---------------------------------------------------------------------------------------
+    def seek(self, ts: int) -> int:
+        """Move to replay time `ts` (clamped to the session): restore the nearest checkpoint at or
+        before it, then replay forward. Returns the seq reached. Paper trading is reset."""
+        ts = max(self.first_ts, min(int(ts), self.last_ts))
+        cp = None
+        for c in self.checkpoints:
+            if c.ts <= ts:
+                cp = c
+            else:
+                break
+        self._restore(cp)
+        self.run_to_ts(ts)
+        self.replay_ns = ts
+        self.clock.advance_to(ts)
+        self.version += 1
+        return self.seq
+
+    def seek_seq(self, seq: int) -> int:
+        """Move to just after event `seq` (through the nearest checkpoint at or before it)."""
+        seq = max(0, min(int(seq), self.last_seq))
+        cp = None
+        for c in self.checkpoints:
+            if c.seq <= seq:
+                cp = c
+            else:
+                break
+        self._restore(cp)
+        self.run_to_seq(seq)
+        self.version += 1
+        return self.seq
+
+    def seek_start(self) -> int:
+        return self.seek(self.first_ts)
+
+    def seek_end(self) -> int:
+        return self.seek(self.last_ts)
+
+    def _restore(self, cp: Checkpoint | None) -> None:
+        """Reset the kernel in place to the checkpoint `cp` (None: the empty start of the session)."""
+        self.seeks += 1
+        k = self.kernel
+        for m in k.markets.values():
+            m.l2.clear()
+            m.unified.clear_own()
+            m.last_trade = None
+            m.trades = m.traded_lots = 0
+            m.volume_at_price.clear()
+            m.tape.clear()
+            m.trade_version += 1
+            m.stale = False
+        oms = k.oms
+        oms.working.clear()
+        oms._by_market.clear()
+        oms._by_venue_id.clear()
+        oms.recent.clear()
+        oms._done_by_id.clear()
+        k.inventory.positions.clear()
+        k.inventory.version += 1
+        for v in self.venues:
+            v.reset()
+            v.state = k.venue_state[v.name] = "idle"
+        if cp is None:
+            self.seq = 0
+            self.clock.reset(self.first_ts)
+            self.replay_ns = self.first_ts
+        else:
+            state = self.reader.checkpoint_state(cp.seq)
+            self.clock.reset(cp.ts)
+            restore_state(k, state)
+            self._restore_trades(cp.seq)
+            for od in state.get("oms_working", ()):
+                self._adopt_working(od)
+            for md in state["markets"]:
+                v = self._by_name.get(md["venue"])
+                if v is None or md["symbol"] not in v.ours:
+                    continue
+                ours = v.ours[md["symbol"]]
+                for oid, side, price, size in md["own_orders"]:
+                    ours.orders[oid] = [side, price, size]
+                    ours._add(side, price, size)
+                m = k.markets.get((md["venue"], md["symbol"]))
+                if m is not None and m.l2.valid:
+                    # The paper desk starts from the others' book at the checkpoint.
+                    v.seed_desk(m.l2.to_snapshot(cp.ts))
+            self.seq = cp.seq
+            self.replay_ns = cp.ts
+        self._open_source(self.seq)
+
+    def _adopt_working(self, od: dict) -> None:
+        oms = self.kernel.oms
+        try:
+            o = WorkingOrder(od["order_id"], od["venue"], od["symbol"], od["side"], od["price"], od["size"],
+                             od["leaves"], od["filled"], od.get("order_type", 0), od.get("state", PENDING_NEW),
+                             RECORDED_TAG)
+        except (KeyError, TypeError):
+            return
+        o.routed = True
+        o.acked = o.state != PENDING_NEW
+        oms.working[o.order_id] = o
+        oms._by_market.setdefault((o.venue, o.symbol), {})[o.order_id] = o
+
+    def _restore_trades(self, seq: int) -> None:
+        """Volume at price, the tape and the venue states, from the recorded trades and status events up
+        to `seq` (a checkpoint does not hold them)."""
+        k = self.kernel
+        decode = _event_decoder.decode
+        status: dict[str, VenueStatus] = {}
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return
+        try:
+            for (body,) in db.execute("SELECT body FROM events WHERE kind IN ('Trade', 'VenueStatus') "
+                                      "AND seq <= ? ORDER BY seq", (seq,)):
+                try:
+                    ev = decode(body)
+                except (msgspec.DecodeError, TypeError):
+                    continue
+                if ev.__class__ is VenueStatus:
+                    status[ev.venue] = ev
+                    continue
+                m = k.markets.get((ev.venue, ev.symbol))
+                if m is None:
+                    continue
+                vap = m.volume_at_price
+                vap[ev.price] = vap.get(ev.price, 0) + ev.size
+                m.tape.append(ev)
+        except sqlite3.Error:
+            pass
+        finally:
+            db.close()
+        for name, ev in status.items():  # through the bus: risk and the status bar follow it
+            v = self._by_name.get(name)
+            if v is not None:
+                v.replay(ev)
+
+    def close(self) -> None:
+        self.reader.close()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+_event_decoder = msgspec.msgpack.Decoder(Event)

@@ -1,0 +1,164 @@
+"""`lobterm replay FILE`: the TUI on a replay kernel, with a transport bar and its keys.
+
+`ReplayApp` is the LobtermApp (same ladder, status bar, help, order keys) on the kernel of a
+`Player` (lobterm/recording/player.py): the ladder, the status bar and the inventory show what they
+showed then, and orders placed during the replay are paper orders against the replayed book
+(reset on seek). The transport keys are priority bindings (they win over the ladder's own keys while
+the main screen is active; in the seek prompt and the help screen they are off):
+
+    space, p   pause / resume          [ ]   slower / faster (0.25x .. 100x, then max)
+    .          step one event           g     seek to a time (HH:MM:SS or +/-seconds)
+    Home       back to the start        End   to the end
+
+In a replay the ladder recenters with `r` only (space pauses), its "cursor to the inside market"
+moves from Home to `i` and "cancel our bids / asks" from `[` / `]` to `u` / `o`; all stay rebindable
+under [keys].
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.app import ComposeResult
+
+from lobterm.app import LobtermApp
+from lobterm.config import Config
+from lobterm.recording.player import Player, parse_seek
+from lobterm.venues.replay import PAPER_ID_BASE
+from lobterm.widgets.transport import SeekScreen, TransportBar, format_offset, format_speed
+
+__all__ = ["ReplayApp"]
+
+_TRANSPORT = Binding.Group("Replay")
+_TRANSPORT_ACTIONS = {"replay_pause", "replay_slower", "replay_faster", "replay_step", "replay_seek",
+                      "replay_start", "replay_end"}
+# The ladder's keys that the transport takes over in a replay, and where they go instead.
+REPLAY_LADDER_KEYS = {"recenter": "r", "cursor_inside": "i", "cancel_bids": "u", "cancel_asks": "o"}
+
+
+class ReplayApp(LobtermApp):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *LobtermApp.BINDINGS,
+        Binding("space,p", "replay_pause", "Pause/resume", id="replay_pause", priority=True, group=_TRANSPORT),
+        Binding("left_square_bracket", "replay_slower", "Slower", id="replay_slower", priority=True,
+                group=_TRANSPORT),
+        Binding("right_square_bracket", "replay_faster", "Faster", id="replay_faster", priority=True,
+                group=_TRANSPORT),
+        Binding("full_stop", "replay_step", "Step one event", id="replay_step", priority=True, group=_TRANSPORT),
+        Binding("g", "replay_seek", "Seek to a time", id="replay_seek", priority=True, group=_TRANSPORT),
+        Binding("home", "replay_start", "To the start", id="replay_start", priority=True, group=_TRANSPORT),
+        Binding("end", "replay_end", "To the end", id="replay_end", priority=True, group=_TRANSPORT),
+    ]
+
+    def __init__(self, config: Config, player: Player, *, live: bool = True) -> None:
+        keys = {**REPLAY_LADDER_KEYS, **config.keys}
+        if keys != config.keys:
+            from dataclasses import replace
+
+            config = replace(config, keys=keys)
+        super().__init__(config, player.kernel, live=live)
+        self.player = player
+        self.title = f"lobterm replay · {player.path}"
+        self.transport = TransportBar(player, id="transport")
+
+    def compose(self) -> ComposeResult:
+        # The LobtermApp's screen, with the transport bar right above the status bar.
+        for widget in super().compose():
+            if widget is self.status:
+                yield self.transport
+            yield widget
+
+    def _tick(self) -> None:
+        super()._tick()
+        if self.transport.is_attached:
+            self.transport.pull()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The transport keys belong to the main screen: not while typing a seek target or reading help.
+        if action in _TRANSPORT_ACTIONS and self.screen is not self.screen_stack[0]:
+            return False
+        return True
+
+    # ---- transport actions -------------------------------------------------------------------------
+    def action_replay_pause(self) -> None:
+        p = self.player
+        if p.paused and p.at_end:
+            self.notify("At the end of the session: Home goes back to the start.", timeout=3)
+            return
+        p.toggle_pause()
+        self._tick()
+
+    def action_replay_slower(self) -> None:
+        self.player.slower()
+        self._tick()
+
+    def action_replay_faster(self) -> None:
+        self.player.faster()
+        self._tick()
+
+    def action_replay_step(self) -> None:
+        p = self.player
+        p.pause()
+        if p.step() is None:
+            self.notify("End of the session.", timeout=3)
+        self._tick()
+
+    def action_replay_seek(self) -> None:
+        def chosen(text: str | None) -> None:
+            if text:
+                p = self.player
+                try:
+                    target = parse_seek(text, p.replay_ns, p.first_ts)
+                except ValueError as exc:  # validated by the prompt; a race with playback cannot make it bad
+                    self.notify(str(exc), title="Seek", severity="error")
+                    return
+                self._seek(target)
+
+        self.push_screen(SeekScreen(self.player), chosen)
+
+    def action_replay_start(self) -> None:
+        self._seek(self.player.first_ts)
+
+    def action_replay_end(self) -> None:
+        self._seek(self.player.last_ts)
+
+    def _seek(self, target: int) -> None:
+        p = self.player
+        had_paper = any(o.order_id >= PAPER_ID_BASE for o in self.kernel.oms.working.values())
+        p.seek(target)
+        self.ladder.recenter()
+        note = " Paper orders were reset." if had_paper else ""
+        self.notify(f"At {format_offset(p.replay_ns - p.first_ts)} (event {p.seq:,}), speed "
+                    f"{format_speed(p.speed)}.{note}", title="Seek", timeout=3)
+        self._tick()
+
+    # ---- quitting: a replay has nothing to cancel (recorded orders are history, paper orders virtual)
+    async def action_quit(self) -> None:
+        await self._stop_and_exit()
+
+
+def replay_command(args, config: Config) -> int:
+    """`lobterm replay FILE`: 2 and a one-line reason for a file that cannot be replayed."""
+    import sys
+
+    from lobterm.recording.player import SPEEDS, SessionError
+
+    if args.speed not in SPEEDS:
+        print(f"lobterm: --speed {args.speed:g} must be one of {', '.join(f'{s:g}' for s in SPEEDS if s)}",
+              file=sys.stderr)
+        return 2
+    try:
+        player = Player(args.file)
+    except SessionError as exc:
+        print(f"lobterm: cannot replay {exc}", file=sys.stderr)
+        return 2
+    player.set_speed(args.speed)
+    if args.paused:
+        player.pause()
+    try:
+        app = ReplayApp(config, player)
+        app.run()
+    finally:
+        player.close()
+    return app.return_code or 0

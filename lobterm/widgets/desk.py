@@ -1,0 +1,253 @@
+"""The trading desk: the main screen's body. Ladders side by side (one per venue and symbol) in the centre,
+the quote panel, inventory, hedge, trade tape and blotter beside them.
+
+It owns the keys that act on more than one ladder or on the strategies: next/previous ladder, the kill
+switch, the market maker's on/off and its spread/skew/size nudges, and recording. Keys that trade one
+market live on its `PriceLadder`. The UI clock calls `pull()`; each panel decides for itself whether
+anything it shows changed.
+
+The desk makes one market maker per market (paused: `m` starts it) from the config's [mm] section, and
+the hedger when the config has a [hedge] section, unless the kernel it was given already has them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+
+from lobterm.config import Config, hedge_params, quote_params
+from lobterm.kernel import Kernel
+from lobterm.trading.market_maker import AVELLANEDA_STOIKOV, RUNNING, STOPPED, MarketMakerError, QuoteParamError
+from lobterm.widgets.hedge import HedgePanel
+from lobterm.widgets.help import ConfirmScreen
+from lobterm.widgets.inventory import InventoryPanel
+from lobterm.widgets.ladder import PriceLadder
+from lobterm.widgets.quote_panel import QuotePanel
+from lobterm.widgets.tape import Blotter, OurFills, TradeTape
+
+if TYPE_CHECKING:
+    from lobterm.kernel import Market
+
+__all__ = ["TradingDesk"]
+
+_MM_GROUP = Binding.Group("MM spread skew size", compact=True)
+_LADDER_GROUP = Binding.Group("Ladder", compact=True)
+HAS_RECORDING = hasattr(Kernel, "start_recording")
+SKEW_STEP = 0.01  # ticks per lot
+SIDE_WIDE, SIDE_NARROW = 64, 58  # the side column's width at 150+ columns, and below
+
+
+class TradingDesk(Horizontal):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "next_ladder(1)", "Next ladder", id="next_ladder", group=_LADDER_GROUP),
+        Binding("shift+tab", "next_ladder(-1)", "Previous ladder", id="prev_ladder", group=_LADDER_GROUP,
+                key_display="⇧tab"),
+        Binding("ctrl+k", "kill_switch", "Kill", id="kill", key_display="^k",
+                tooltip="Kill switch (press again to re-arm)"),
+        Binding("m", "toggle_market_maker", "MM on/off", id="mm_toggle",
+                tooltip="Market maker: start / pause"),
+        Binding("greater_than_sign", "nudge('spread', 1)", "MM spread +", id="mm_spread_up", group=_MM_GROUP,
+                tooltip="MM spread a tick wider"),
+        Binding("less_than_sign", "nudge('spread', -1)", "MM spread -", id="mm_spread_down", group=_MM_GROUP,
+                tooltip="MM spread a tick tighter"),
+        Binding("right_curly_bracket", "nudge('skew', 1)", "MM skew +", id="mm_skew_up", group=_MM_GROUP,
+                tooltip="MM skew +0.01 tick per lot"),
+        Binding("left_curly_bracket", "nudge('skew', -1)", "MM skew -", id="mm_skew_down", group=_MM_GROUP,
+                tooltip="MM skew -0.01 tick per lot"),
+        Binding("right_parenthesis", "nudge('size', 1)", "MM size +", id="mm_size_up", group=_MM_GROUP,
+                tooltip="MM size up a step (1/5 of mm.size_lots)"),
+        Binding("left_parenthesis", "nudge('size', -1)", "MM size -", id="mm_size_down", group=_MM_GROUP,
+                tooltip="MM size down a step"),
+        *([Binding("ctrl+r", "toggle_recording", "Rec", id="record", key_display="^r",
+                   tooltip="Recording on/off (in sessions_dir)")] if HAS_RECORDING else []),
+    ]
+
+    DEFAULT_CSS = """
+    TradingDesk { height: 1fr; }
+    TradingDesk > #ladders { width: 1fr; height: 1fr; overflow-x: auto; overflow-y: hidden; }
+    TradingDesk > #ladders > PriceLadder { width: 1fr; min-width: 52; }
+    TradingDesk > #ladders > PriceLadder:focus-within { }
+    TradingDesk > #side { width: 64; height: 1fr; background: $surface; border-left: tall $panel; }
+    """
+
+    def __init__(self, kernel: Kernel, config: Config, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.kernel = kernel
+        self.config = config
+        ui = config.ui
+        if config.hedge and kernel.hedger is None:
+            kernel.add_hedger(hedge_params(config))
+        self.market_makers: dict[tuple[str, str], Any] = {mm.market.key: mm for mm in kernel.market_makers}
+        for key, market in kernel.markets.items():
+            if key not in self.market_makers:
+                self.market_makers[key] = kernel.add_market_maker(quote_params(config), market)
+        self._base_sizes = {key: mm.params.size_lots for key, mm in self.market_makers.items()}
+        flash_s = ui.flash_ms / 1000
+        self.ladders = [PriceLadder(kernel, m, default_qty=ui.default_qty, qty_presets=ui.qty_presets,
+                                    auto_recenter=ui.auto_recenter, flash_s=flash_s, id=f"ladder-{n}")
+                        for n, m in enumerate(kernel.markets.values())]
+        self.current = self.ladders[0]
+        self.fills = OurFills(kernel)
+        market = self.current.market
+        self.quote_panel = QuotePanel(self.market_makers, market, id="quote-panel")
+        self.inventory_panel = InventoryPanel(kernel, market, id="inventory-panel")
+        self.hedge_panel = HedgePanel(kernel, id="hedge-panel")
+        self.tape = TradeTape(market, self.fills, id="tape")
+        self.blotter = Blotter(kernel, self.fills, id="blotter")
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="ladders"):
+            yield from self.ladders
+        with Vertical(id="side"):
+            yield self.quote_panel
+            yield self.inventory_panel
+            yield self.hedge_panel
+            yield self.tape
+            yield self.blotter
+
+    def on_resize(self) -> None:
+        wide = self.size.width >= 150 and len(self.ladders) == 1
+        side = self.query_one("#side")
+        side.styles.width = SIDE_WIDE if wide else SIDE_NARROW
+
+    @property
+    def market(self) -> Market:
+        return self.current.market
+
+    def pull(self) -> None:
+        """The UI clock: every ladder, then the side panels (each throttles itself)."""
+        now = time.monotonic()
+        for ladder in self.ladders:
+            ladder.pull()
+        self.quote_panel.pull(now)
+        self.inventory_panel.pull(now)
+        self.hedge_panel.pull(now)
+        self.tape.pull()
+        self.blotter.pull(now)
+
+    # ---- ladders ------------------------------------------------------------------------------
+    def on_descendant_focus(self, event) -> None:
+        if isinstance(event.widget, PriceLadder) and event.widget is not self.current:
+            self._show(event.widget)
+
+    def _show(self, ladder: PriceLadder) -> None:
+        self.current = ladder
+        market = ladder.market
+        self.quote_panel.show_market(market)
+        self.inventory_panel.show_market(market)
+        self.tape.show_market(market)
+        status = getattr(self.app, "status", None)
+        if status is not None:
+            status.market = market
+        ladder.scroll_visible(animate=False)
+
+    def action_next_ladder(self, step: int) -> None:
+        if len(self.ladders) < 2:
+            return
+        i = (self.ladders.index(self.current) + step) % len(self.ladders)
+        self.ladders[i].focus()
+        self._show(self.ladders[i])
+
+    # ---- the kill switch ----------------------------------------------------------------------
+    def action_kill_switch(self) -> None:
+        risk = self.kernel.risk
+        if not risk.killed:
+            working = len(self.kernel.oms.working)  # the strategies cancel their own as they stop
+            risk.kill("operator")
+            self.notify(f"Every new order is blocked; market makers and hedger stopped; cancelling {working} "
+                        f"order{'s' if working != 1 else ''}. Press again to re-arm.",
+                        title="KILL SWITCH ON", severity="error", timeout=8)
+            self.pull()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.rearm()
+
+        self.app.push_screen(ConfirmScreen(
+            "Re-arm trading?", f"The kill switch is on ({risk.kill_reason}). Re-arming lets orders through "
+            "again; the market makers stay paused until you start them."), answered)
+
+    def rearm(self) -> None:
+        self.kernel.risk.reset_kill()
+        for mm in self.market_makers.values():
+            mm.rearm()
+        hedger = self.kernel.hedger
+        if hedger is not None and hedger.state == "stopped":
+            hedger.resume()
+        self.notify("Trading re-armed; market makers paused.", title="Kill switch off", timeout=4)
+        self.pull()
+
+    # ---- the market maker ---------------------------------------------------------------------
+    @property
+    def market_maker(self) -> Any:
+        return self.market_makers.get(self.market.key)
+
+    def action_toggle_market_maker(self) -> None:
+        mm = self.market_maker
+        if mm is None:
+            return
+        if mm.state == RUNNING:
+            mm.pause()
+            self.notify("Market maker paused; its quotes are being cancelled.", timeout=3)
+        elif mm.state == STOPPED or self.kernel.risk.killed:
+            self.notify(f"Market maker stopped ({mm.reason}): re-arm the kill switch first.",
+                        severity="error", timeout=5)
+        else:
+            try:
+                mm.resume()
+            except MarketMakerError as exc:
+                self.notify(str(exc), severity="error", timeout=5)
+            else:
+                self.notify("Market maker quoting.", timeout=3)
+        self.pull()
+
+    def action_nudge(self, what: str, direction: int) -> None:
+        mm = self.market_maker
+        if mm is None:
+            return
+        p = mm.params
+        if what == "spread":
+            if p.mode == AVELLANEDA_STOIKOV:
+                changes = {"gamma": p.gamma * (1.5 if direction > 0 else 1 / 1.5)}
+            elif p.spread_bps > 0:
+                changes = {"spread_bps": max(0.0, p.spread_bps + direction)}
+            else:
+                changes = {"spread_ticks": max(p.min_spread_ticks, p.spread_ticks + direction)}
+        elif what == "skew":
+            changes = {"skew_ticks_per_lot": round(max(0.0, p.skew_ticks_per_lot + direction * SKEW_STEP), 6)}
+        else:
+            if p.sizes:
+                self.notify("mm.sizes sets each level's size: edit it in the config.", severity="warning")
+                return
+            step = max(1, self._base_sizes.get(self.market.key, p.size_lots) // 5)
+            changes = {"size_lots": max(1, p.size_lots + direction * step)}
+        if all(getattr(p, k) == v for k, v in changes.items()):
+            self.notify(f"MM {what} is at its limit.", severity="warning", timeout=2)
+            return
+        try:
+            mm.update_params(**changes)
+        except QuoteParamError as exc:
+            self.notify(str(exc), title="Market maker", severity="error", timeout=5)
+        self.pull()
+
+    # ---- recording ----------------------------------------------------------------------------
+    async def action_toggle_recording(self) -> None:
+        """Start a session file in `sessions_dir` (every bus event from now on), or close the one open."""
+        k: Any = self.kernel
+        rec = k.recorder
+        try:
+            if rec is None or rec.closed:
+                rec = k.start_recording(self.config.sessions_dir, config=self.config, seed=self.config.sim.seed)
+                if rec.sync and not k.clock.virtual:
+                    await rec.start()  # live clock: batches are flushed from a task on the loop
+                self.notify(f"Recording to {rec.path}", title="Recording", timeout=4)
+            else:
+                await k.stop_recording()
+                self.notify(f"Recording stopped: {rec.path}", title="Recording", timeout=4)
+        except Exception as exc:  # a disk or path problem: tell the trader, keep trading
+            self.notify(f"Recording: {exc}", title="Recording", severity="error", timeout=8)

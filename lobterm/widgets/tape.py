@@ -1,0 +1,228 @@
+"""The trade tape and the blotter.
+
+`TradeTape` is a Line API view (`render_line` over cached strips) of the market's bounded trade deque,
+newest first, our fills marked. It redraws when the market's trade version changed, on the UI clock.
+`Blotter` lists our working orders, then our latest fills and finished orders; it changes about once a
+second, so a Static redrawn at most a few times a second is enough.
+
+`OurFills` keeps our latest fills (a bounded deque per market and the trade ids they belong to): the one
+bus subscription the views need, kernel-side bookkeeping with no textual in it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.content import Content
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+
+from lobterm.engine.events import BUY, Fill
+from lobterm.venues.base import OUR_OWNER
+
+if TYPE_CHECKING:
+    from lobterm.kernel import Kernel, Market
+
+__all__ = ["Blotter", "OurFills", "TradeTape"]
+
+BLOTTER_HZ = 4.0
+_ORDER_TYPES = ("LMT", "MKT", "IOC", "FOK", "POST")
+
+
+def clock_text(ts_ns: int) -> str:
+    """HH:MM:SS.mmm (UTC) of a nanosecond timestamp."""
+    t = datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc)
+    return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+
+
+class OurFills:
+    """Our latest fills, per market, and the trade ids they were part of (to mark the tape)."""
+
+    def __init__(self, kernel: Kernel, keep: int = 200) -> None:
+        self.by_market: dict[tuple[str, str], deque[Fill]] = {}
+        self.trade_ids: dict[tuple[str, str], set[int]] = {}
+        self.keep = keep
+        self.version = 0
+        kernel.bus.subscribe(Fill, self.on_fill)
+
+    def on_fill(self, ev: Fill) -> None:
+        if ev.owner != OUR_OWNER:
+            return
+        key = (ev.venue, ev.symbol)
+        fills = self.by_market.get(key)
+        if fills is None:
+            fills = self.by_market[key] = deque(maxlen=self.keep)
+            self.trade_ids[key] = set()
+        ids = self.trade_ids[key]
+        if len(fills) == fills.maxlen:
+            ids.discard(fills[0].trade_id)
+        fills.append(ev)
+        ids.add(ev.trade_id)
+        self.version += 1
+
+    def is_ours(self, key: tuple[str, str], trade_id: int) -> bool:
+        ids = self.trade_ids.get(key)
+        return ids is not None and trade_id in ids
+
+    def latest(self, n: int) -> list[Fill]:
+        """Our `n` latest fills over every market, newest first."""
+        merged = sorted((f for d in self.by_market.values() for f in d), key=lambda f: f.ts, reverse=True)
+        return merged[:n]
+
+
+class TradeTape(Widget):
+    """Venue trades of one market, newest at the top; ours are marked ◆."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"tape--title", "tape--buy", "tape--sell", "tape--ours", "tape--time"}
+    DEFAULT_CSS = """
+    TradeTape { height: 1fr; min-height: 4; background: $surface; border-top: solid $panel-lighten-2; }
+    TradeTape > .tape--title { text-style: bold; }
+    TradeTape > .tape--buy { color: $ladder-last-buy; }
+    TradeTape > .tape--sell { color: $ladder-last-sell; }
+    TradeTape > .tape--ours { color: $ladder-ours-text; background: $ladder-ours; text-style: bold; }
+    TradeTape > .tape--time { color: $foreground-muted; }
+    """
+
+    def __init__(self, market: Market, fills: OurFills, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.market = market
+        self.fills = fills
+        self._drawn: tuple | None = None
+        self._strips: dict[tuple, Strip] = {}
+        self._styles: dict[str, Style] = {}
+        self.render_line_calls = 0
+
+    def show_market(self, market: Market) -> None:
+        self.market = market
+        self._drawn = None
+        self._strips.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._strips.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(f"tape--{name}", partial=True)
+        return style
+
+    def pull(self) -> bool:
+        key = (self.market.key, self.market.trade_version, self.fills.version, self.size)
+        if key == self._drawn:
+            return False
+        self._drawn = key
+        if len(self._strips) > 4 * (self.market.tape.maxlen or 200):
+            self._strips.clear()
+        self.refresh()  # a new trade shifts every line down one
+        return True
+
+    def lines(self) -> list[str]:
+        """The text of every line (tests and debugging)."""
+        return [self.render_line(y).text for y in range(self.size.height)]
+
+    def render_line(self, y: int) -> Strip:
+        self.render_line_calls += 1
+        width = self.size.width
+        base = self.rich_style
+        m = self.market
+        if y == 0:
+            text = f" TRADES {m.venue} {m.symbol}   ◆ ours"
+            return Strip([Segment(text, base + self._style("title"))]).adjust_cell_length(width, base)
+        tape = m.tape
+        i = len(tape) - y
+        if i < 0:
+            return Strip.blank(width, base)
+        t = tape[i]
+        ours = self.fills.is_ours(m.key, t.trade_id)
+        cache_key = (t.ts, t.trade_id, t.price, t.size, ours, width)
+        strip = self._strips.get(cache_key)
+        if strip is None:
+            inst = m.instrument
+            buy = t.aggressor == BUY
+            side_style = base + self._style("buy" if buy else "sell")
+            segments = [Segment(f" {clock_text(t.ts)} ", base + self._style("time")),
+                        Segment(f"{inst.format_price(t.price):>10} ", side_style),
+                        Segment(f"{'▲' if buy else '▼'}{inst.format_size(t.size):>9} ", side_style)]
+            if ours:
+                segments.append(Segment(" ◆ ours ", base + self._style("ours")))
+            strip = self._strips[cache_key] = Strip(segments).adjust_cell_length(width, base)
+        return strip
+
+
+class Blotter(Static):
+    """Our working orders, our latest fills and finished orders, over every market."""
+
+    DEFAULT_CSS = """
+    Blotter { height: auto; max-height: 12; padding: 0 1; background: $surface; border-top: solid $panel-lighten-2; }
+    """
+
+    def __init__(self, kernel: Kernel, fills: OurFills, *, rows: int = 9, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self.kernel = kernel
+        self.fills = fills
+        self.rows = rows
+        self._shown: tuple | None = None
+        self._next_pull = 0.0
+
+    def pull(self, now: float) -> bool:
+        if now < self._next_pull:
+            return False
+        self._next_pull = now + 1.0 / BLOTTER_HZ
+        oms = self.kernel.oms
+        key = (oms.sent, oms.cancels_sent, oms.amends_sent, oms.done, oms.fills, oms.rejects, len(oms.working),
+               self.fills.version)
+        if key == self._shown:
+            return False
+        self._shown = key
+        self.update(self.render_content())
+        return True
+
+    def render_content(self) -> Content:
+        k = self.kernel
+        oms = k.oms
+        working = sorted(oms.working.values(), key=lambda o: o.order_id, reverse=True)
+        lines = [Content.assemble(("ORDERS ", "bold"), (f"{len(working)} working", "$foreground-muted"),
+                                  ("   FILLS ", "bold"), (f"{oms.fills}", "$foreground-muted"))]
+        budget = self.rows
+        for o in working[:max(1, budget - 3)]:
+            lines.append(self._order_line(o))
+            budget -= 1
+        for f in self.fills.latest(max(0, min(3, budget))):
+            m = k.markets.get((f.venue, f.symbol))
+            if m is None:
+                continue
+            inst = m.instrument
+            lines.append(Content.assemble(
+                (f"{clock_text(f.ts)[:8]} ", "$foreground-muted"), ("FILL ", "bold $accent"),
+                ("B" if f.side == BUY else "S", "bold $success" if f.side == BUY else "bold $error"),
+                f" {inst.format_size(f.size)} @ {inst.format_price(f.price)} ",
+                ("maker" if f.is_maker else "taker", "$foreground-muted"), f"  #{f.order_id}"))
+            budget -= 1
+        for o in list(oms.recent)[-max(0, budget):][::-1] if budget > 0 else []:
+            lines.append(self._order_line(o))
+        if len(lines) == 1:
+            lines.append(Content.styled("no orders yet", "$foreground-muted"))
+        return Content("\n").join(lines)
+
+    def _order_line(self, o) -> Content:
+        m = self.kernel.markets.get((o.venue, o.symbol))
+        if m is None:
+            return Content(f"#{o.order_id} {o.venue} {o.symbol}")
+        inst = m.instrument
+        buy = o.side == BUY
+        kind = _ORDER_TYPES[o.order_type] if 0 <= o.order_type < len(_ORDER_TYPES) else str(o.order_type)
+        live = o.is_live
+        filled = f" filled {inst.format_size(o.filled)}" if o.filled else ""
+        return Content.assemble(
+            (f"#{o.order_id:<5}", "$foreground-muted"),
+            ("BUY " if buy else "SELL", ("bold $success" if buy else "bold $error") if live else "$foreground-muted"),
+            f" {inst.format_size(o.size):>7} @ {inst.format_price(o.price):<9} {kind:<4} ",
+            (o.state, "bold" if live else "$foreground-muted"), (filled, "$foreground-muted"),
+            (f" {o.tag}", "$foreground-muted"))

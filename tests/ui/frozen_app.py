@@ -1,0 +1,68 @@
+"""A LobtermApp on a frozen market: the sim venue opened and stepped by hand on a virtual clock, its pacing
+task never started. Same seed, same steps: the same book, the same screen, every run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Callable
+
+from lobterm.app import LobtermApp
+from lobterm.config import Config
+from lobterm.headless import build_sim_kernel
+
+SIZE = (160, 48)
+
+
+def frozen_config(theme: str = "dark") -> Config:
+    cfg = Config()
+    cfg.sim.seed = 11
+    cfg.ui.theme = theme
+    return cfg
+
+
+def frozen_app(config: Config | None = None, steps: int = 60) -> LobtermApp:
+    config = config or frozen_config()
+    kernel, venue = build_sim_kernel(config, virtual=True)
+    venue.open()
+    for _ in range(steps):
+        venue.step()
+    return LobtermApp(config, kernel=kernel, live=False)
+
+
+async def wait_for(pilot, condition: Callable[[], object], timeout: float = 3.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        await pilot.pause(0.02)
+
+
+class FrozenUiTime:
+    """Stands in for the `time` module inside lobterm's UI modules: `monotonic()` stands still until
+    `advance()` moves it (flash highlights and once-a-second samples then depend on nothing but the test)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __getattr__(self, name: str):
+        return getattr(time, name)
+
+
+def freeze_ui_time(monkeypatch) -> FrozenUiTime:
+    """Freeze the wall clock the app and its widgets read (not Textual's or asyncio's)."""
+    frozen = FrozenUiTime()
+    import lobterm.app  # noqa: F401  (imports every widget module)
+
+    for name, module in list(sys.modules.items()):
+        if (name == "lobterm.app" or name.startswith("lobterm.widgets.")) and getattr(module, "time", None) is time:
+            monkeypatch.setattr(module, "time", frozen)
+    return frozen

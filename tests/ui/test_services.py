@@ -1,0 +1,71 @@
+"""The TUI starts the metrics exporter and the WebSocket feed as configured, and says so when it cannot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import urllib.request
+
+from websockets.asyncio.client import connect
+
+from lobterm.app import LobtermApp
+from lobterm.config import Config, FeedConfig, MetricsConfig
+
+SIZE = (160, 48)
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        await pilot.pause(0.02)
+
+
+async def test_the_app_serves_metrics_and_the_feed_of_its_own_kernel():
+    cfg = Config()
+    cfg.metrics = MetricsConfig(port=0)
+    cfg.feed = FeedConfig(enabled=True, port=0)
+    app = LobtermApp(cfg)
+    app.services = True
+    async with app.run_test(size=SIZE) as pilot:
+        kernel = app.kernel
+        await wait_for(pilot, lambda: kernel.feed is not None and kernel.feed.address is not None, what="the feed")
+        host, port = kernel.metrics.address
+        body = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode())
+        assert 'lobterm_venue_up{state="up",venue="sim"} 1.0' in body
+        fhost, fport = kernel.feed.address
+        assert (host, fhost) == ("127.0.0.1", "127.0.0.1")
+        async with connect(f"ws://{fhost}:{fport}/") as ws:
+            await ws.send(json.dumps({"op": "subscribe", "channel": "book"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "subscribed"
+            snap = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert snap["op"] == "snapshot" and snap["symbol"] == "BTC/USDT" and snap["bids"] and snap["asks"]
+    assert kernel.feed.server is None and kernel.metrics.server is None  # stopped with the app
+
+
+async def test_a_taken_port_is_a_visible_notice_and_the_desk_runs_on():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = Config()
+        cfg.metrics = MetricsConfig(port=port)
+        app = LobtermApp(cfg)
+        app.services = True
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await wait_for(pilot, lambda: list(app._notifications), what="a notice")
+            note = list(app._notifications)[-1]
+            assert f"127.0.0.1:{port}" in note.message and "metrics" in note.message
+            assert note.severity == "warning"
+            await wait_for(pilot, lambda: app.kernel.bus.published > 10, what="the market to run")
+
+
+async def test_without_services_a_test_app_listens_on_nothing():
+    app = LobtermApp(Config())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.1)
+        assert app.kernel.metrics is None and app.kernel.feed is None
