@@ -365,23 +365,15 @@ class CcxtVenue:
         self._mark_unsynced(symbol, why)
 
     async def _trade_loop(self, symbol: str) -> None:
-        backoff = Backoff(0.1, 5.0, rng=self._rng)
-        ex = self.exchange
-        while self._running:
-            try:
-                trades = await ex.watch_trades(symbol)
-            except BaseException as exc:
-                _reraise_if_ours(exc)
-                self.stats["stream_errors"] += 1
-                log.warning("%s %s trade stream: %s: %s", self.name, symbol, type(exc).__name__,
-                            self._scrub(str(exc))[:200])
-                await asyncio.sleep(backoff.next_delay())
-                continue
-            backoff.reset()
-            self._on_trades(symbol, trades)
+        async def once() -> None:
+            self._on_trades(symbol, await self.exchange.watch_trades(symbol))
 
-    async def _private_loop(self, what: str, once) -> None:
-        backoff = Backoff(0.1, 10.0, rng=self._rng)
+        await self._private_loop(f"{symbol} trade", once, max_delay=5.0)
+
+    async def _private_loop(self, what: str, once, max_delay: float = 10.0) -> None:
+        """Run `once` until stopped; a failure is logged (scrubbed of secrets), counted and retried with
+        backoff."""
+        backoff = Backoff(0.1, max_delay, rng=self._rng)
         while self._running:
             try:
                 await once()

@@ -31,7 +31,8 @@ def frozen_app(config: Config | None = None, steps: int = 60) -> LobtermApp:
     return LobtermApp(config, kernel=kernel, live=False)
 
 
-async def wait_for(pilot, condition: Callable[[], object], timeout: float = 3.0, what: str = "") -> None:
+async def wait_for(pilot, condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
+    """Poll `condition` between frames until it holds; fail naming `what` after `timeout` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not condition():

@@ -20,6 +20,7 @@ from lobterm.venues.base import OUR_OWNER
 from lobterm.widgets.desk import TradingDesk
 from lobterm.widgets.help import ConfirmQuitScreen, HelpScreen
 from lobterm.widgets.ladder import HEADER_LINES, PriceLadder
+from frozen_app import wait_for
 
 SIZE = (160, 48)
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,14 +38,6 @@ def calm_config(**keys: str) -> Config:
     cfg.keys.update(keys)
     return cfg
 
-
-async def wait_for(pilot, condition: Callable[[], object], timeout: float = 3.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        await pilot.pause(0.02)
 
 
 async def ready(pilot) -> PriceLadder:

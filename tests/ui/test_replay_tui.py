@@ -18,6 +18,7 @@ from lobterm.recording.player import Player  # noqa: E402
 from lobterm.replay_app import ReplayApp  # noqa: E402
 from lobterm.widgets.help import key_help  # noqa: E402
 from lobterm.widgets.transport import SeekScreen  # noqa: E402
+from frozen_app import wait_for
 
 SIZE = (160, 40)
 
@@ -28,14 +29,6 @@ def session_path(tmp_path_factory) -> Path:
     record_sim_session(path, seed=3, duration_s=30.0, checkpoint_every_s=5.0)
     return path
 
-
-async def wait_for(pilot, condition: Callable[[], object], timeout: float = 3.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        await pilot.pause(0.02)
 
 
 def paused_app(path: Path) -> ReplayApp:

@@ -11,17 +11,10 @@ from websockets.asyncio.client import connect
 
 from lobterm.app import LobtermApp
 from lobterm.config import Config, FeedConfig, MetricsConfig
+from frozen_app import wait_for
 
 SIZE = (160, 48)
 
-
-async def wait_for(pilot, condition, timeout: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        await pilot.pause(0.02)
 
 
 async def test_the_app_serves_metrics_and_the_feed_of_its_own_kernel():
