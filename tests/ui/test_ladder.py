@@ -11,7 +11,6 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 from lobterm.app import LobtermApp
 from lobterm.config import Config

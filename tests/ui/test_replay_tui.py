@@ -3,10 +3,8 @@ change speed and seek; the ladder shows the recorded book and our recorded order
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
