@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from lobterm.engine.events import (BUY, FOK, IOC, MARKET, SELL, Accepted, Amended, BookDelta, BookGap,
+from lobterm.engine.events import (BUY, FOK, IOC, MARKET, SELL, Accepted, Amended, BookDelta,
                                    BookSnapshot, Cancelled, Done, Fill, Rejected, Trade, VenueStatus)
 from lobterm.trading.oms import PENDING_NEW, WorkingOrder
 from lobterm.trading.paper import PaperConfig, PaperDesk
