@@ -155,6 +155,7 @@ class LobtermApp(App[None]):
         self.push_screen(ConfirmQuitScreen(working), answered)
 
     async def _cancel_all_and_exit(self) -> None:
+        self.kernel.note("key", "quit_cancel_all", {"working": len(self.kernel.oms.working)})
         for mm in self.kernel.market_makers:  # or they would quote again as their orders go
             mm.pause()
         self.kernel.cancel_all()

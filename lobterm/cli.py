@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
                           help="order entry latency of the paper desk, per request (default 0)")
     backtest.add_argument("--json", action="store_true", help="print the result as one JSON object")
     backtest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    engine = backtest.add_mutually_exclusive_group()
+    engine.add_argument("--fast", dest="engine", action="store_const", const="fast",
+                        help="the numba fast path (the default; ladder mode; falls back to --reference, saying "
+                        "why, for what it does not do)")
+    engine.add_argument("--reference", "--exact", dest="engine", action="store_const", const="reference",
+                        help="the full-object path: the kernel's bus, books, OMS, risk, market maker, paper desk")
     bench = sub.add_parser("bench", help="run benchmarks and print their figures")
     bench.add_argument("which", nargs="?", default="all", choices=["engine", "l2", "ui", "record", "backtest", "all"],
                        help="which benchmarks (default all)")

@@ -89,6 +89,7 @@ class Kernel:
         self.metrics = None  # lobterm.metrics.Metrics, after start_metrics()
         self.feed = None  # lobterm.feed.BookFeed, after start_feed()
         self.recorder = None  # lobterm.recording.recorder.Recorder, after start_recording()
+        self.risk.add_on_kill(lambda reason: self.note("risk", "kill_switch_on", reason))
 
         bus = self.bus
         # The OMS first: every later subscriber sees the order state the event produced.
@@ -150,6 +151,13 @@ class Kernel:
             return
         self.bus.unsubscribe(rec.on_event)
         await rec.aclose()
+
+    def note(self, source: str, action: str, detail: object = "") -> None:
+        """Record a fact that is not a bus event (a key action that changed state, a parameter change, a
+        risk decision) in the session file, in order with the events around it; nothing when not recording."""
+        rec = self.recorder
+        if rec is not None and not rec.closed:
+            rec.note(source, action, detail)
 
     def start_metrics(self, config=None):
         """Prometheus metrics of this kernel (lobterm/metrics.py), with the exporter if `config.enabled`
@@ -260,10 +268,14 @@ class Kernel:
 
         m = market or self.default_market
         mm = MarketMaker(self.bus, self.oms, m, self.inventory, self.clock, params, risk=self.risk)
+        mm.on_change = self._note_params
         if self.hedger is not None:
             mm.side_block = self.hedger.blocks_quoting
         self.market_makers.append(mm)
         return mm
+
+    def _note_params(self, mm, changes: dict) -> None:
+        self.note("mm", "params", {"market": f"{mm.venue}:{mm.symbol}", **changes})
 
     def add_hedger(self, params=None, quote: Market | None = None, hedge: Market | None = None):
         """A hedger of the position on `quote` (default: the first market), hedging on `hedge` (default:

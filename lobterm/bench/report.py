@@ -144,9 +144,14 @@ def _record_rows(figs: dict) -> list[Row]:
 
 
 def _backtest_rows(figs: dict) -> list[Row]:
-    return [Row("backtest", "backtest: events/s (market maker, paper fills)",
+    return [Row("backtest", "backtest: events/s (market maker, paper fills), fast path end to end",
                 _dig(figs, "backtest_events_per_s", "events_per_s"), 1_000_000, unit="events/s"),
-            Row("backtest", "session read + decode events/s", _dig(figs, "decode_events_per_s"), unit="events/s")]
+            Row("backtest", "backtest fast path: the numba kernel alone", _dig(figs, "kernel_events_per_s"),
+                unit="events/s"),
+            Row("backtest", "backtest reference path (the kernel's objects)", _dig(figs, "reference_events_per_s"),
+                unit="events/s"),
+            Row("backtest", "session read + msgspec decode events/s", _dig(figs, "decode_events_per_s"),
+                unit="events/s")]
 
 
 def _ui_rows(figs: dict) -> list[Row]:

@@ -75,6 +75,11 @@ class BacktestResult:
     risk_rejects: dict
     subscriber_errors: int
     inventory_path: list = field(default_factory=list)
+    engine: str = "reference"  # "fast": lobterm/recording/fastpath.py (numba); "reference": the kernel's objects
+    compile_seconds: float = 0.0  # fast path: compiling (first run) or loading the cached kernel, not in events/s
+    decode_seconds: float = 0.0  # fast path: reading and decoding the session (in events/s)
+    kernel_seconds: float = 0.0  # fast path: the numba kernel alone
+    kernel_events_per_s: float = 0.0
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -86,6 +91,7 @@ class BacktestResult:
             f"  parameters         {self.params_source}: " + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
             f"  latency            {self.latency_ms:g} ms per request",
             f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
+            f"  engine             {self._engine_text()}",
             f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
             f"  fills              {self.fills:,} ({', '.join(f'{k} {v}' for k, v in self.fills_by_rule.items())})",
             f"  volume             {self.volume} (bought {self.buy_volume}, sold {self.sell_volume})",
@@ -96,6 +102,13 @@ class BacktestResult:
             f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
             f"  risk rejections    {self.risk_rejects or 'none'}",
         ])
+
+
+    def _engine_text(self) -> str:
+        if self.engine != "fast":
+            return "reference (the kernel's bus, books, OMS, risk, market maker and paper desk)"
+        return (f"fast (numba): decode {self.decode_seconds:.2f} s, kernel {self.kernel_seconds:.3f} s "
+                f"({self.kernel_events_per_s:,.0f} events/s); compile/load {self.compile_seconds:.2f} s not counted")
 
 
 class ProgressBar:
@@ -312,8 +325,26 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: Any) -> BacktestResult | None:
+    """The fast path's result, or None (with the reason on stderr) when it cannot run this backtest."""
+    from lobterm.recording.fastpath import FastPathUnsupported, fast_path_refusal
+
+    why = fast_path_refusal(params, latency_ms)
+    if why is None:
+        try:
+            from lobterm.recording.fastpath import run_fast_backtest
+
+            return run_fast_backtest(path, params, params_source=source, latency_ms=latency_ms, progress=progress)
+        except FastPathUnsupported as exc:
+            why = f"the fast path cannot run this backtest ({exc}): running the reference path"
+    print(f"lobterm: {why}", file=sys.stderr)
+    return None
+
+
 def backtest_command(args: Any) -> int:
-    """`lobterm backtest FILE [--config mm.toml] [--json]`; 2 and a one-line reason for bad input."""
+    """`lobterm backtest FILE [--config mm.toml] [--json] [--fast | --reference]`; 2 and a one-line reason
+    for bad input. The fast path (lobterm/recording/fastpath.py) is the default; it hands over to the
+    reference path, saying why, for what it does not do."""
     import json
 
     from lobterm.config import ConfigError, load
@@ -334,8 +365,13 @@ def backtest_command(args: Any) -> int:
         params, source = resolve_params(recorded if isinstance(recorded, dict) else None, overrides)
         if not args.no_progress:
             bar = ProgressBar(total)
-        result = run_backtest(args.file, params, params_source=source, latency_ms=args.latency_ms,
-                              progress=None if bar is None else (lambda done, _total: bar.update(done)))
+        progress = None if bar is None else (lambda done, _total: bar.update(done))
+        result = None
+        if getattr(args, "engine", None) != "reference":
+            result = _try_fast(args.file, params, source, args.latency_ms, progress)
+        if result is None:
+            result = run_backtest(args.file, params, params_source=source, latency_ms=args.latency_ms,
+                                  progress=progress)
     except SessionError as exc:
         print(f"lobterm: cannot backtest {exc}", file=sys.stderr)
         return 2

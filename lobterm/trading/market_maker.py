@@ -471,6 +471,9 @@ class MarketMaker:
         #: Optional `side -> bool`: True means "no maker quotes on this side now" (the hedger's
         #: `blocks_quoting`, while a hedge of the position that side would add to is overdue).
         self.side_block: Callable[[int], bool] | None = None
+        #: Optional `(market_maker, changes) -> None`, called after `update_params` applied `changes`
+        #: (the kernel records them in the session file; the market maker knows nothing of recording).
+        self.on_change: Callable[[MarketMaker, dict[str, Any]], None] | None = None
         self.tag = tag
         if hasattr(inventory, "position"):
             venue, symbol = self.venue, self.symbol
@@ -607,6 +610,8 @@ class MarketMaker:
         self.params_version += 1
         self._dirty = True
         self.version += 1
+        if self.on_change is not None:  # before the requote: the change precedes the orders it causes
+            self.on_change(self, changes)
         if self.state == RUNNING:
             self.requote()
         return new

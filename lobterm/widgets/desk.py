@@ -2,7 +2,8 @@
 the quote panel, inventory, hedge, trade tape and blotter beside them.
 
 It owns the keys that act on more than one ladder or on the strategies: next/previous ladder, the kill
-switch, the market maker's on/off and its spread/skew/size nudges, and recording. Keys that trade one
+switch, the market maker's on/off, its spread/skew/size nudges and its parameter form (`e`), and recording.
+Every one that changes state is a note in the session file when recording (`Kernel.note`). Keys that trade one
 market live on its `PriceLadder`. The UI clock calls `pull()`; each panel decides for itself whether
 anything it shows changed.
 
@@ -13,6 +14,7 @@ the hedger when the config has a [hedge] section, unless the kernel it was given
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
@@ -26,6 +28,7 @@ from lobterm.widgets.hedge import HedgePanel
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.inventory import InventoryPanel
 from lobterm.widgets.ladder import PriceLadder
+from lobterm.widgets.mm_editor import MarketMakerEditor, describe_changes
 from lobterm.widgets.quote_panel import QuotePanel
 from lobterm.widgets.tape import Blotter, OurFills, TradeTape
 
@@ -50,6 +53,8 @@ class TradingDesk(Horizontal):
                 tooltip="Kill switch (press again to re-arm)"),
         Binding("m", "toggle_market_maker", "MM on/off", id="mm_toggle",
                 tooltip="Market maker: start / pause"),
+        Binding("e", "edit_market_maker", "MM edit", id="mm_edit",
+                tooltip="Market maker: edit every parameter (a form; enter applies, escape cancels)"),
         Binding("greater_than_sign", "nudge('spread', 1)", "MM spread +", id="mm_spread_up", group=_MM_GROUP,
                 tooltip="MM spread a tick wider"),
         Binding("less_than_sign", "nudge('spread', -1)", "MM spread -", id="mm_spread_down", group=_MM_GROUP,
@@ -157,6 +162,7 @@ class TradingDesk(Horizontal):
         risk = self.kernel.risk
         if not risk.killed:
             working = len(self.kernel.oms.working)  # the strategies cancel their own as they stop
+            self.kernel.note("key", "kill_switch", {"working": working})
             risk.kill("operator")
             self.notify(f"Every new order is blocked; market makers and hedger stopped; cancelling {working} "
                         f"order{'s' if working != 1 else ''}. Press again to re-arm.",
@@ -173,6 +179,7 @@ class TradingDesk(Horizontal):
             "again; the market makers stay paused until you start them."), answered)
 
     def rearm(self) -> None:
+        self.kernel.note("key", "rearm", {"was": self.kernel.risk.kill_reason})
         self.kernel.risk.reset_kill()
         for mm in self.market_makers.values():
             mm.rearm()
@@ -192,12 +199,14 @@ class TradingDesk(Horizontal):
         if mm is None:
             return
         if mm.state == RUNNING:
+            self._note("mm_pause")
             mm.pause()
             self.notify("Market maker paused; its quotes are being cancelled.", timeout=3)
         elif mm.state == STOPPED or self.kernel.risk.killed:
             self.notify(f"Market maker stopped ({mm.reason}): re-arm the kill switch first.",
                         severity="error", timeout=5)
         else:
+            self._note("mm_resume")
             try:
                 mm.resume()
             except MarketMakerError as exc:
@@ -222,7 +231,8 @@ class TradingDesk(Horizontal):
             changes = {"skew_ticks_per_lot": round(max(0.0, p.skew_ticks_per_lot + direction * SKEW_STEP), 6)}
         else:
             if p.sizes:
-                self.notify("mm.sizes sets each level's size: edit it in the config.", severity="warning")
+                self.notify("mm.sizes sets each level's size: change them in the parameter form (MM edit).",
+                            severity="warning")
                 return
             step = max(1, self._base_sizes.get(self.market.key, p.size_lots) // 5)
             changes = {"size_lots": max(1, p.size_lots + direction * step)}
@@ -230,10 +240,31 @@ class TradingDesk(Horizontal):
             self.notify(f"MM {what} is at its limit.", severity="warning", timeout=2)
             return
         try:
-            mm.update_params(**changes)
+            replace(p, **changes).validate()  # refused nudges are not key actions that changed state
         except QuoteParamError as exc:
             self.notify(str(exc), title="Market maker", severity="error", timeout=5)
+            return
+        self._note("mm_nudge", what=what, direction=direction)
+        mm.update_params(**changes)
         self.pull()
+
+    def _note(self, action: str, **detail: object) -> None:
+        """A key action that changes state, into the session file (when recording), before its events."""
+        self.kernel.note("key", action, {"market": "{}:{}".format(*self.market.key), **detail})
+
+    def action_edit_market_maker(self) -> None:
+        """The parameter form of this market's market maker; what it applies is shown as a notice."""
+        mm = self.market_maker
+        if mm is None or isinstance(self.app.screen, MarketMakerEditor):
+            return
+        inst = self.market.instrument
+
+        def applied(changes: dict[str, Any] | None) -> None:
+            if changes:
+                self.notify(describe_changes(changes, inst), title="Market maker", timeout=4)
+                self.pull()
+
+        self.app.push_screen(MarketMakerEditor(mm, note=self.kernel.note), applied)
 
     # ---- recording ----------------------------------------------------------------------------
     async def action_toggle_recording(self) -> None:
@@ -245,8 +276,10 @@ class TradingDesk(Horizontal):
                 rec = k.start_recording(self.config.sessions_dir, config=self.config, seed=self.config.sim.seed)
                 if rec.sync and not k.clock.virtual:
                     await rec.start()  # live clock: batches are flushed from a task on the loop
+                k.note("key", "recording_on", str(rec.path))
                 self.notify(f"Recording to {rec.path}", title="Recording", timeout=4)
             else:
+                k.note("key", "recording_off", str(rec.path))
                 await k.stop_recording()
                 self.notify(f"Recording stopped: {rec.path}", title="Recording", timeout=4)
         except Exception as exc:  # a disk or path problem: tell the trader, keep trading

@@ -755,6 +755,11 @@ class PriceLadder(Widget, can_focus=True):
         self.set_zoom(ZOOMS[max(0, min(len(ZOOMS) - 1, i + direction))])
 
     # ---- orders ------------------------------------------------------------------------------
+    def _note(self, action: str, **detail: object) -> None:
+        """A key action that changes state, into the session file (when recording), before its events."""
+        m = self.market
+        self.kernel.note("key", action, {"market": f"{m.venue}:{m.symbol}", **detail})
+
     def order_lots(self) -> int | None:
         """The default quantity in lots, or None (and an OrderRefused) when it is not a valid order size."""
         try:
@@ -778,7 +783,7 @@ class PriceLadder(Widget, can_focus=True):
             return levels[-1][0] if side == BUY else levels[0][0]
         return low if side == BUY else high
 
-    def _send(self, side: int, price: int | None = None) -> int | None:
+    def _send(self, side: int, price: int | None = None, action: str = "") -> int | None:
         price = self.row_price(side) if price is None else price
         if price is None:
             self.post_message(self.OrderRefused("no market data yet: no price to trade at"))
@@ -786,6 +791,9 @@ class PriceLadder(Widget, can_focus=True):
         lots = self.order_lots()
         if lots is None:
             return None
+        inst = self.market.instrument
+        self._note(action or ("buy" if side == BUY else "sell"), price=inst.format_price(price),
+                   qty=inst.format_size(lots))
         if side == BUY:
             oid = self.kernel.buy(self.market, price, lots)
         else:
@@ -806,7 +814,7 @@ class PriceLadder(Widget, can_focus=True):
         if best is None:
             self.post_message(self.OrderRefused(f"no best {'bid' if side == BUY else 'offer'} to join"))
             return
-        self._send(side, best[0])
+        self._send(side, best[0], "join_bid" if side == BUY else "join_offer")
 
     def _orders_in_row(self, side: int | None = None) -> list:
         if self.cursor_price is None:
@@ -820,7 +828,11 @@ class PriceLadder(Widget, can_focus=True):
     def action_cancel_at_cursor(self) -> None:
         if self.cursor_price is None:
             return
-        n = self.kernel.oms.cancel_many(self._orders_in_row())
+        orders = self._orders_in_row()
+        if orders:
+            self._note("cancel_at_cursor", price=self.market.instrument.format_price(self.cursor_price),
+                       orders=len(orders))
+        n = self.kernel.oms.cancel_many(orders)
         if not n:
             price = self.market.instrument.format_price(self.cursor_price)
             self.notify(f"No orders of ours at {price}.", severity="warning", timeout=2)
@@ -828,14 +840,20 @@ class PriceLadder(Widget, can_focus=True):
 
     def action_cancel_side(self, side: int) -> None:
         m = self.market
-        n = self.kernel.oms.cancel_many(self.kernel.oms.orders(m.venue, m.symbol, side))
         what = "bid" if side == BUY else "ask"
+        orders = self.kernel.oms.orders(m.venue, m.symbol, side)
+        if orders:
+            self._note(f"cancel_{what}s", orders=len(orders))
+        n = self.kernel.oms.cancel_many(orders)
         self.notify(f"Cancelling {n} {what}{'s' if n != 1 else ''}." if n else f"No {what}s of ours working.",
                     timeout=2)
         self.pull()
 
     def action_cancel_all(self) -> None:
-        n = self.kernel.cancel_all(self.market)
+        m = self.market
+        if any(True for _ in self.kernel.oms.market_orders(m.venue, m.symbol)):
+            self._note("cancel_all")
+        n = self.kernel.cancel_all(m)
         self.notify(f"Cancelling {n} order{'s' if n != 1 else ''}." if n else "No orders of ours working.",
                     timeout=2)
         self.pull()
@@ -848,6 +866,8 @@ class PriceLadder(Widget, can_focus=True):
             self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
             return
         oms = self.kernel.oms
+        self._note("move_order", ticks=ticks, price=self.market.instrument.format_price(orders[0].price),
+                   orders=len(orders))
         moved = [o for o in orders if o.price + ticks > 0 and oms.amend(o.order_id, price=o.price + ticks)]
         if moved:
             target = moved[0].amend_price if moved[0].amend_price is not None else moved[0].price
@@ -862,6 +882,7 @@ class PriceLadder(Widget, can_focus=True):
         marketable IOC priced through as many levels as its size needs (risk may refuse it: the
         rejection is shown)."""
         k, m = self.kernel, self.market
+        self._note("flatten")
         paused = 0
         for mm in k.market_makers:
             if mm.market is m and mm.state == "running":
@@ -906,10 +927,12 @@ class PriceLadder(Widget, can_focus=True):
         else:
             smaller = [q for q in presets if q < self.default_qty]
             self.default_qty = smaller[-1] if smaller else presets[0]
+        self._note("qty", qty=self.default_qty)
 
     def action_qty_preset(self, index: int) -> None:
         if 0 <= index < len(self.qty_presets):
             self.default_qty = self.qty_presets[index]
+            self._note("qty", qty=self.default_qty)
         else:
             self.notify(f"No quantity preset {index + 1} (ui.qty_presets has {len(self.qty_presets)}).",
                         severity="warning")

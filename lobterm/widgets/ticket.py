@@ -326,6 +326,11 @@ class OrderTicket(ModalScreen[int | None]):
 
     def _send(self, order: TicketOrder) -> None:
         m = order.market
+        inst = m.instrument
+        self.kernel.note("key", "ticket_order", {
+            "market": f"{m.venue}:{m.symbol}", "side": "buy" if order.side == BUY else "sell",
+            "type": dict((v, k) for k, v in ORDER_TYPES)[order.order_type],
+            "price": inst.format_price(order.price), "qty": inst.format_size(order.lots)})
         self.sent = self.kernel.oms.new_order(m.venue, m.symbol, order.side, order.price, order.lots,
                                               order.order_type, STP_CANCEL_RESTING, tag="manual")
         self.dismiss(self.sent)
