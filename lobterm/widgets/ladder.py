@@ -240,6 +240,10 @@ class PriceLadder(Widget, can_focus=True):
         self._keys: list[tuple | None] = []
         self._strips: list[Strip | None] = []
         self._styles: dict[str, Style] = {}
+        # Decimal formatting is the dearest part of a row; a ladder shows the same few hundred sizes and
+        # prices over and over, so their texts are kept (bounded).
+        self._size_text: dict[int, str] = {}
+        self._price_text: dict[int, str] = {}
         self._recenter_display: str | None = None
         # Counters for tests and benchmarks: how much work the Line API saves.
         self.lines_refreshed = 0
@@ -614,9 +618,25 @@ class PriceLadder(Widget, can_focus=True):
     def _cells_text(self, texts: dict[str, str]) -> str:
         return (" " * _GAP).join(f"{texts.get(c.key, ''):{c.align}{c.width}}"[:c.width] for c in self.columns)
 
+    def _fmt_size(self, lots: int) -> str:
+        text = self._size_text.get(lots)
+        if text is None:
+            if len(self._size_text) > 4096:
+                self._size_text.clear()
+            text = self._size_text[lots] = self.market.instrument.format_size(lots)
+        return text
+
+    def _fmt_price(self, ticks: int) -> str:
+        text = self._price_text.get(ticks)
+        if text is None:
+            if len(self._price_text) > 4096:
+                self._price_text.clear()
+            text = self._price_text[ticks] = self.market.instrument.format_price(ticks)
+        return text
+
     def _row_segments(self, key: tuple, base: Style) -> list[Segment]:
-        inst = self.market.instrument
-        fmt_size = inst.format_size
+        fmt_size = self._fmt_size
+        fmt_price = self._fmt_price
         st = self._style
         is_cursor = key[_K_CURSOR]
         row_style = base + st("cursor") if is_cursor else base
@@ -653,11 +673,11 @@ class PriceLadder(Widget, can_focus=True):
             buy = key[_K_LAST_SIDE] == 1
             cells["last"] = (("▲" if buy else "▼") + fmt_size(key[_K_LAST_SIZE]),
                              st("last-buy") if buy else st("last-sell"))
-            cells["price"] = (inst.format_price(price), st("last-price"))
+            cells["price"] = (fmt_price(price), st("last-price"))
         else:
             side_style = st("price-bid") if key[_K_BID] or key[_K_BID_OURS] else (
                 st("price-ask") if key[_K_ASK] or key[_K_ASK_OURS] else st("price"))
-            cells["price"] = (inst.format_price(price), side_style)
+            cells["price"] = (fmt_price(price), side_style)
         # Depth bars: (cells, anchored at the right edge?, bar style) per column.
         bars = {"bids": (key[_K_BID_BAR], True, "bid-bar"), "asks": (key[_K_ASK_BAR], False, "ask-bar"),
                 "volume": (key[_K_VOL_BAR], False, "volume-bar")}
