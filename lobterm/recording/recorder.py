@@ -295,21 +295,11 @@ class Recorder:
         db = self._db
         if db is None:
             raise RuntimeError("recorder not open in sync mode")
-        if self._pending is None:
-            self._pending = self._take(final)
-        elif self._buf:  # a failed batch is retried together with what came since
-            more = self._take(final)
-            if more is not None:
-                seq0, batch, cp = self._pending
-                self._pending = (seq0, batch + more[1], more[2] or cp)
         started = time.monotonic()
-        if self._pending is None:
-            if not end:
-                self._last_flush = started
-                return
-            seq0, batch, cp = self._next_seq, [], None
-        else:
-            seq0, batch, cp = self._pending
+        work = self._batch_to_write(final, end, started)
+        if work is None:
+            return
+        seq0, batch, cp = work
         try:
             with db:  # one transaction
                 for sql, params in self._write_plan(seq0, batch):
@@ -324,6 +314,23 @@ class Recorder:
                 self._sanitize(batch)
             return
         self._done(len(batch), cp, started)
+
+    def _batch_to_write(self, final: bool, end: bool, started: float) -> tuple | None:
+        """(first seq, events, checkpoint row or None) for the next transaction, or None when there is
+        nothing to write. A batch that failed before is retried together with what came since."""
+        if self._pending is None:
+            self._pending = self._take(final)
+        elif self._buf or final:
+            more = self._take(final)
+            if more is not None:
+                seq0, batch, cp = self._pending
+                self._pending = (seq0, batch + more[1], more[2] or cp)
+        if self._pending is not None:
+            return self._pending
+        if end:
+            return self._next_seq, [], None
+        self._last_flush = started
+        return None
 
     def _sanitize(self, batch: list) -> None:
         """Replace what cannot be stored (an object without `ts`, or that msgpack cannot encode) by a Note
@@ -368,21 +375,11 @@ class Recorder:
                 await self._aflush()
 
     async def _aflush(self, final: bool = False, end: bool = False) -> None:
-        if self._pending is None:
-            self._pending = self._take(final)
-        elif self._buf or final:
-            more = self._take(final)
-            if more is not None:
-                seq0, batch, cp = self._pending
-                self._pending = (seq0, batch + more[1], more[2] or cp)
         started = time.monotonic()
-        if self._pending is None:
-            if not end:
-                self._last_flush = started
-                return
-            seq0, batch, cp = self._next_seq, [], None
-        else:
-            seq0, batch, cp = self._pending
+        work = self._batch_to_write(final, end, started)
+        if work is None:
+            return
+        seq0, batch, cp = work
         db = self._adb
         try:
             for sql, params in self._write_plan(seq0, batch):
