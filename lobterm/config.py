@@ -148,6 +148,9 @@ def load(path: str | os.PathLike | None = None, *, use_defaults: bool = True,
             _check_private(p)
         _apply(cfg, data, str(p))
         cfg.sources.append(str(p))
+    env_dir = os.environ.get("LOBTERM_SESSIONS_DIR", "").strip()
+    if env_dir:  # after the files, before the flags: a per-shell (or per-test-run) place for recordings
+        cfg.sessions_dir = Path(env_dir)
     if overrides:
         _apply(cfg, overrides, "command line")
     for vc in cfg.venues.values():

@@ -122,7 +122,7 @@ def test_verify_exits_1_naming_the_first_mismatching_checkpoint(good_session, tm
 
 def test_a_recording_killed_with_sigkill_opens_and_verifies_up_to_its_last_flush(tmp_path) -> None:
     (tmp_path / "lobterm.toml").write_text("[sim]\nrate_hz = 100\n[recording]\ncheckpoint_every_s = 0.3\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOBTERM_SESSIONS_DIR": str(tmp_path / "sessions")}
     proc = subprocess.Popen([sys.executable, "-m", "lobterm", "--config", "lobterm.toml", "--no-default-config",
                              "run", "--headless", "--realtime", "--duration", "120"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -160,3 +160,16 @@ def test_a_recording_killed_with_sigkill_opens_and_verifies_up_to_its_last_flush
     assert result.ok and result.checkpoints == result.total_checkpoints >= 4 and not result.closed
     r = lobterm("verify", str(path), cwd=tmp_path)
     assert r.returncode == 0 and "not closed cleanly" in r.stdout
+
+
+def test_lobterm_sessions_dir_from_the_environment_comes_before_flags_but_after_files(tmp_path, monkeypatch) -> None:
+    from lobterm.config import load
+
+    cfg_file = tmp_path / "c.toml"
+    cfg_file.write_text('sessions_dir = "from-file"\n')
+    monkeypatch.setenv("LOBTERM_SESSIONS_DIR", str(tmp_path / "from-env"))
+    assert load(cfg_file, use_defaults=False).sessions_dir == tmp_path / "from-env"
+    assert load(cfg_file, use_defaults=False,
+                overrides={"sessions_dir": str(tmp_path / "flag")}).sessions_dir == tmp_path / "flag"
+    monkeypatch.delenv("LOBTERM_SESSIONS_DIR")
+    assert load(cfg_file, use_defaults=False).sessions_dir == Path("from-file")

@@ -1,0 +1,23 @@
+"""Suite-wide: recordings made by the tests (the CLI in subprocesses, the TUI in tmux) go to a temporary
+directory, never into the repository's (or the user's) sessions/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _sessions_outside_the_repo():
+    path = tempfile.mkdtemp(prefix="lobterm-test-sessions-")
+    old = os.environ.get("LOBTERM_SESSIONS_DIR")
+    os.environ["LOBTERM_SESSIONS_DIR"] = path
+    yield path
+    if old is None:
+        os.environ.pop("LOBTERM_SESSIONS_DIR", None)
+    else:
+        os.environ["LOBTERM_SESSIONS_DIR"] = old
+    shutil.rmtree(path, ignore_errors=True)
