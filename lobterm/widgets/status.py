@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["StatusBar", "venue_health"]
 
 SLOW_S = 0.5
+FAST_S = 0.125  # the last trade and the touch: at most 8 redraws a second
 _HEALTH_STYLE = {"live": "bold $success", "connecting": "bold $warning", "idle": "$warning",
                  "stale": "bold $warning", "resyncing": "bold $warning"}
 _DOWN_STATES = frozenset({"closed", "down", "error", "disconnected", "failed"})
@@ -69,6 +70,7 @@ class StatusBar(Static):
         self._shown: tuple | None = None
         self._slow: tuple = ()
         self._next_slow = 0.0
+        self._drawn_at = 0.0
 
     def pull(self, default_qty: Decimal) -> bool:
         """Redraw if anything shown changed; returns True when it did."""
@@ -92,7 +94,13 @@ class StatusBar(Static):
                self.last_reject, None if mm is None else mm.state, k.risk.killed, recording, self.replay_time)
         if key == self._shown:
             return False
+        # The last trade and the touch move many times a second in a busy market; nobody reads a status
+        # line at 30 Hz, so those alone redraw it at most every FAST_S. Anything else redraws at once.
+        if (self._shown is not None and now - self._drawn_at < FAST_S
+                and key[:7] == self._shown[:7] and key[10:] == self._shown[10:]):
+            return False
         self._shown = key
+        self._drawn_at = now
         inst = m.instrument
         parts: list[str | tuple[str, str]] = []
         if k.risk.killed:
