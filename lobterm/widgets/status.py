@@ -96,8 +96,9 @@ class StatusBar(Static):
             return False
         # The last trade and the touch move many times a second in a busy market; nobody reads a status
         # line at 30 Hz, so those alone redraw it at most every FAST_S. Anything else redraws at once.
-        if (self._shown is not None and now - self._drawn_at < FAST_S
-                and key[:7] == self._shown[:7] and key[10:] == self._shown[10:]):
+        shown = self._shown
+        if (shown is not None and now - self._drawn_at < FAST_S and shown[8] is not None and shown[9] is not None
+                and key[:7] == shown[:7] and key[10:] == shown[10:]):
             return False
         self._shown = key
         self._drawn_at = now

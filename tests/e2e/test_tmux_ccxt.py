@@ -75,8 +75,9 @@ fetchMarkets = {{ types = ["spot"] }}
         subprocess.run([TMUX, "-L", pane.socket, "-f", str(pane.conf), "new-session", "-d", "-s", "lob",
                         "-x", "160", "-y", "48", "-e", f"PYTHONPATH={ROOT}", "sh", "-c", shell],
                        check=True, timeout=10)
-        screen = pane.wait(lambda s: len(VENUE_ROW.findall(s)) >= 10 and "0.50000" in s and "0.40000" in s,
-                           "the venue's ladder", timeout=25)
+        # The status line follows the touch at most 8 times a second: wait for it too.
+        screen = pane.wait(lambda s: len(VENUE_ROW.findall(s)) >= 10 and "0.50000" in s and "0.40000" in s
+                           and "spread 0.01" in s, "the venue's ladder", timeout=25)
         assert "binance" in screen and "PAPER" in screen and "Traceback" not in screen
         assert "65000.00" in screen and "65000.01" in screen and "spread 0.01" in screen
         # The venue's book moves: more size at the best bid shows up on the ladder.
