@@ -118,34 +118,10 @@ class HelpScreen(ModalScreen[None]):
                          "escape closes this help.", classes="hint", markup=False)
 
 
-class ConfirmQuitScreen(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    ConfirmQuitScreen { align: center middle; background: $background; }
-    ConfirmQuitScreen > Static {
-        width: 60; height: auto; border: round $warning; background: $surface; padding: 1 2;
-    }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Cancel all and quit"),
-        Binding("n,escape", "answer(False)", "Stay"),
-    ]
-
-    def __init__(self, working: int) -> None:
-        super().__init__()
-        self.working = working
-
-    def compose(self) -> ComposeResult:
-        s = "s" if self.working != 1 else ""
-        yield Static(Content.assemble(
-            (f"{self.working} order{s} of ours working.", "bold $warning"),
-            "\n\nCancel them all and quit?   ", ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"))
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
-
-
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question (re-arming after the kill switch): `y` answers yes, `n` or escape no."""
+    """A yes/no question (re-arming after the kill switch): `y` answers yes, `n` or escape no.
+
+    Other questions subclass it and override `body` (and their bindings' descriptions, and width)."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; background: $background; }
@@ -158,15 +134,37 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, question: str, detail: str = "") -> None:
+    def __init__(self, question: str = "", detail: str = "") -> None:
         super().__init__()
         self.question = question
         self.detail = detail
 
+    def body(self) -> Content:
+        return Content.assemble((self.question, "bold $warning"), f"\n\n{self.detail}" if self.detail else "",
+                                "\n\n")
+
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(
-            (self.question, "bold $warning"), f"\n\n{self.detail}" if self.detail else "",
-            "\n\n", ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"))
+        yield Static(Content.assemble(self.body(), ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"),
+                     id="confirm-text")
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class ConfirmQuitScreen(ConfirmScreen):
+    DEFAULT_CSS = """
+    ConfirmQuitScreen > Static { width: 60; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Cancel all and quit"),
+        Binding("n,escape", "answer(False)", "Stay"),
+    ]
+
+    def __init__(self, working: int) -> None:
+        super().__init__()
+        self.working = working
+
+    def body(self) -> Content:
+        s = "s" if self.working != 1 else ""
+        return Content.assemble((f"{self.working} order{s} of ours working.", "bold $warning"),
+                                "\n\nCancel them all and quit?   ")

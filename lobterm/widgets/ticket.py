@@ -28,6 +28,7 @@ from textual.widgets import Input, Label, Static
 
 from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, POST_ONLY, SELL, STP_CANCEL_RESTING
 from lobterm.engine.instrument import InstrumentError
+from lobterm.widgets.help import ConfirmScreen
 
 if TYPE_CHECKING:
     from lobterm.config import UiConfig
@@ -91,12 +92,9 @@ class TicketOrder:
     lots: int
 
 
-class ConfirmOrderScreen(ModalScreen[bool]):
+class ConfirmOrderScreen(ConfirmScreen):
     DEFAULT_CSS = """
-    ConfirmOrderScreen { align: center middle; background: $background; }
-    ConfirmOrderScreen > Static {
-        width: 70; height: auto; border: round $warning; background: $surface; padding: 1 2;
-    }
+    ConfirmOrderScreen > Static { width: 70; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Send"),
@@ -108,13 +106,9 @@ class ConfirmOrderScreen(ModalScreen[bool]):
         self.summary = summary
         self.threshold = threshold
 
-    def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(
-            ("Large order", "bold $warning"), f" (above {self.threshold})\n\n", (self.summary, "bold"),
-            "\n\nSend it?   ", ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"), id="confirm-text")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+    def body(self) -> Content:
+        return Content.assemble(("Large order", "bold $warning"), f" (above {self.threshold})\n\n",
+                                (self.summary, "bold"), "\n\nSend it?   ")
 
 
 class OrderTicket(ModalScreen[int | None]):
