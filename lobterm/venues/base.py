@@ -11,6 +11,7 @@ or estimated); the kernel's `queue_ahead` asks it for the ladder.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lobterm.engine.events import LIMIT, STP_CANCEL_RESTING
@@ -47,3 +48,14 @@ class Venue(Protocol):
     def cancel(self, order_id: int, symbol: str) -> None: ...
 
     def amend(self, order_id: int, symbol: str, price: int | None = None, size: int | None = None) -> None: ...
+
+
+async def stop_task(task: asyncio.Task | None) -> None:
+    """Cancel a venue's background task (its pacing or feed loop) and wait until it has ended."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

@@ -38,7 +38,7 @@ from lobterm.engine.events import (BUY, FOK, IOC, MARKET, SELL, Accepted, Amende
                                    BookSnapshot, Cancelled, Done, Fill, Rejected, Trade, VenueStatus)
 from lobterm.trading.oms import PENDING_NEW, WorkingOrder
 from lobterm.trading.paper import PaperConfig, PaperDesk
-from lobterm.venues.base import OUR_OWNER
+from lobterm.venues.base import OUR_OWNER, stop_task
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -213,13 +213,8 @@ class ReplayVenue:
             self._task = asyncio.get_running_loop().create_task(self.driver(), name=f"replay-{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
 
     def publish_snapshot(self) -> None:
         """A resync request after a gap: the recording carries the snapshot that followed."""

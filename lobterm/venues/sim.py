@@ -48,7 +48,7 @@ from lobterm.engine.events import (
 )
 from lobterm.engine.instrument import Instrument
 from lobterm.engine.matching import MatchingBook
-from lobterm.venues.base import OUR_OWNER
+from lobterm.venues.base import OUR_OWNER, stop_task
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -141,13 +141,8 @@ class SimVenue:
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"sim-{self.name}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await stop_task(task)
         if self.state != "closed":
             self._status("closed")
 
