@@ -25,15 +25,23 @@ def main() -> None:
     if a.json:
         print(json.dumps(r))
         return
-    print(f"lob-mix-v1 l2 stream: {r['deltas']:,} deltas (n={r['n']:,}, seed={r['seed']}), "
-          f"best of {r['repeat']}")
+    print(
+        f"lob-mix-v1 l2 stream: {r['deltas']:,} deltas (n={r['n']:,}, seed={r['seed']}), "
+        f"best of {r['repeat']}"
+    )
     print(f"  apply_level            {r['deltas_per_s']:>12,.0f} deltas/s  ({r['seconds'] * 1e3:.1f} ms)")
-    print(f"  apply_delta (checked)  {r['apply_delta_per_s']:>12,.0f} deltas/s  "
-          f"({r['apply_delta_seconds'] * 1e3:.1f} ms)")
-    print(f"  apply_level + BBO read {r['apply_level_bbo_read_per_s']:>12,.0f} deltas/s  "
-          f"({r['apply_level_bbo_read_seconds'] * 1e3:.1f} ms)")
-    print(f"  final book checked: best bid {r['final_best_bid']} / best ask {r['final_best_ask']}, "
-          f"lots {r['final_bid_lots']} / {r['final_ask_lots']}")
+    print(
+        f"  apply_delta (checked)  {r['apply_delta_per_s']:>12,.0f} deltas/s  "
+        f"({r['apply_delta_seconds'] * 1e3:.1f} ms)"
+    )
+    print(
+        f"  apply_level + BBO read {r['apply_level_bbo_read_per_s']:>12,.0f} deltas/s  "
+        f"({r['apply_level_bbo_read_seconds'] * 1e3:.1f} ms)"
+    )
+    print(
+        f"  final book checked: best bid {r['final_best_bid']} / best ask {r['final_best_ask']}, "
+        f"lots {r['final_bid_lots']} / {r['final_ask_lots']}"
+    )
 
 
 if __name__ == "__main__":

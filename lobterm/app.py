@@ -102,8 +102,11 @@ class LobtermApp(App[None]):
 
     # ---- keys --------------------------------------------------------------------------------
     def _apply_keymap(self) -> None:
-        bindings = [b for b in (*self.BINDINGS, *TradingDesk.BINDINGS, *PriceLadder.BINDINGS)
-                    if isinstance(b, Binding)]
+        bindings = [
+            b
+            for b in (*self.BINDINGS, *TradingDesk.BINDINGS, *PriceLadder.BINDINGS)
+            if isinstance(b, Binding)
+        ]
         keymap, problems = check_keymap(bindings, self.config.keys, self._normalize_keymap)
         for problem in problems:
             self.notify(f"[keys]: {problem}.", title="Config", severity="warning", timeout=15, markup=False)
@@ -165,8 +168,9 @@ class LobtermApp(App[None]):
             await asyncio.sleep(0.02)
         left = len(self.kernel.oms.working)
         if left:
-            self.notify(f"{left} orders still working after {CANCEL_WAIT_S:g} s: not quitting.",
-                        severity="error")
+            self.notify(
+                f"{left} orders still working after {CANCEL_WAIT_S:g} s: not quitting.", severity="error"
+            )
             return
         await self._stop_and_exit()
 

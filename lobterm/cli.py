@@ -1,12 +1,12 @@
 """The `lobterm` command.
 
-    lobterm                         the TUI on the embedded sim venue
-    lobterm run --headless ...      the kernel without the TUI; prints a summary
-    lobterm replay FILE             a recorded session played back in the TUI
-    lobterm backtest FILE ...       the market maker rerun over a recorded session
-    lobterm bench [WHICH] [--json]  benchmarks, each figure beside its goal (figures, not pass/fail)
-    lobterm serve [--port N]        the TUI in a web browser, on 127.0.0.1
-    lobterm config                  the effective configuration as TOML, secrets redacted
+lobterm                         the TUI on the embedded sim venue
+lobterm run --headless ...      the kernel without the TUI; prints a summary
+lobterm replay FILE             a recorded session played back in the TUI
+lobterm backtest FILE ...       the market maker rerun over a recorded session
+lobterm bench [WHICH] [--json]  benchmarks, each figure beside its goal (figures, not pass/fail)
+lobterm serve [--port N]        the TUI in a web browser, on 127.0.0.1
+lobterm config                  the effective configuration as TOML, secrets redacted
 """
 
 from __future__ import annotations
@@ -21,59 +21,125 @@ from lobterm import __version__
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lobterm", description="A keyboard-driven terminal trading workstation.")
     p.add_argument("--version", action="version", version=f"lobterm {__version__}")
-    p.add_argument("--config", metavar="FILE", help="a TOML config file (after ~/.config/lobterm/config.toml "
-                   "and ./lobterm.toml)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML config file (after ~/.config/lobterm/config.toml and ./lobterm.toml)",
+    )
     p.add_argument("--seed", type=int, help="seed of the sim venue (default 1)")
     p.add_argument("--rate", type=float, metavar="HZ", help="sim market data steps per second (default 20)")
     p.add_argument("--no-default-config", action="store_true", help="ignore the default config files")
-    p.add_argument("--venue", action="append", metavar="NAME", help="trade this live venue (a ccxt exchange id or "
-                   "a [venues.NAME] config section; repeat for several): keys from LOBTERM_<NAME>_API_KEY / "
-                   "_SECRET, without keys paper trading on its live book")
+    p.add_argument(
+        "--venue",
+        action="append",
+        metavar="NAME",
+        help="trade this live venue (a ccxt exchange id or "
+        "a [venues.NAME] config section; repeat for several): keys from LOBTERM_<NAME>_API_KEY / "
+        "_SECRET, without keys paper trading on its live book",
+    )
     p.add_argument("--symbol", action="append", metavar="SYMBOL", help="symbol(s) for --venue, e.g. BTC/USDT")
-    p.add_argument("--no-record", action="store_true", help="do not record this session (recording is on by "
-                   "default, to sessions_dir)")
+    p.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not record this session (recording is on by default, to sessions_dir)",
+    )
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run the kernel")
     run.add_argument("--headless", action="store_true", help="no TUI: run, then print a summary")
-    run.add_argument("--duration", type=float, default=60.0, metavar="SECONDS",
-                     help="simulated seconds to run (default 60)")
+    run.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="simulated seconds to run (default 60)",
+    )
     run.add_argument("--seed", type=int, dest="run_seed", help="seed of the sim venue")
-    run.add_argument("--realtime", action="store_true", help="pace the sim on the wall clock "
-                     "(default: as fast as possible on a virtual clock, deterministic)")
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace the sim on the wall clock "
+        "(default: as fast as possible on a virtual clock, deterministic)",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    run.add_argument("--paper", action="store_true", help="paper-trade: our orders are filled by the paper desk "
-                     "against the sim's published book (queue position, no access to its matching engine)")
-    run.add_argument("--no-mm", action="store_true", help="do not run the market maker (on by default headless)")
-    run.add_argument("--hedge", choices=["immediate", "twap", "opportunistic"],
-                     help="run the hedger with this policy (parameters from the [hedge] config section)")
-    run.add_argument("--no-record", action="store_true", dest="run_no_record",
-                     help="do not record this run (recording is on by default, to sessions_dir)")
+    run.add_argument(
+        "--paper",
+        action="store_true",
+        help="paper-trade: our orders are filled by the paper desk "
+        "against the sim's published book (queue position, no access to its matching engine)",
+    )
+    run.add_argument(
+        "--no-mm", action="store_true", help="do not run the market maker (on by default headless)"
+    )
+    run.add_argument(
+        "--hedge",
+        choices=["immediate", "twap", "opportunistic"],
+        help="run the hedger with this policy (parameters from the [hedge] config section)",
+    )
+    run.add_argument(
+        "--no-record",
+        action="store_true",
+        dest="run_no_record",
+        help="do not record this run (recording is on by default, to sessions_dir)",
+    )
     replay = sub.add_parser("replay", help="play a recorded session back in the TUI")
     replay.add_argument("file", help="a session file (sessions/*.lobterm.sqlite)")
     replay.add_argument("--paused", action="store_true", help="start paused at the first event")
-    replay.add_argument("--speed", type=float, default=1.0, help="start at this speed (0.25 .. 100; default 1)")
-    backtest = sub.add_parser("backtest", help="rerun the market maker over a recorded session with paper fills")
+    replay.add_argument(
+        "--speed", type=float, default=1.0, help="start at this speed (0.25 .. 100; default 1)"
+    )
+    backtest = sub.add_parser(
+        "backtest", help="rerun the market maker over a recorded session with paper fills"
+    )
     backtest.add_argument("file", help="a session file (sessions/*.lobterm.sqlite)")
-    backtest.add_argument("--config", dest="mm_config", metavar="FILE",
-                          help="a TOML file whose [mm] section changes the recorded market maker parameters")
-    backtest.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
-                          help="order entry latency of the paper desk, per request (default 0)")
+    backtest.add_argument(
+        "--config",
+        dest="mm_config",
+        metavar="FILE",
+        help="a TOML file whose [mm] section changes the recorded market maker parameters",
+    )
+    backtest.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="order entry latency of the paper desk, per request (default 0)",
+    )
     backtest.add_argument("--json", action="store_true", help="print the result as one JSON object")
     backtest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     engine = backtest.add_mutually_exclusive_group()
-    engine.add_argument("--fast", dest="engine", action="store_const", const="fast",
-                        help="the numba fast path (the default; ladder mode; falls back to --reference, saying "
-                        "why, for what it does not do)")
-    engine.add_argument("--reference", "--exact", dest="engine", action="store_const", const="reference",
-                        help="the full-object path: the kernel's bus, books, OMS, risk, market maker, paper desk")
+    engine.add_argument(
+        "--fast",
+        dest="engine",
+        action="store_const",
+        const="fast",
+        help="the numba fast path (the default; ladder mode; falls back to --reference, saying "
+        "why, for what it does not do)",
+    )
+    engine.add_argument(
+        "--reference",
+        "--exact",
+        dest="engine",
+        action="store_const",
+        const="reference",
+        help="the full-object path: the kernel's bus, books, OMS, risk, market maker, paper desk",
+    )
     bench = sub.add_parser("bench", help="run benchmarks and print their figures")
-    bench.add_argument("which", nargs="?", default="all", choices=["engine", "l2", "ui", "record", "backtest", "all"],
-                       help="which benchmarks (default all)")
+    bench.add_argument(
+        "which",
+        nargs="?",
+        default="all",
+        choices=["engine", "l2", "ui", "record", "backtest", "all"],
+        help="which benchmarks (default all)",
+    )
     sub.add_parser("config", help="print the effective configuration as TOML (secrets redacted)")
     serve = sub.add_parser("serve", help="serve the TUI to a web browser (textual-serve), on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000)")
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this "
-                       "machine only; anyone who can reach it can trade)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this "
+        "machine only; anyone who can reach it can trade)",
+    )
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     from lobterm.recording.commands import add_parsers as add_session_parsers
 
@@ -122,8 +188,15 @@ def main(argv: list[str] | None = None) -> int:
         from lobterm.headless import run_headless
 
         try:
-            summary = run_headless(config, args.duration, realtime=args.realtime, market_maker=not args.no_mm,
-                                   hedge_policy=args.hedge, paper=args.paper, record_to=_record_to(args, config))
+            summary = run_headless(
+                config,
+                args.duration,
+                realtime=args.realtime,
+                market_maker=not args.no_mm,
+                hedge_policy=args.hedge,
+                paper=args.paper,
+                record_to=_record_to(args, config),
+            )
         except (ValueError, RecorderError) as exc:
             print(f"lobterm: {exc}", file=sys.stderr)
             return 2
@@ -179,10 +252,15 @@ def _tui(config, record_to=None) -> int:
             kernel, _venue = build_sim_kernel(config, virtual=False)
         rc = config.recording
         try:
-            kernel.start_recording(record_to, config=config, seed=None if config.venues else config.sim.seed,
-                                   header={"run": {"tui": True}},
-                                   checkpoint_every_s=rc.checkpoint_every_s,
-                                   flush_interval_s=rc.flush_interval_ms / 1000, flush_events=rc.flush_events)
+            kernel.start_recording(
+                record_to,
+                config=config,
+                seed=None if config.venues else config.sim.seed,
+                header={"run": {"tui": True}},
+                checkpoint_every_s=rc.checkpoint_every_s,
+                flush_interval_s=rc.flush_interval_ms / 1000,
+                flush_events=rc.flush_events,
+            )
         except RecorderError as exc:
             print(f"lobterm: {exc} (run with --no-record to trade without recording)", file=sys.stderr)
             return 2

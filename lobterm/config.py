@@ -54,13 +54,20 @@ class ConfigError(ValueError):
 @dataclass(slots=True)
 class UiConfig:
     default_qty: Decimal = Decimal("0.010")
-    qty_presets: tuple[Decimal, ...] = (Decimal("0.001"), Decimal("0.010"), Decimal("0.100"), Decimal("1.000"))
+    qty_presets: tuple[Decimal, ...] = (
+        Decimal("0.001"),
+        Decimal("0.010"),
+        Decimal("0.100"),
+        Decimal("1.000"),
+    )
     ladder_rows: int = 0  # 0: as many as fit
     auto_recenter: bool = True  # recenter when the market moves out of the ladder (not when you scroll)
     refresh_hz: float = 25.0
     flash_ms: int = 300  # how long a changed ladder size stays highlighted (0: no flash)
     theme: str = "dark"  # dark, light, high-contrast or a user theme (~/.config/lobterm/themes/*.toml)
-    confirm_above_qty: Decimal = Decimal("0.500")  # order ticket: ask before sending more than this (0: never)
+    confirm_above_qty: Decimal = Decimal(
+        "0.500"
+    )  # order ticket: ask before sending more than this (0: never)
     ticket_band_bps: int = 200  # order ticket: refuse a price this far through the mid (0: no check)
 
 
@@ -125,8 +132,12 @@ def default_paths() -> list[Path]:
     return [Path(xdg) / "lobterm" / "config.toml", Path("lobterm.toml")]
 
 
-def load(path: str | os.PathLike | None = None, *, use_defaults: bool = True,
-         overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+def load(
+    path: str | os.PathLike | None = None,
+    *,
+    use_defaults: bool = True,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
     """The configuration from the default files (if `use_defaults`), then `path`, then `overrides`."""
     cfg = Config()
     paths = default_paths() if use_defaults else []
@@ -169,9 +180,13 @@ def _check_private(path: Path) -> None:
     """A file holding API keys must be readable by its owner only: anyone else who can read it can trade."""
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        raise ConfigError(str(path), "(file)", f"holds API keys but its mode is {mode:04o}: other users can read "
-                          f"it. Run `chmod 600 {path}` (or put the keys in LOBTERM_<VENUE>_API_KEY / "
-                          "LOBTERM_<VENUE>_SECRET instead)")
+        raise ConfigError(
+            str(path),
+            "(file)",
+            f"holds API keys but its mode is {mode:04o}: other users can read "
+            f"it. Run `chmod 600 {path}` (or put the keys in LOBTERM_<VENUE>_API_KEY / "
+            "LOBTERM_<VENUE>_SECRET instead)",
+        )
 
 
 def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
@@ -209,11 +224,17 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
             _apply_dataclass(cfg.recording, values, where, "recording")
             r = cfg.recording
             if not 0.1 <= r.checkpoint_every_s <= 86_400:
-                raise ConfigError(where, "recording.checkpoint_every_s", f"{r.checkpoint_every_s} must be in 0.1..86400")
+                raise ConfigError(
+                    where, "recording.checkpoint_every_s", f"{r.checkpoint_every_s} must be in 0.1..86400"
+                )
             if not 5 <= r.flush_interval_ms <= 10_000:
-                raise ConfigError(where, "recording.flush_interval_ms", f"{r.flush_interval_ms} must be in 5..10000")
+                raise ConfigError(
+                    where, "recording.flush_interval_ms", f"{r.flush_interval_ms} must be in 5..10000"
+                )
             if not 100 <= r.flush_events <= 10_000_000:
-                raise ConfigError(where, "recording.flush_events", f"{r.flush_events} must be in 100..10000000")
+                raise ConfigError(
+                    where, "recording.flush_events", f"{r.flush_events} must be in 100..10000000"
+                )
         elif section in ("metrics", "feed"):
             _apply_dataclass(getattr(cfg, section), values, where, section)
             _validate_service(getattr(cfg, section), where, section)
@@ -228,10 +249,14 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
         elif section == "keys":
             for k, v in values.items():
                 if not isinstance(v, str) or not v.strip():
-                    raise ConfigError(where, f"keys.{k}", f"{v!r} must be a key name such as \"b\" or \"ctrl+x\"")
+                    raise ConfigError(where, f"keys.{k}", f'{v!r} must be a key name such as "b" or "ctrl+x"')
                 cfg.keys[k] = v.strip()
         else:
-            raise ConfigError(where, section, "unknown section (known: sim, ui, keys, mm, risk, hedge, metrics, feed, recording, venues, sessions_dir)")
+            raise ConfigError(
+                where,
+                section,
+                "unknown section (known: sim, ui, keys, mm, risk, hedge, metrics, feed, recording, venues, sessions_dir)",
+            )
 
 
 def _apply_dataclass(obj: Any, values: dict[str, Any], where: str, prefix: str) -> None:
@@ -276,7 +301,7 @@ def _coerce(current: Any, raw: Any) -> Any:
 
 def _validate_service(obj: MetricsConfig | FeedConfig, where: str, section: str) -> None:
     if not obj.host.strip():
-        raise ConfigError(where, f"{section}.host", "must be an address such as \"127.0.0.1\"")
+        raise ConfigError(where, f"{section}.host", 'must be an address such as "127.0.0.1"')
     if not 0 <= obj.port <= 65535:
         raise ConfigError(where, f"{section}.port", f"{obj.port} must be in 0..65535 (0: any free port)")
     if isinstance(obj, MetricsConfig) and not 0.05 <= obj.interval_s <= 3600:

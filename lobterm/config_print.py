@@ -50,8 +50,11 @@ def redact(tree: Any, *, top: bool = True) -> Any:
 def _plain(value: Any) -> Any:
     """Config values as TOML-ready plain values: tables, lists, str, int, float, bool (None dropped)."""
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)
-                if getattr(value, f.name) is not None}
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in fields(value)
+            if getattr(value, f.name) is not None
+        }
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -63,7 +66,7 @@ def _plain(value: Any) -> Any:
 
 def config_tree(cfg: Config) -> dict[str, Any]:
     tree = {f.name: _plain(getattr(cfg, f.name)) for f in fields(cfg) if f.name not in _NOT_CONFIG}
-    for name, table in tree.get("venues", {}).items():
+    for _name, table in tree.get("venues", {}).items():
         table.pop("name", None)  # the table's own name
     return tree
 
@@ -113,8 +116,10 @@ def to_toml(tree: dict[str, Any], prefix: str = "") -> str:
 
 def effective_toml(cfg: Config) -> str:
     sources = ", ".join(cfg.sources) if cfg.sources else "none (defaults only)"
-    head = ("# lobterm effective configuration: defaults, then the files, then the flags.\n"
-            f"# files read: {sources}\n"
-            "# [mm], [risk], [hedge] list only the keys that were set; the rest are the parameters' defaults.\n"
-            f"# values of keys naming a key, secret, password or token are shown as \"{REDACTED}\".\n")
+    head = (
+        "# lobterm effective configuration: defaults, then the files, then the flags.\n"
+        f"# files read: {sources}\n"
+        "# [mm], [risk], [hedge] list only the keys that were set; the rest are the parameters' defaults.\n"
+        f'# values of keys naming a key, secret, password or token are shown as "{REDACTED}".\n'
+    )
     return head + to_toml(redact(config_tree(cfg)))

@@ -48,8 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from lobterm.engine.events import BUY, SELL, SIDE_NAMES, BookGap, Fill, Trade, VenueStatus
-from lobterm.venues.base import OUR_OWNER
+from lobterm.engine.events import BUY, OUR_OWNER, SELL, SIDE_NAMES, BookGap, Fill, Trade, VenueStatus
 
 if TYPE_CHECKING:
     from lobterm.config import FeedConfig
@@ -125,8 +124,16 @@ class BookFeed:
         if self.server is not None:
             return self.address  # type: ignore[return-value]
         c = self.config
-        self.server = await serve(self._handle, c.host, c.port, max_size=MAX_REQUEST_BYTES, max_queue=16,
-                                  close_timeout=1.0, ping_interval=20, ping_timeout=20)
+        self.server = await serve(
+            self._handle,
+            c.host,
+            c.port,
+            max_size=MAX_REQUEST_BYTES,
+            max_queue=16,
+            close_timeout=1.0,
+            ping_interval=20,
+            ping_timeout=20,
+        )
         sock = next(iter(self.server.sockets))
         self.address = sock.getsockname()[:2]
         bus = self.kernel.bus
@@ -134,8 +141,11 @@ class BookFeed:
         bus.subscribe(Fill, self._on_fill)
         bus.subscribe((VenueStatus, BookGap), self._on_status)
         self._flush_task = asyncio.get_running_loop().create_task(self._flush_loop(), name="feed-flush")
-        log.info("feed listening on ws://%s:%d/ (token %s)", *self.address,
-                 "required" if self._token else "not required")
+        log.info(
+            "feed listening on ws://%s:%d/ (token %s)",
+            *self.address,
+            "required" if self._token else "not required",
+        )
         return self.address
 
     async def stop(self) -> None:
@@ -161,7 +171,9 @@ class BookFeed:
             await ws.close(CLOSE_SLOW, f"too many clients (at most {MAX_CLIENTS})")
             return
         sock = ws.transport.get_extra_info("socket")
-        if sock is not None:  # a bounded kernel buffer: a stuck client fills it, then its queue, then is dropped
+        if (
+            sock is not None
+        ):  # a bounded kernel buffer: a stuck client fills it, then its queue, then is dropped
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         client = _Client(ws, self.config.queue_size)
         self.clients.add(client)
@@ -183,7 +195,7 @@ class BookFeed:
         given = ""
         auth = ws.request.headers.get("Authorization", "") if ws.request is not None else ""
         if auth.startswith("Bearer "):
-            given = auth[len("Bearer "):].strip()
+            given = auth[len("Bearer ") :].strip()
         elif ws.request is not None:
             given = (parse_qs(urlsplit(ws.request.path).query).get("token") or [""])[0]
         return hmac.compare_digest(given.encode(), self._token.encode())
@@ -244,7 +256,9 @@ class BookFeed:
                 self._send(client, json.dumps({"type": "pong"}))
                 return
             if op not in ("subscribe", "unsubscribe"):
-                raise ValueError(f"read-only feed: unknown op {str(op)[:40]!r} (subscribe, unsubscribe, ping)")
+                raise ValueError(
+                    f"read-only feed: unknown op {str(op)[:40]!r} (subscribe, unsubscribe, ping)"
+                )
             channel = req.get("channel")
             if channel not in CHANNELS:
                 raise ValueError(f"unknown channel {str(channel)[:40]!r} (one of {', '.join(CHANNELS)})")
@@ -257,16 +271,29 @@ class BookFeed:
         if op == "unsubscribe":
             if sub in client.subs:
                 self._forget_one(client, sub)
-            self._send(client, json.dumps({"type": "unsubscribed", "channel": channel, "venue": key[0],
-                                           "symbol": key[1]}))
+            self._send(
+                client,
+                json.dumps({"type": "unsubscribed", "channel": channel, "venue": key[0], "symbol": key[1]}),
+            )
             return
         if sub in client.subs:
-            self._send(client, json.dumps({"type": "subscribed", "channel": channel, "venue": key[0],
-                                           "symbol": key[1], "already": True}))
+            self._send(
+                client,
+                json.dumps(
+                    {
+                        "type": "subscribed",
+                        "channel": channel,
+                        "venue": key[0],
+                        "symbol": key[1],
+                        "already": True,
+                    }
+                ),
+            )
             return
         client.subs.add(sub)
-        self._send(client, json.dumps({"type": "subscribed", "channel": channel, "venue": key[0],
-                                       "symbol": key[1]}))
+        self._send(
+            client, json.dumps({"type": "subscribed", "channel": channel, "venue": key[0], "symbol": key[1]})
+        )
         if channel == "book":
             stream = self._books.get(key)
             if stream is None:
@@ -279,8 +306,18 @@ class BookFeed:
         if channel == "status":
             k = self.kernel
             for venue, state in k.venue_state.items():
-                self._send(client, json.dumps({"type": "status", "venue": venue, "state": state,
-                                               "detail": k.venue_detail.get(venue, ""), "ts": k.clock.now()}))
+                self._send(
+                    client,
+                    json.dumps(
+                        {
+                            "type": "status",
+                            "venue": venue,
+                            "state": state,
+                            "detail": k.venue_detail.get(venue, ""),
+                            "ts": k.clock.now(),
+                        }
+                    ),
+                )
 
     def _forget_one(self, client: _Client, sub: tuple[str, str, str]) -> None:
         client.subs.discard(sub)
@@ -316,8 +353,10 @@ class BookFeed:
     def _top(self, market: Market) -> tuple[dict[int, tuple[int, int]], dict[int, tuple[int, int]]]:
         u = market.unified
         n = self.config.top_n
-        return tuple({p: (size, u.our_size(side, p)) for p, size in u.depth(side, n)}  # type: ignore[return-value]
-                     for side in (BUY, SELL))
+        return tuple(
+            {p: (size, u.our_size(side, p)) for p, size in u.depth(side, n)}  # type: ignore[return-value]
+            for side in (BUY, SELL)
+        )
 
     def _flush_stream(self, stream: _BookStream) -> None:
         market = stream.market
@@ -339,8 +378,17 @@ class BookFeed:
             return
         stream.seq += 1
         if stream.clients:
-            text = json.dumps({"type": "book", "op": "delta", "venue": market.venue, "symbol": market.symbol,
-                               "seq": stream.seq, "bids": changes[0], "asks": changes[1]})
+            text = json.dumps(
+                {
+                    "type": "book",
+                    "op": "delta",
+                    "venue": market.venue,
+                    "symbol": market.symbol,
+                    "seq": stream.seq,
+                    "bids": changes[0],
+                    "asks": changes[1],
+                }
+            )
             for client in list(stream.clients):
                 self._send(client, text)
 
@@ -349,10 +397,17 @@ class BookFeed:
         inst = market.instrument
         fp, fs = inst.format_price, inst.format_size
         bids, asks = stream.levels
-        return json.dumps({"type": "book", "op": "snapshot", "venue": market.venue, "symbol": market.symbol,
-                           "seq": stream.seq,
-                           "bids": [[fp(p), fs(v[0]), fs(v[1])] for p, v in sorted(bids.items(), reverse=True)],
-                           "asks": [[fp(p), fs(v[0]), fs(v[1])] for p, v in sorted(asks.items())]})
+        return json.dumps(
+            {
+                "type": "book",
+                "op": "snapshot",
+                "venue": market.venue,
+                "symbol": market.symbol,
+                "seq": stream.seq,
+                "bids": [[fp(p), fs(v[0]), fs(v[1])] for p, v in sorted(bids.items(), reverse=True)],
+                "asks": [[fp(p), fs(v[0]), fs(v[1])] for p, v in sorted(asks.items())],
+            }
+        )
 
     # ---- bus handlers (only queue) --------------------------------------------------------------
     def _on_trade(self, ev: Trade) -> None:
@@ -360,9 +415,18 @@ class BookFeed:
         if not clients:
             return
         inst = self.kernel.markets[(ev.venue, ev.symbol)].instrument
-        text = json.dumps({"type": "trade", "venue": ev.venue, "symbol": ev.symbol, "ts": ev.ts,
-                           "price": inst.format_price(ev.price), "size": inst.format_size(ev.size),
-                           "aggressor": SIDE_NAMES[ev.aggressor], "trade_id": ev.trade_id})
+        text = json.dumps(
+            {
+                "type": "trade",
+                "venue": ev.venue,
+                "symbol": ev.symbol,
+                "ts": ev.ts,
+                "price": inst.format_price(ev.price),
+                "size": inst.format_size(ev.size),
+                "aggressor": SIDE_NAMES[ev.aggressor],
+                "trade_id": ev.trade_id,
+            }
+        )
         for client in list(clients):
             self._send(client, text)
 
@@ -373,11 +437,22 @@ class BookFeed:
         if not clients:
             return
         inst = self.kernel.markets[(ev.venue, ev.symbol)].instrument
-        text = json.dumps({"type": "fill", "venue": ev.venue, "symbol": ev.symbol, "ts": ev.ts,
-                           "order_id": ev.order_id, "side": SIDE_NAMES[ev.side],
-                           "price": inst.format_price(ev.price), "size": inst.format_size(ev.size),
-                           "leaves": inst.format_size(ev.leaves), "liquidity": "maker" if ev.is_maker else "taker",
-                           "fee": str(inst.fee(ev.fee)), "trade_id": ev.trade_id})
+        text = json.dumps(
+            {
+                "type": "fill",
+                "venue": ev.venue,
+                "symbol": ev.symbol,
+                "ts": ev.ts,
+                "order_id": ev.order_id,
+                "side": SIDE_NAMES[ev.side],
+                "price": inst.format_price(ev.price),
+                "size": inst.format_size(ev.size),
+                "leaves": inst.format_size(ev.leaves),
+                "liquidity": "maker" if ev.is_maker else "taker",
+                "fee": str(inst.fee(ev.fee)),
+                "trade_id": ev.trade_id,
+            }
+        )
         for client in list(clients):
             self._send(client, text)
 
@@ -386,8 +461,14 @@ class BookFeed:
         if not clients:
             return
         if type(ev) is BookGap:
-            msg = {"type": "status", "venue": ev.venue, "symbol": ev.symbol, "state": "gap",
-                   "detail": f"sequence gap: expected {ev.expected}, got {ev.got}", "ts": ev.ts}
+            msg = {
+                "type": "status",
+                "venue": ev.venue,
+                "symbol": ev.symbol,
+                "state": "gap",
+                "detail": f"sequence gap: expected {ev.expected}, got {ev.got}",
+                "ts": ev.ts,
+            }
         else:
             msg = {"type": "status", "venue": ev.venue, "state": ev.state, "detail": ev.detail, "ts": ev.ts}
         text = json.dumps(msg)
@@ -395,7 +476,12 @@ class BookFeed:
             self._send(client, text)
 
     def stats(self) -> dict[str, int]:
-        return {"clients": len(self.clients), "connections": self.connections, "auth_failures": self.auth_failures,
-                "bad_messages": self.bad_messages, "dropped_slow": self.dropped_slow,
-                "refused_full": self.refused_full, "messages_queued": self.messages_queued}
-
+        return {
+            "clients": len(self.clients),
+            "connections": self.connections,
+            "auth_failures": self.auth_failures,
+            "bad_messages": self.bad_messages,
+            "dropped_slow": self.dropped_slow,
+            "refused_full": self.refused_full,
+            "messages_queued": self.messages_queued,
+        }

@@ -8,17 +8,16 @@ the sim venue on the wall clock instead, as the TUI does.
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 from lobterm.clock import VIRTUAL_EPOCH_NS, LiveClock, VirtualClock
 from lobterm.config import Config, hedge_params, quote_params, risk_limits
-from lobterm.engine.events import Fill
+from lobterm.engine.events import OUR_OWNER, Fill
 from lobterm.kernel import Kernel
 from lobterm.recording.recorder import config_as_dict
-from lobterm.venues.base import OUR_OWNER
 from lobterm.venues.sim import SimVenue
 
 
@@ -59,23 +58,25 @@ class RunSummary:
         return {f: getattr(self, f) for f in self.__slots__}
 
     def as_text(self) -> str:
-        lines = [f"lobterm headless run: {self.venue} ({self.mode}) {self.symbol}, seed {self.seed}",
-                 f"  simulated {self.sim_seconds:g} s in {self.wall_seconds:.2f} s wall",
-                 f"  events processed   {self.events:,}",
-                 f"  venue trades       {self.venue_trades:,} ({self.venue_traded} traded)",
-                 f"  market maker       {'on' if self.market_maker else 'off'}",
-                 f"  our orders / fills {self.our_orders:,} / {self.our_fills:,} ({self.our_rejects} rejected)",
-                 f"  our volume         {self.our_volume}",
-                 f"  risk rejections    {self.risk_rejects or 'none'}",
-                 f"  position           {self.position} (average cost {self.avg_cost or '-'})",
-                 f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, "
-                 f"fees {self.fees}, net {self.net_pnl}",
-                 f"  hedges             {self.hedges if self.hedges is not None else 'no hedger'}",
-                 f"  books reconcile    {'yes' if self.reconciled else 'NO: ' + '; '.join(self.reconcile_problems)}",
-                 f"  final bid / ask    {self.best_bid} / {self.best_ask}",
-                 f"  book gaps          {self.book_gaps}",
-                 f"  subscriber errors  {self.subscriber_errors}",
-                 f"  state hash         {self.state_hash}"]
+        lines = [
+            f"lobterm headless run: {self.venue} ({self.mode}) {self.symbol}, seed {self.seed}",
+            f"  simulated {self.sim_seconds:g} s in {self.wall_seconds:.2f} s wall",
+            f"  events processed   {self.events:,}",
+            f"  venue trades       {self.venue_trades:,} ({self.venue_traded} traded)",
+            f"  market maker       {'on' if self.market_maker else 'off'}",
+            f"  our orders / fills {self.our_orders:,} / {self.our_fills:,} ({self.our_rejects} rejected)",
+            f"  our volume         {self.our_volume}",
+            f"  risk rejections    {self.risk_rejects or 'none'}",
+            f"  position           {self.position} (average cost {self.avg_cost or '-'})",
+            f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, "
+            f"fees {self.fees}, net {self.net_pnl}",
+            f"  hedges             {self.hedges if self.hedges is not None else 'no hedger'}",
+            f"  books reconcile    {'yes' if self.reconciled else 'NO: ' + '; '.join(self.reconcile_problems)}",
+            f"  final bid / ask    {self.best_bid} / {self.best_ask}",
+            f"  book gaps          {self.book_gaps}",
+            f"  subscriber errors  {self.subscriber_errors}",
+            f"  state hash         {self.state_hash}",
+        ]
         if self.session is not None:
             lines.append(f"  session            {self.session}")
         return "\n".join(lines)
@@ -96,8 +97,16 @@ def build_sim_kernel(config: Config, *, virtual: bool, paper: bool = False) -> t
     return Kernel([venue], clock, risk_limits=risk_limits(config)), venue
 
 
-def run_headless(config: Config, duration_s: float, *, realtime: bool = False, market_maker: bool = True,
-                 hedge_policy: str | None = None, paper: bool = False, record_to=None) -> RunSummary:
+def run_headless(
+    config: Config,
+    duration_s: float,
+    *,
+    realtime: bool = False,
+    market_maker: bool = True,
+    hedge_policy: str | None = None,
+    paper: bool = False,
+    record_to=None,
+) -> RunSummary:
     """`record_to`: a directory (or .lobterm.sqlite file) to record the session to; None records nothing."""
     if not duration_s > 0 or duration_s > 86_400 * 365:
         raise ValueError(f"duration {duration_s!r} must be a positive number of seconds (at most a year)")
@@ -126,17 +135,30 @@ def run_headless(config: Config, duration_s: float, *, realtime: bool = False, m
         mm = kernel.add_market_maker(params, market=quote_market)
     if record_to is not None:
         rc = config.recording
-        rec = kernel.start_recording(record_to, config=config, seed=config.sim.seed,
-                                     header={"run": {"headless": True, "realtime": realtime, "paper": paper,
-                                                     "market_maker": market_maker, "hedge_policy": hedge_policy,
-                                                     "duration_s": duration_s}},
-                                     checkpoint_every_s=rc.checkpoint_every_s,
-                                     flush_interval_s=rc.flush_interval_ms / 1000, flush_events=rc.flush_events)
+        rec = kernel.start_recording(
+            record_to,
+            config=config,
+            seed=config.sim.seed,
+            header={
+                "run": {
+                    "headless": True,
+                    "realtime": realtime,
+                    "paper": paper,
+                    "market_maker": market_maker,
+                    "hedge_policy": hedge_policy,
+                    "duration_s": duration_s,
+                }
+            },
+            checkpoint_every_s=rc.checkpoint_every_s,
+            flush_interval_s=rc.flush_interval_ms / 1000,
+            flush_events=rc.flush_events,
+        )
         if mm is not None:
             rec.note("headless", "market_maker_on", config_as_dict(mm.params))
     t0 = time.perf_counter()
     steps = max(1, round(duration_s * config.sim.rate_hz))
     if realtime:
+
         async def main() -> None:
             await kernel.start()
             from lobterm.services import describe_services, start_services
@@ -174,21 +196,43 @@ def run_headless(config: Config, duration_s: float, *, realtime: bool = False, m
     hedges = None
     if hedger is not None:
         st = hedger.stats
-        hedges = {"policy": hedger.params.policy, "orders": st.orders, "fills": st.fills,
-                  "volume": f"{inst.format_size(st.volume)} {inst.base}", "slippage_bps": f"{Decimal(st.slippage_bps().numerator) / st.slippage_bps().denominator:.2f}"}
+        hedges = {
+            "policy": hedger.params.policy,
+            "orders": st.orders,
+            "fills": st.fills,
+            "volume": f"{inst.format_size(st.volume)} {inst.base}",
+            "slippage_bps": f"{Decimal(st.slippage_bps().numerator) / st.slippage_bps().denominator:.2f}",
+        }
     bb, ba = m.l2.best_bid(), m.l2.best_ask()
     return RunSummary(
-        venue=m.venue, mode=kernel.venues[m.venue].mode, symbol=m.symbol, seed=config.sim.seed,
-        sim_seconds=duration_s if not realtime else round(wall, 3), wall_seconds=wall,
-        events=kernel.bus.published, venue_trades=m.trades, venue_traded=f"{inst.format_size(m.traded_lots)} {inst.base}",
+        venue=m.venue,
+        mode=kernel.venues[m.venue].mode,
+        symbol=m.symbol,
+        seed=config.sim.seed,
+        sim_seconds=duration_s if not realtime else round(wall, 3),
+        wall_seconds=wall,
+        events=kernel.bus.published,
+        venue_trades=m.trades,
+        venue_traded=f"{inst.format_size(m.traded_lots)} {inst.base}",
         market_maker=mm is not None,
-        our_orders=kernel.oms.sent, our_fills=kernel.oms.fills,
-        our_volume=f"{inst.format_size(pos.bought + pos.sold)} {inst.base}", our_rejects=kernel.oms.rejects,
+        our_orders=kernel.oms.sent,
+        our_fills=kernel.oms.fills,
+        our_volume=f"{inst.format_size(pos.bought + pos.sold)} {inst.base}",
+        our_rejects=kernel.oms.rejects,
         risk_rejects=dict(kernel.oms.risk_rejects),
         position=f"{inst.format_size(pos.lots)} {inst.base}",
         avg_cost=None if pos.avg_cost is None else inst.format_price(round(pos.avg_cost)),
-        realized_pnl=str(pnl.realized), unrealized_pnl=str(pnl.unrealized), fees=str(pnl.fees),
-        net_pnl=str(pnl.net), hedges=hedges, reconciled=not problems, reconcile_problems=problems,
-        best_bid=inst.format_price(bb[0]) if bb else None, best_ask=inst.format_price(ba[0]) if ba else None,
-        subscriber_errors=kernel.bus.errors, book_gaps=kernel.gaps, state_hash=kernel.state_hash(),
-        session=None if kernel.recorder is None else str(kernel.recorder.path))
+        realized_pnl=str(pnl.realized),
+        unrealized_pnl=str(pnl.unrealized),
+        fees=str(pnl.fees),
+        net_pnl=str(pnl.net),
+        hedges=hedges,
+        reconciled=not problems,
+        reconcile_problems=problems,
+        best_bid=inst.format_price(bb[0]) if bb else None,
+        best_ask=inst.format_price(ba[0]) if ba else None,
+        subscriber_errors=kernel.bus.errors,
+        book_gaps=kernel.gaps,
+        state_hash=kernel.state_hash(),
+        session=None if kernel.recorder is None else str(kernel.recorder.path),
+    )

@@ -9,22 +9,36 @@ and the market statistics.
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from decimal import Decimal
 
 from lobterm.bus import Bus
 from lobterm.clock import Clock, LiveClock
-from lobterm.engine.events import (LIMIT, STP_CANCEL_RESTING, Accepted, Amended, BookDelta, BookGap,
-                                   BookSnapshot, Cancelled, Done, Fill, Rejected, Trade, VenueStatus)
+from lobterm.engine.events import (
+    LIMIT,
+    OUR_OWNER,
+    STP_CANCEL_RESTING,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookGap,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+    VenueStatus,
+)
 from lobterm.engine.instrument import Instrument
 from lobterm.engine.l2book import L2Book
 from lobterm.engine.unified import UnifiedBook
 from lobterm.trading.inventory import Inventory, TopOfBook
 from lobterm.trading.oms import OrderManager
 from lobterm.trading.risk import RiskLimits, RiskManager
-from lobterm.venues.base import OUR_OWNER, Venue
+from lobterm.venues.base import Venue
 
 ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
 
@@ -50,8 +64,11 @@ class Market:
     last_event_ts: int = 0
 
     def top(self) -> TopOfBook:
-        return TopOfBook(self.l2.best_bid_price(), self.l2.best_ask_price(),
-                         self.last_trade.price if self.last_trade else None)
+        return TopOfBook(
+            self.l2.best_bid_price(),
+            self.l2.best_ask_price(),
+            self.last_trade.price if self.last_trade else None,
+        )
 
     @property
     def key(self) -> tuple[str, str]:
@@ -59,8 +76,14 @@ class Market:
 
 
 class Kernel:
-    def __init__(self, venues: list[Venue], clock: Clock | None = None, *,
-                 risk_limits: RiskLimits | None = None, mark_mode: str = "mid") -> None:
+    def __init__(
+        self,
+        venues: list[Venue],
+        clock: Clock | None = None,
+        *,
+        risk_limits: RiskLimits | None = None,
+        mark_mode: str = "mid",
+    ) -> None:
         if not venues:
             raise ValueError("a kernel needs at least one venue")
         self.clock: Clock = clock or LiveClock()
@@ -77,10 +100,16 @@ class Kernel:
             for symbol, inst in v.instruments.items():
                 l2 = L2Book(v.name, symbol)
                 self.markets[(v.name, symbol)] = Market(
-                    v.name, symbol, inst, l2, UnifiedBook(l2, OUR_OWNER, own_in_venue_book=v.own_in_book))
+                    v.name, symbol, inst, l2, UnifiedBook(l2, OUR_OWNER, own_in_venue_book=v.own_in_book)
+                )
         self.inventory = Inventory({k: m.instrument for k, m in self.markets.items()}, mark_mode=mark_mode)
-        self.risk = RiskManager(self.markets, self.clock, risk_limits or RiskLimits(),
-                                position=lambda v, s: self.inventory.position(v, s).lots, pnl=self.net_pnl)
+        self.risk = RiskManager(
+            self.markets,
+            self.clock,
+            risk_limits or RiskLimits(),
+            position=lambda v, s: self.inventory.position(v, s).lots,
+            pnl=self.net_pnl,
+        )
         self.oms = OrderManager(self.venues, self.bus, self.clock, self.risk)
         self.gaps = 0
         self._started = False
@@ -126,8 +155,17 @@ class Kernel:
             self.metrics.stop()
         await self.stop_recording()
 
-    def start_recording(self, target, *, config=None, seed=None, header: dict | None = None,
-                        checkpoint_every_s: float = 10.0, flush_interval_s: float = 0.1, flush_events: int = 50_000):
+    def start_recording(
+        self,
+        target,
+        *,
+        config=None,
+        seed=None,
+        header: dict | None = None,
+        checkpoint_every_s: float = 10.0,
+        flush_interval_s: float = 0.1,
+        flush_events: int = 50_000,
+    ):
         """Record every bus event from now on to a session file (`target`: a file, or a directory to name
         one in). Call before `start()`. On a virtual clock the recorder writes synchronously from
         `on_timer`; on a live clock `start()` moves it to a flush task (aiosqlite). Returns the Recorder
@@ -136,9 +174,16 @@ class Kernel:
 
         if self.recorder is not None and not self.recorder.closed:
             return self.recorder
-        rec = Recorder.for_kernel(self, target, config=config, seed=seed, header=header,
-                                  checkpoint_every_s=checkpoint_every_s, flush_interval_s=flush_interval_s,
-                                  flush_events=flush_events)
+        rec = Recorder.for_kernel(
+            self,
+            target,
+            config=config,
+            seed=seed,
+            header=header,
+            checkpoint_every_s=checkpoint_every_s,
+            flush_interval_s=flush_interval_s,
+            flush_events=flush_events,
+        )
         rec.open()
         self.bus.subscribe_all(rec.on_event)
         self.recorder = rec
@@ -197,12 +242,16 @@ class Kernel:
 
     # ---- requests (the TUI and strategies call these) -----------------------------------------
     def buy(self, market: Market, price: int, size: int, order_type: int = LIMIT, tag: str = "manual") -> int:
-        return self.oms.new_order(market.venue, market.symbol, 0, price, size, order_type, STP_CANCEL_RESTING,
-                                  tag=tag)
+        return self.oms.new_order(
+            market.venue, market.symbol, 0, price, size, order_type, STP_CANCEL_RESTING, tag=tag
+        )
 
-    def sell(self, market: Market, price: int, size: int, order_type: int = LIMIT, tag: str = "manual") -> int:
-        return self.oms.new_order(market.venue, market.symbol, 1, price, size, order_type, STP_CANCEL_RESTING,
-                                  tag=tag)
+    def sell(
+        self, market: Market, price: int, size: int, order_type: int = LIMIT, tag: str = "manual"
+    ) -> int:
+        return self.oms.new_order(
+            market.venue, market.symbol, 1, price, size, order_type, STP_CANCEL_RESTING, tag=tag
+        )
 
     def cancel_at(self, market: Market, price: int, side: int | None = None) -> int:
         """Cancel our orders resting at `price` (on one side or both); returns how many were asked."""
@@ -284,8 +333,16 @@ class Kernel:
         from lobterm.trading.hedger import Hedger
 
         q = quote or self.default_market
-        self.hedger = Hedger(self.bus, self.oms, self.markets, quote=q.key, hedge=None if hedge is None else hedge.key,
-                             params=params, clock=self.clock, positions=self.inventory)
+        self.hedger = Hedger(
+            self.bus,
+            self.oms,
+            self.markets,
+            quote=q.key,
+            hedge=None if hedge is None else hedge.key,
+            params=params,
+            clock=self.clock,
+            positions=self.inventory,
+        )
         self.risk.add_on_kill(lambda *_: self.hedger.stop())
         for mm in self.market_makers:
             mm.side_block = self.hedger.blocks_quoting
@@ -324,8 +381,18 @@ class Kernel:
         h = hashlib.sha256()
         for key in sorted(self.markets):
             m = self.markets[key]
-            h.update(repr((key, m.l2.seq, sorted(m.l2.bids.items()), sorted(m.l2.asks.items()),
-                           m.trades, m.traded_lots)).encode())
+            h.update(
+                repr(
+                    (
+                        key,
+                        m.l2.seq,
+                        sorted(m.l2.bids.items()),
+                        sorted(m.l2.asks.items()),
+                        m.trades,
+                        m.traded_lots,
+                    )
+                ).encode()
+            )
             h.update(repr(m.unified.own_orders()).encode())
         for key in sorted(self.inventory.positions):
             p = self.inventory.positions[key]

@@ -26,18 +26,30 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import start_http_server
 
-from lobterm.engine.events import (Accepted, Amended, BookDelta, BookGap, BookSnapshot, Cancelled, Done,
-                                   Fill, Rejected, Trade, VenueStatus)
+from lobterm.engine.events import (
+    OUR_OWNER,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookGap,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+    VenueStatus,
+)
 from lobterm.trading.inventory import to_quote
 from lobterm.trading.oms import REJECTED_STATE, RISK_PREFIX
-from lobterm.venues.base import OUR_OWNER
 
 if TYPE_CHECKING:
     from lobterm.config import MetricsConfig
@@ -49,10 +61,40 @@ __all__ = ["Metrics", "MetricsError", "reason_label"]
 
 LOOP_LAG_INTERVAL_S = 0.25
 MAX_REASONS = 32  # distinct reject/cancel reasons per family before the rest count as "other"
-ROUNDTRIP_BUCKETS = (0.0, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                     1.0, 2.5, 5.0, 10.0)
-TICK_TO_QUOTE_BUCKETS = (0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                         0.005, 0.01, 0.025, 0.1)
+ROUNDTRIP_BUCKETS = (
+    0.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+TICK_TO_QUOTE_BUCKETS = (
+    0.000005,
+    0.00001,
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.1,
+)
 LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 _DIGITS = re.compile(r"\d+")
@@ -67,7 +109,7 @@ def reason_label(reason: str) -> str:
     before its first colon with numbers replaced by N (so that "unknown order id 17" does not make a
     new time series per order)."""
     if reason.startswith(RISK_PREFIX):
-        return "risk:" + reason[len(RISK_PREFIX):].split(":", 1)[0].strip()
+        return "risk:" + reason[len(RISK_PREFIX) :].split(":", 1)[0].strip()
     head = reason.split(":", 1)[0].strip()
     return _DIGITS.sub("N", head)[:60] or "unknown"
 
@@ -111,21 +153,42 @@ class Metrics:
         self.config = config or MetricsConfig()
         self.registry = CollectorRegistry(auto_describe=False)
         c = self._counts = {
-            "orders": _Counts("lobterm_orders", "Our new orders that reached the venue.", ("venue", "symbol")),
+            "orders": _Counts(
+                "lobterm_orders", "Our new orders that reached the venue.", ("venue", "symbol")
+            ),
             "fills": _Counts("lobterm_fills", "Fills of our orders.", ("venue", "symbol", "liquidity")),
-            "filled_lots": _Counts("lobterm_filled_lots", "Lots of our orders filled (the instrument's lot size).",
-                                   ("venue", "symbol")),
-            "cancels": _Counts("lobterm_cancels", "Our orders cancelled (by request, expiry, self-trade, ...), "
-                               "per reason.", ("venue", "symbol", "reason"), MAX_REASONS),
-            "rejects": _Counts("lobterm_rejects", "Refusals of our requests (venue and pre-trade risk), per "
-                               "request kind and reason.", ("venue", "symbol", "request", "reason"), MAX_REASONS),
-            "feed": _Counts("lobterm_feed_messages", "Market data messages per stream and kind.",
-                            ("venue", "symbol", "kind")),
+            "filled_lots": _Counts(
+                "lobterm_filled_lots",
+                "Lots of our orders filled (the instrument's lot size).",
+                ("venue", "symbol"),
+            ),
+            "cancels": _Counts(
+                "lobterm_cancels",
+                "Our orders cancelled (by request, expiry, self-trade, ...), per reason.",
+                ("venue", "symbol", "reason"),
+                MAX_REASONS,
+            ),
+            "rejects": _Counts(
+                "lobterm_rejects",
+                "Refusals of our requests (venue and pre-trade risk), per request kind and reason.",
+                ("venue", "symbol", "request", "reason"),
+                MAX_REASONS,
+            ),
+            "feed": _Counts(
+                "lobterm_feed_messages",
+                "Market data messages per stream and kind.",
+                ("venue", "symbol", "kind"),
+            ),
             "gaps": _Counts("lobterm_feed_gaps", "Sequence gaps seen on a book stream.", ("venue", "symbol")),
-            "resyncs": _Counts("lobterm_feed_resyncs", "Book snapshots after the first (a resync).",
-                               ("venue", "symbol")),
-            "status": _Counts("lobterm_venue_status_changes", "Venue status events per state.", ("venue", "state"),
-                              MAX_REASONS),
+            "resyncs": _Counts(
+                "lobterm_feed_resyncs", "Book snapshots after the first (a resync).", ("venue", "symbol")
+            ),
+            "status": _Counts(
+                "lobterm_venue_status_changes",
+                "Venue status events per state.",
+                ("venue", "state"),
+                MAX_REASONS,
+            ),
         }
         for key in kernel.markets:  # known series start at 0, so that rate() and increase() see the first one
             for name in ("orders", "filled_lots", "gaps", "resyncs"):
@@ -141,14 +204,26 @@ class Metrics:
         self._gauges: list[GaugeMetricFamily] = []
         self._next_update = 0.0
         self.loop_lag_s = 0.0
-        self.roundtrip = Histogram("lobterm_order_roundtrip_seconds", "Order request to the venue's answer "
-                                   "(Accepted or Rejected), kernel clock.", ["venue"], buckets=ROUNDTRIP_BUCKETS,
-                                   registry=self.registry)
-        self.tick_to_quote = Histogram("lobterm_tick_to_quote_seconds", "Book event to the market maker's first "
-                                       "request of the requote it caused (wall clock).", ["venue", "symbol"],
-                                       buckets=TICK_TO_QUOTE_BUCKETS, registry=self.registry)
-        self.loop_lag = Histogram("lobterm_event_loop_lag_seconds", "How late a periodic sleep on the event "
-                                  "loop woke up.", buckets=LOOP_LAG_BUCKETS, registry=self.registry)
+        self.roundtrip = Histogram(
+            "lobterm_order_roundtrip_seconds",
+            "Order request to the venue's answer (Accepted or Rejected), kernel clock.",
+            ["venue"],
+            buckets=ROUNDTRIP_BUCKETS,
+            registry=self.registry,
+        )
+        self.tick_to_quote = Histogram(
+            "lobterm_tick_to_quote_seconds",
+            "Book event to the market maker's first request of the requote it caused (wall clock).",
+            ["venue", "symbol"],
+            buckets=TICK_TO_QUOTE_BUCKETS,
+            registry=self.registry,
+        )
+        self.loop_lag = Histogram(
+            "lobterm_event_loop_lag_seconds",
+            "How late a periodic sleep on the event loop woke up.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_Collector(self))
         self.server: Any = None
         self.address: tuple[str, int] | None = None
@@ -176,7 +251,9 @@ class Metrics:
         try:
             server, _thread = start_http_server(port, host, registry=self.registry)
         except OSError as exc:
-            raise MetricsError(f"metrics exporter cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise MetricsError(
+                f"metrics exporter cannot listen on {host}:{port}: {exc.strerror or exc}"
+            ) from None
         self.server = server
         self.address = server.server_address[:2]
         log.info("metrics exporter listening on http://%s:%d/metrics", *self.address)
@@ -189,11 +266,19 @@ class Metrics:
         if self.server is not None:
             # shutdown() waits for the server's next poll (up to 0.5 s): not on the event loop.
             server, self.server = self.server, None
-            threading.Thread(target=_close_server, args=(server,), name="metrics-exporter-stop", daemon=True).start()
+            threading.Thread(
+                target=_close_server, args=(server,), name="metrics-exporter-stop", daemon=True
+            ).start()
         if self._subscribed:
             bus = self.kernel.bus
-            for handler in (self._on_delta, self._on_snapshot, self._on_trade, self._on_gap, self._on_status,
-                            self._on_order_event):
+            for handler in (
+                self._on_delta,
+                self._on_snapshot,
+                self._on_trade,
+                self._on_gap,
+                self._on_status,
+                self._on_order_event,
+            ):
                 bus.unsubscribe(handler)
             self._subscribed = False
 
@@ -307,20 +392,40 @@ class Metrics:
         """Recompute position, P&L, exposure, staleness and the other gauges now."""
         kernel = self.kernel
         now_ns = kernel.clock.now()
-        g_pos = GaugeMetricFamily("lobterm_position", "Our position in base units (signed: long > 0).",
-                                  labels=["venue", "symbol", "base"])
-        g_pnl = GaugeMetricFamily("lobterm_pnl", "P&L in quote currency (realized, unrealized, fees, net).",
-                                  labels=["venue", "symbol", "quote", "kind"])
-        g_exp = GaugeMetricFamily("lobterm_exposure", "Gross exposure per venue: |position| x mark, in quote "
-                                  "currency.", labels=["venue", "quote"])
-        g_stale = GaugeMetricFamily("lobterm_feed_staleness_seconds", "Kernel-clock seconds since the "
-                                    "stream's last market data message.", labels=["venue", "symbol"])
-        g_flag = GaugeMetricFamily("lobterm_feed_stale", "1 while the venue marks the stream stale.",
-                                   labels=["venue", "symbol"])
-        g_valid = GaugeMetricFamily("lobterm_book_valid", "1 while the L2 book is valid (0 after a gap until "
-                                    "its snapshot).", labels=["venue", "symbol"])
-        g_working = GaugeMetricFamily("lobterm_working_orders", "Our live orders.", labels=["venue", "symbol"])
-        g_up = GaugeMetricFamily("lobterm_venue_up", "1 while the venue's state is up.", labels=["venue", "state"])
+        g_pos = GaugeMetricFamily(
+            "lobterm_position",
+            "Our position in base units (signed: long > 0).",
+            labels=["venue", "symbol", "base"],
+        )
+        g_pnl = GaugeMetricFamily(
+            "lobterm_pnl",
+            "P&L in quote currency (realized, unrealized, fees, net).",
+            labels=["venue", "symbol", "quote", "kind"],
+        )
+        g_exp = GaugeMetricFamily(
+            "lobterm_exposure",
+            "Gross exposure per venue: |position| x mark, in quote currency.",
+            labels=["venue", "quote"],
+        )
+        g_stale = GaugeMetricFamily(
+            "lobterm_feed_staleness_seconds",
+            "Kernel-clock seconds since the stream's last market data message.",
+            labels=["venue", "symbol"],
+        )
+        g_flag = GaugeMetricFamily(
+            "lobterm_feed_stale", "1 while the venue marks the stream stale.", labels=["venue", "symbol"]
+        )
+        g_valid = GaugeMetricFamily(
+            "lobterm_book_valid",
+            "1 while the L2 book is valid (0 after a gap until its snapshot).",
+            labels=["venue", "symbol"],
+        )
+        g_working = GaugeMetricFamily(
+            "lobterm_working_orders", "Our live orders.", labels=["venue", "symbol"]
+        )
+        g_up = GaugeMetricFamily(
+            "lobterm_venue_up", "1 while the venue's state is up.", labels=["venue", "state"]
+        )
         exposure: dict[tuple[str, str], Any] = {}
         inventory = kernel.inventory
         for (venue, symbol), m in kernel.markets.items():
@@ -334,39 +439,62 @@ class Metrics:
                 mark = pos.mark_for(top, inventory.mark_mode)
                 k = (venue, inst.quote or "?")
                 exposure[k] = exposure.get(k, 0.0) + (
-                    0.0 if mark is None else float(to_quote(inst, abs(pos.holdings * mark))))
+                    0.0 if mark is None else float(to_quote(inst, abs(pos.holdings * mark)))
+                )
             else:
                 values = (0, 0, 0, 0)
                 base_qty = 0.0
                 exposure.setdefault((venue, inst.quote or "?"), 0.0)
             g_pos.add_metric([venue, symbol, inst.base or "?"], base_qty)
-            for kind, value in zip(("realized", "unrealized", "fees", "net"), values):
+            for kind, value in zip(("realized", "unrealized", "fees", "net"), values, strict=False):
                 g_pnl.add_metric([venue, symbol, inst.quote or "?", kind], float(value))
             last = self._last_md_ns.get((venue, symbol))
             if last is not None:
                 g_stale.add_metric([venue, symbol], max(0, now_ns - last) / 1e9)
             g_flag.add_metric([venue, symbol], 1.0 if m.stale else 0.0)
             g_valid.add_metric([venue, symbol], 1.0 if m.l2.valid else 0.0)
-            g_working.add_metric([venue, symbol], float(sum(1 for _ in kernel.oms.market_orders(venue, symbol))))
+            g_working.add_metric(
+                [venue, symbol], float(sum(1 for _ in kernel.oms.market_orders(venue, symbol)))
+            )
         for (venue, quote), value in exposure.items():
             g_exp.add_metric([venue, quote], value)
         for venue, state in kernel.venue_state.items():
             g_up.add_metric([venue, state], 1.0 if state == "up" else 0.0)
-        g_lag = GaugeMetricFamily("lobterm_event_loop_lag_last_seconds", "The last event-loop lag sample.",
-                                  value=self.loop_lag_s)
+        g_lag = GaugeMetricFamily(
+            "lobterm_event_loop_lag_last_seconds", "The last event-loop lag sample.", value=self.loop_lag_s
+        )
         gauges = [g_pos, g_pnl, g_exp, g_stale, g_flag, g_valid, g_working, g_up, g_lag]
-        gauges.append(CounterMetricFamily("lobterm_bus_events", "Events the bus delivered.",
-                                          value=kernel.bus.published))
-        gauges.append(CounterMetricFamily("lobterm_bus_subscriber_errors", "Subscriber exceptions caught by "
-                                          "the bus.", value=kernel.bus.errors))
-        gauges.append(GaugeMetricFamily("lobterm_risk_killed", "1 while the kill switch is on.",
-                                        value=1.0 if kernel.risk.killed else 0.0))
+        gauges.append(
+            CounterMetricFamily("lobterm_bus_events", "Events the bus delivered.", value=kernel.bus.published)
+        )
+        gauges.append(
+            CounterMetricFamily(
+                "lobterm_bus_subscriber_errors",
+                "Subscriber exceptions caught by the bus.",
+                value=kernel.bus.errors,
+            )
+        )
+        gauges.append(
+            GaugeMetricFamily(
+                "lobterm_risk_killed",
+                "1 while the kill switch is on.",
+                value=1.0 if kernel.risk.killed else 0.0,
+            )
+        )
         feed = getattr(kernel, "feed", None)
         if feed is not None:
-            gauges.append(GaugeMetricFamily("lobterm_feed_clients", "WebSocket feed clients connected.",
-                                            value=float(len(feed.clients))))
-            fam = CounterMetricFamily("lobterm_feed_client_events", "WebSocket feed: connections, refusals, "
-                                      "bad requests and slow clients dropped.", labels=["event"])
+            gauges.append(
+                GaugeMetricFamily(
+                    "lobterm_feed_clients",
+                    "WebSocket feed clients connected.",
+                    value=float(len(feed.clients)),
+                )
+            )
+            fam = CounterMetricFamily(
+                "lobterm_feed_client_events",
+                "WebSocket feed: connections, refusals, bad requests and slow clients dropped.",
+                labels=["event"],
+            )
             for event, n in feed.stats().items():
                 if event != "clients":
                     fam.add_metric([event], n)
@@ -374,8 +502,13 @@ class Metrics:
         recorder = getattr(kernel, "recorder", None)
         backlog = getattr(recorder, "backlog", None) if recorder is not None else None
         if isinstance(backlog, (int, float)):
-            gauges.append(GaugeMetricFamily("lobterm_recorder_backlog", "Events buffered by the recorder, not "
-                                            "yet written.", value=float(backlog)))
+            gauges.append(
+                GaugeMetricFamily(
+                    "lobterm_recorder_backlog",
+                    "Events buffered by the recorder, not yet written.",
+                    value=float(backlog),
+                )
+            )
         self._gauges = gauges  # one assignment: the scrape thread sees the old list or the new one
 
     async def _watch_loop(self) -> None:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual.binding import Binding, BindingType
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 
 from lobterm.app import LobtermApp
 from lobterm.config import Config
@@ -31,8 +31,15 @@ from lobterm.widgets.transport import SeekScreen, TransportBar, format_offset, f
 __all__ = ["ReplayApp"]
 
 _TRANSPORT = Binding.Group("Replay")
-_TRANSPORT_ACTIONS = {"replay_pause", "replay_slower", "replay_faster", "replay_step", "replay_seek",
-                      "replay_start", "replay_end"}
+_TRANSPORT_ACTIONS = {
+    "replay_pause",
+    "replay_slower",
+    "replay_faster",
+    "replay_step",
+    "replay_seek",
+    "replay_start",
+    "replay_end",
+}
 # The ladder's keys that the transport takes over in a replay, and where they go instead.
 REPLAY_LADDER_KEYS = {"recenter": "r", "cursor_inside": "i", "cancel_bids": "u", "cancel_asks": "o"}
 
@@ -40,12 +47,28 @@ REPLAY_LADDER_KEYS = {"recenter": "r", "cursor_inside": "i", "cancel_bids": "u",
 class ReplayApp(LobtermApp):
     BINDINGS: ClassVar[list[BindingType]] = [
         *LobtermApp.BINDINGS,
-        Binding("space,p", "replay_pause", "Pause/resume", id="replay_pause", priority=True, group=_TRANSPORT),
-        Binding("left_square_bracket", "replay_slower", "Slower", id="replay_slower", priority=True,
-                group=_TRANSPORT),
-        Binding("right_square_bracket", "replay_faster", "Faster", id="replay_faster", priority=True,
-                group=_TRANSPORT),
-        Binding("full_stop", "replay_step", "Step one event", id="replay_step", priority=True, group=_TRANSPORT),
+        Binding(
+            "space,p", "replay_pause", "Pause/resume", id="replay_pause", priority=True, group=_TRANSPORT
+        ),
+        Binding(
+            "left_square_bracket",
+            "replay_slower",
+            "Slower",
+            id="replay_slower",
+            priority=True,
+            group=_TRANSPORT,
+        ),
+        Binding(
+            "right_square_bracket",
+            "replay_faster",
+            "Faster",
+            id="replay_faster",
+            priority=True,
+            group=_TRANSPORT,
+        ),
+        Binding(
+            "full_stop", "replay_step", "Step one event", id="replay_step", priority=True, group=_TRANSPORT
+        ),
         Binding("g", "replay_seek", "Seek to a time", id="replay_seek", priority=True, group=_TRANSPORT),
         Binding("home", "replay_start", "To the start", id="replay_start", priority=True, group=_TRANSPORT),
         Binding("end", "replay_end", "To the end", id="replay_end", priority=True, group=_TRANSPORT),
@@ -129,8 +152,12 @@ class ReplayApp(LobtermApp):
         p.seek(target)
         self.ladder.recenter()
         note = " Paper orders were reset." if had_paper else ""
-        self.notify(f"At {format_offset(p.replay_ns - p.first_ts)} (event {p.seq:,}), speed "
-                    f"{format_speed(p.speed)}.{note}", title="Seek", timeout=3)
+        self.notify(
+            f"At {format_offset(p.replay_ns - p.first_ts)} (event {p.seq:,}), speed "
+            f"{format_speed(p.speed)}.{note}",
+            title="Seek",
+            timeout=3,
+        )
         self._tick()
 
     # ---- quitting: a replay has nothing to cancel (recorded orders are history, paper orders virtual)
@@ -145,8 +172,10 @@ def replay_command(args, config: Config) -> int:
     from lobterm.recording.player import SPEEDS, SessionError
 
     if args.speed not in SPEEDS:
-        print(f"lobterm: --speed {args.speed:g} must be one of {', '.join(f'{s:g}' for s in SPEEDS if s)}",
-              file=sys.stderr)
+        print(
+            f"lobterm: --speed {args.speed:g} must be one of {', '.join(f'{s:g}' for s in SPEEDS if s)}",
+            file=sys.stderr,
+        )
         return 2
     try:
         player = Player(args.file)

@@ -56,12 +56,17 @@ def serve_command(args: argparse.Namespace, argv: list[str] | None = None) -> in
         print("lobterm serve: textual-serve is not installed (pip install textual-serve)", file=sys.stderr)
         return 2
     if not _is_loopback(args.host):
-        print(f"lobterm serve: listening on {args.host}: anyone who can reach it can see and trade "
-              "(there is no login)", file=sys.stderr)
+        print(
+            f"lobterm serve: listening on {args.host}: anyone who can reach it can see and trade "
+            "(there is no login)",
+            file=sys.stderr,
+        )
     server = Server(app_command(args), host=args.host, port=args.port, title="lobterm")
     try:
         server.serve()
     except OSError as exc:
-        print(f"lobterm serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"lobterm serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr
+        )
         return 2
     return 0

@@ -43,6 +43,8 @@ def describe_services(kernel: Kernel) -> list[str]:
         lines.append(f"metrics: http://{metrics.address[0]}:{metrics.address[1]}/metrics")
     feed = getattr(kernel, "feed", None)
     if feed is not None and feed.address is not None:
-        lines.append(f"feed: ws://{feed.address[0]}:{feed.address[1]}/"
-                     + (" (token required)" if feed.token_required else ""))
+        lines.append(
+            f"feed: ws://{feed.address[0]}:{feed.address[1]}/"
+            + (" (token required)" if feed.token_required else "")
+        )
     return lines

@@ -25,8 +25,9 @@ from lobterm.recording.schema import DDL, FORMAT, FORMAT_VERSION
 __all__ = ["run", "write_sim_session"]
 
 
-def write_sim_session(path: Path, *, seed: int = 1, duration_s: float = 300.0, mm: dict | None = None,
-                      rate_hz: float = 20.0) -> int:
+def write_sim_session(
+    path: Path, *, seed: int = 1, duration_s: float = 300.0, mm: dict | None = None, rate_hz: float = 20.0
+) -> int:
     """A headless sim run with the market maker quoting, recorded to `path`; returns the event count."""
     from lobterm.config import Config, quote_params
     from lobterm.headless import build_sim_kernel
@@ -45,14 +46,32 @@ def write_sim_session(path: Path, *, seed: int = 1, duration_s: float = 300.0, m
         kernel.on_timer()
     inst = venue.instrument
     header = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "lobterm_version": "bench",
-        "created_ns": kernel.clock.now(), "clock": "virtual", "seed": seed,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lobterm_version": "bench",
+        "created_ns": kernel.clock.now(),
+        "clock": "virtual",
+        "seed": seed,
         "venues": [{"name": venue.name, "mode": venue.mode, "kind": "sim"}],
-        "instruments": [{"venue": venue.name, "symbol": inst.symbol, "tick_size": str(inst.tick_size),
-                         "lot_size": str(inst.lot_size), "min_lots": str(inst.min_lots),
-                         "price_decimals": str(inst.price_decimals), "size_decimals": str(inst.size_decimals)}],
-        "config": {"sim": {"seed": seed, "maker_fee_ppm": config.sim.maker_fee_ppm,
-                           "taker_fee_ppm": config.sim.taker_fee_ppm}, "mm": dict(mm or {})},
+        "instruments": [
+            {
+                "venue": venue.name,
+                "symbol": inst.symbol,
+                "tick_size": str(inst.tick_size),
+                "lot_size": str(inst.lot_size),
+                "min_lots": str(inst.min_lots),
+                "price_decimals": str(inst.price_decimals),
+                "size_decimals": str(inst.size_decimals),
+            }
+        ],
+        "config": {
+            "sim": {
+                "seed": seed,
+                "maker_fee_ppm": config.sim.maker_fee_ppm,
+                "taker_fee_ppm": config.sim.taker_fee_ppm,
+            },
+            "mm": dict(mm or {}),
+        },
         "checkpoint_every_s": 0,
     }
     db = sqlite3.connect(path)
@@ -94,13 +113,23 @@ def run(duration_s: float = 2100.0, repeat: int = 3, reference_repeat: int = 1) 
             res = run_backtest(str(path))
             if best is None or res.events_per_s > best.events_per_s:
                 best = res
-    return {"session_events": events, "session_seconds": duration_s, "decode_events_per_s": round(best_decode),
-            "backtest_events_per_s": round(fast.events_per_s), "backtest_wall_s": round(fast.wall_seconds, 3),
-            "fast_decode_s": fast.decode_seconds, "kernel_events_per_s": round(fast.kernel_events_per_s),
-            "kernel_s": fast.kernel_seconds, "compile_s": round(compile_s, 2),
-            "reference_events_per_s": round(best.events_per_s), "reference_wall_s": round(best.wall_seconds, 3),
-            "fills": fast.fills, "reference_fills": best.fills, "quotes_sent": fast.quotes_sent,
-            "amends_sent": fast.amends_sent}
+    return {
+        "session_events": events,
+        "session_seconds": duration_s,
+        "decode_events_per_s": round(best_decode),
+        "backtest_events_per_s": round(fast.events_per_s),
+        "backtest_wall_s": round(fast.wall_seconds, 3),
+        "fast_decode_s": fast.decode_seconds,
+        "kernel_events_per_s": round(fast.kernel_events_per_s),
+        "kernel_s": fast.kernel_seconds,
+        "compile_s": round(compile_s, 2),
+        "reference_events_per_s": round(best.events_per_s),
+        "reference_wall_s": round(best.wall_seconds, 3),
+        "fills": fast.fills,
+        "reference_fills": best.fills,
+        "quotes_sent": fast.quotes_sent,
+        "amends_sent": fast.amends_sent,
+    }
 
 
 def main(as_json: bool = False) -> int:
@@ -108,13 +137,19 @@ def main(as_json: bool = False) -> int:
     if as_json:
         print(json.dumps(fig))
         return 0
-    print(f"backtest benchmark: a {fig['session_seconds']:g} s sim session, {fig['session_events']:,} events, "
-          f"market maker quoting (ladder), queue-aware paper fills")
+    print(
+        f"backtest benchmark: a {fig['session_seconds']:g} s sim session, {fig['session_events']:,} events, "
+        f"market maker quoting (ladder), queue-aware paper fills"
+    )
     print(f"  read + msgspec decode only      {fig['decode_events_per_s']:>12,} events/s")
-    print(f"  fast path (numba), end to end   {fig['backtest_events_per_s']:>12,} events/s  ({fig['backtest_wall_s']} s: "
-          f"decode {fig['fast_decode_s']} s, kernel {fig['kernel_s']} s; {fig['fills']:,} fills; best of 3)")
+    print(
+        f"  fast path (numba), end to end   {fig['backtest_events_per_s']:>12,} events/s  ({fig['backtest_wall_s']} s: "
+        f"decode {fig['fast_decode_s']} s, kernel {fig['kernel_s']} s; {fig['fills']:,} fills; best of 3)"
+    )
     print(f"  fast path, the kernel alone     {fig['kernel_events_per_s']:>12,} events/s")
     print(f"  fast path, compile or load      {fig['compile_s']:>12} s (once per process; not in events/s)")
-    print(f"  reference path (the kernel)     {fig['reference_events_per_s']:>12,} events/s  ({fig['reference_wall_s']} s; "
-          f"{fig['reference_fills']:,} fills)")
+    print(
+        f"  reference path (the kernel)     {fig['reference_events_per_s']:>12,} events/s  ({fig['reference_wall_s']} s; "
+        f"{fig['reference_fills']:,} fills)"
+    )
     return 0

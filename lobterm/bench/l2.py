@@ -29,8 +29,10 @@ def _check(book: L2Book, final_state: tuple) -> None:
     want_bid_lots, want_ask_lots, want_bid, want_ask = final_state[1:5]
     got = (book.total_size(BUY), book.total_size(SELL), book.best_bid_price(), book.best_ask_price())
     if got != (want_bid_lots, want_ask_lots, want_bid, want_ask):
-        raise RuntimeError(f"L2 book final state {got} != reference {final_state[1:5]} "
-                           "(bid lots, ask lots, best bid, best ask)")
+        raise RuntimeError(
+            f"L2 book final state {got} != reference {final_state[1:5]} "
+            "(bid lots, ask lots, best bid, best ask)"
+        )
 
 
 def _timed(fn) -> float:
@@ -49,7 +51,7 @@ def _best_of(repeat: int, make_book, body, final_state: tuple) -> float:
     best = float("inf")
     for _ in range(repeat):
         book = make_book()
-        best = min(best, _timed(lambda: body(book)))
+        best = min(best, _timed(lambda: body(book)))  # noqa: B023 - called at once
         _check(book, final_state)
     return best
 
@@ -61,8 +63,10 @@ def run(n: int = 200_000, seed: int = 42, repeat: int = 3) -> dict:
     final_state = tuple(wl["final_state"])
     count = len(stream)
     levels = [(side, price, size) for _act, side, price, size in stream]
-    deltas = [BookDelta(i, VENUE, SYMBOL, i, side, price, size)
-              for i, (side, price, size) in enumerate(levels, start=1)]
+    deltas = [
+        BookDelta(i, VENUE, SYMBOL, i, side, price, size)
+        for i, (side, price, size) in enumerate(levels, start=1)
+    ]
 
     def raw(book: L2Book) -> None:
         apply = book.apply_level

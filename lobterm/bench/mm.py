@@ -28,8 +28,9 @@ from lobterm.headless import build_sim_kernel
 from lobterm.trading.market_maker import MarketMaker, QuoteParams
 from lobterm.venues.sim import LP_OWNER
 
-PARAMS = QuoteParams(levels=5, spread_ticks=2, size_lots=10, skew_ticks_per_lot=0.1, size_skew=0.5,
-                     max_position_lots=60)
+PARAMS = QuoteParams(
+    levels=5, spread_ticks=2, size_lots=10, skew_ticks_per_lot=0.1, size_skew=0.5, max_position_lots=60
+)
 
 
 class _Probe:
@@ -87,8 +88,13 @@ def _pct(samples: list[int], q: float) -> float:
 
 
 def _summary(samples: list[int]) -> dict:
-    return {"n": len(samples), "p50": _pct(samples, 0.50), "p90": _pct(samples, 0.90),
-            "p99": _pct(samples, 0.99), "max": _pct(samples, 1.0)}
+    return {
+        "n": len(samples),
+        "p50": _pct(samples, 0.50),
+        "p90": _pct(samples, 0.90),
+        "p99": _pct(samples, 0.99),
+        "max": _pct(samples, 1.0),
+    }
 
 
 def _pull_best_bid(venue: Any) -> bool:
@@ -119,9 +125,14 @@ def _throughput(steps: int, seed: int, params: QuoteParams | None) -> dict:
         venue.step()
     wall = time.perf_counter() - t0
     events = kernel.bus.published
-    return {"events": events, "seconds": round(wall, 3), "events_per_s": round(events / wall),
-            "sim_seconds_per_wall_s": round(steps / venue.config.rate_hz / wall, 1),
-            "fills": mm.fills if mm else 0, "errors": kernel.bus.errors}
+    return {
+        "events": events,
+        "seconds": round(wall, 3),
+        "events_per_s": round(events / wall),
+        "sim_seconds_per_wall_s": round(steps / venue.config.rate_hz / wall, 1),
+        "fills": mm.fills if mm else 0,
+        "errors": kernel.bus.errors,
+    }
 
 
 def run(steps: int = 3000, seed: int = 1, warmup: int = 100) -> dict:
@@ -156,14 +167,26 @@ def run(steps: int = 3000, seed: int = 1, warmup: int = 100) -> dict:
     with_mm = _throughput(steps, seed, PARAMS)
     without = _throughput(steps, seed, None)
     return {
-        "steps": steps, "seed": seed, "levels_per_side": PARAMS.levels,
+        "steps": steps,
+        "seed": seed,
+        "levels_per_side": PARAMS.levels,
         "tick_to_quote_us": _summary(one_delta),
-        "step_to_quote_us": _summary(batch), "steps_without_requote": no_requote,
-        "events_per_s_mm": with_mm["events_per_s"], "events_per_s_no_mm": without["events_per_s"],
+        "step_to_quote_us": _summary(batch),
+        "steps_without_requote": no_requote,
+        "events_per_s_mm": with_mm["events_per_s"],
+        "events_per_s_no_mm": without["events_per_s"],
         "sim_seconds_per_wall_s_mm": with_mm["sim_seconds_per_wall_s"],
         "sim_seconds_per_wall_s_no_mm": without["sim_seconds_per_wall_s"],
-        "headless_events_mm": with_mm["events"], "headless_fills_mm": with_mm["fills"],
-        "mm": {"quotes_sent": mm.quotes_sent, "amends": mm.amends_sent, "cancels": mm.cancels_sent,
-               "requote_cycles": mm.requote_cycles, "fills": mm.fills, "rejects": mm.rejects,
-               "max_working": PARAMS.levels * 2, "bus_errors": kernel.bus.errors},
+        "headless_events_mm": with_mm["events"],
+        "headless_fills_mm": with_mm["fills"],
+        "mm": {
+            "quotes_sent": mm.quotes_sent,
+            "amends": mm.amends_sent,
+            "cancels": mm.cancels_sent,
+            "requote_cycles": mm.requote_cycles,
+            "fills": mm.fills,
+            "rejects": mm.rejects,
+            "max_working": PARAMS.levels * 2,
+            "bus_errors": kernel.bus.errors,
+        },
     }

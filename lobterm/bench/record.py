@@ -76,13 +76,25 @@ class _LagProbe:
             pass
         lags = sorted(self.lags) or [0.0]
         q = statistics.quantiles(lags, n=100) if len(lags) >= 2 else [lags[0]] * 99
-        return {"p50_ms": round(q[49] * 1e3, 3), "p99_ms": round(q[98] * 1e3, 3), "max_ms": round(lags[-1] * 1e3, 3),
-                "samples": len(lags)}
+        return {
+            "p50_ms": round(q[49] * 1e3, 3),
+            "p99_ms": round(q[98] * 1e3, 3),
+            "max_ms": round(lags[-1] * 1e3, 3),
+            "samples": len(lags),
+        }
 
 
 def _header() -> dict[str, Any]:
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "clock": "live", "venues": [], "instruments": [],
-            "config": {}, "seed": None, "created_ns": time.time_ns()}
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "clock": "live",
+        "venues": [],
+        "instruments": [],
+        "config": {},
+        "seed": None,
+        "created_ns": time.time_ns(),
+    }
 
 
 async def _one(events: list, path: Path, duration_s: float, rate: float | None, chunk: int) -> dict[str, Any]:
@@ -128,12 +140,21 @@ async def _one(events: list, path: Path, duration_s: float, rate: float | None, 
     bus.unsubscribe(rec.on_event)
     await rec.aclose()
     size = path.stat().st_size
-    return {"events": sent, "produced_s": round(produced_s, 3), "committed_s": round(committed_s, 3),
-            "events_per_s": round(sent / committed_s), "offered_per_s": round(sent / produced_s),
-            "lag": lag, "max_backlog": max_backlog, "backlog_at_end": backlog_at_end,
-            "flushes": rec.flushes, "events_per_flush": round(sent / max(1, rec.flushes)),
-            "max_flush_ms": round(rec.max_flush_s * 1e3, 1), "bytes_per_event": round(size / max(1, sent), 1),
-            "errors": rec.errors}
+    return {
+        "events": sent,
+        "produced_s": round(produced_s, 3),
+        "committed_s": round(committed_s, 3),
+        "events_per_s": round(sent / committed_s),
+        "offered_per_s": round(sent / produced_s),
+        "lag": lag,
+        "max_backlog": max_backlog,
+        "backlog_at_end": backlog_at_end,
+        "flushes": rec.flushes,
+        "events_per_flush": round(sent / max(1, rec.flushes)),
+        "max_flush_ms": round(rec.max_flush_s * 1e3, 1),
+        "bytes_per_event": round(size / max(1, sent), 1),
+        "errors": rec.errors,
+    }
 
 
 async def _idle_lag(seconds: float) -> dict[str, float]:
@@ -153,5 +174,13 @@ def run(duration_s: float = 5.0, rate: float = 300_000, chunk: int = 500, seed: 
     kinds: dict[str, int] = {}
     for ev in events:
         kinds[type(ev).__name__] = kinds.get(type(ev).__name__, 0) + 1
-    return {"idle_lag": idle, "load_avg": os.getloadavg(), "flat_out": flat, "paced": paced, "paced_rate": rate, "sample_events": len(events), "mix": kinds,
-            "cpus": os.cpu_count()}
+    return {
+        "idle_lag": idle,
+        "load_avg": os.getloadavg(),
+        "flat_out": flat,
+        "paced": paced,
+        "paced_rate": rate,
+        "sample_events": len(events),
+        "mix": kinds,
+        "cpus": os.cpu_count(),
+    }

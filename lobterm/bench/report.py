@@ -13,8 +13,9 @@ import importlib.util
 import json
 import platform
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # (figure key, label, goal, unit); a goal is a floor.
 ENGINE_GOALS = [
@@ -32,10 +33,23 @@ class Row:
 
     __slots__ = ("section", "label", "value", "goal", "at_most", "unit")
 
-    def __init__(self, section: str, label: str, value: float | int | str | None, goal: float | None = None,
-                 at_most: bool = False, unit: str = "") -> None:
+    def __init__(
+        self,
+        section: str,
+        label: str,
+        value: float | int | str | None,
+        goal: float | None = None,
+        at_most: bool = False,
+        unit: str = "",
+    ) -> None:
         self.section, self.label, self.value, self.goal, self.at_most, self.unit = (
-            section, label, value, goal, at_most, unit)
+            section,
+            label,
+            value,
+            goal,
+            at_most,
+            unit,
+        )
 
     def verdict(self) -> str:
         if self.goal is None or not isinstance(self.value, (int, float)):
@@ -44,9 +58,14 @@ class Row:
         return "ok" if ok else ("ABOVE GOAL" if self.at_most else "BELOW GOAL")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"section": self.section, "figure": self.label, "value": self.value, "unit": self.unit,
-                "goal": None if self.goal is None else ("<= " if self.at_most else ">= ") + f"{self.goal:g}",
-                "verdict": self.verdict() or None}
+        return {
+            "section": self.section,
+            "figure": self.label,
+            "value": self.value,
+            "unit": self.unit,
+            "goal": None if self.goal is None else ("<= " if self.at_most else ">= ") + f"{self.goal:g}",
+            "verdict": self.verdict() or None,
+        }
 
 
 def _fmt(v: Any) -> str:
@@ -116,53 +135,114 @@ def l2_figures() -> dict:
     from lobterm.bench import l2
 
     r = l2.run()
-    return {"l2_deltas_per_s": round(r["deltas_per_s"]), "l2_checked_per_s": round(r["apply_delta_per_s"]),
-            "l2_final_state_ok": r["checked"]}
+    return {
+        "l2_deltas_per_s": round(r["deltas_per_s"]),
+        "l2_checked_per_s": round(r["apply_delta_per_s"]),
+        "l2_final_state_ok": r["checked"],
+    }
 
 
 def _engine_rows(figs: dict, keys: tuple[str, ...]) -> list[Row]:
-    rows = [Row("engine", label, figs[key], goal, unit=unit) for key, label, goal, unit in ENGINE_GOALS
-            if key in keys]
+    rows = [
+        Row("engine", label, figs[key], goal, unit=unit)
+        for key, label, goal, unit in ENGINE_GOALS
+        if key in keys
+    ]
     if "matching_final_state_ok" in figs:
-        rows.append(Row("engine", "matching: final book equals the workload's reference",
-                        "yes" if figs["matching_final_state_ok"] else "NO"))
-    rows.append(Row("engine", "L2 book: final book equals the workload's reference",
-                    "yes" if figs["l2_final_state_ok"] else "NO"))
+        rows.append(
+            Row(
+                "engine",
+                "matching: final book equals the workload's reference",
+                "yes" if figs["matching_final_state_ok"] else "NO",
+            )
+        )
+    rows.append(
+        Row(
+            "engine",
+            "L2 book: final book equals the workload's reference",
+            "yes" if figs["l2_final_state_ok"] else "NO",
+        )
+    )
     return rows
 
 
 def _record_rows(figs: dict) -> list[Row]:
     return [
-        Row("record", "recorder: events/s committed (flat out)",
-            _dig(figs, "flat_out.events_per_s", "events_per_s"), 300_000, unit="events/s"),
-        Row("record", "event-loop lag p99 while recording (ms)",
-            _dig(figs, "paced.lag.p99_ms", "flat_out.lag.p99_ms", "lag.p99_ms", "loop_lag_p99_ms"), 5,
-            at_most=True, unit="ms"),
-        Row("record", "recorder: backlog at the end of the paced run (events)",
-            _dig(figs, "paced.backlog_at_end"), unit="events"),
+        Row(
+            "record",
+            "recorder: events/s committed (flat out)",
+            _dig(figs, "flat_out.events_per_s", "events_per_s"),
+            300_000,
+            unit="events/s",
+        ),
+        Row(
+            "record",
+            "event-loop lag p99 while recording (ms)",
+            _dig(figs, "paced.lag.p99_ms", "flat_out.lag.p99_ms", "lag.p99_ms", "loop_lag_p99_ms"),
+            5,
+            at_most=True,
+            unit="ms",
+        ),
+        Row(
+            "record",
+            "recorder: backlog at the end of the paced run (events)",
+            _dig(figs, "paced.backlog_at_end"),
+            unit="events",
+        ),
     ]
 
 
 def _backtest_rows(figs: dict) -> list[Row]:
-    return [Row("backtest", "backtest: events/s (market maker, paper fills), fast path end to end",
-                _dig(figs, "backtest_events_per_s", "events_per_s"), 1_000_000, unit="events/s"),
-            Row("backtest", "backtest fast path: the numba kernel alone", _dig(figs, "kernel_events_per_s"),
-                unit="events/s"),
-            Row("backtest", "backtest reference path (the kernel's objects)", _dig(figs, "reference_events_per_s"),
-                unit="events/s"),
-            Row("backtest", "session read + msgspec decode events/s", _dig(figs, "decode_events_per_s"),
-                unit="events/s")]
+    return [
+        Row(
+            "backtest",
+            "backtest: events/s (market maker, paper fills), fast path end to end",
+            _dig(figs, "backtest_events_per_s", "events_per_s"),
+            1_000_000,
+            unit="events/s",
+        ),
+        Row(
+            "backtest",
+            "backtest fast path: the numba kernel alone",
+            _dig(figs, "kernel_events_per_s"),
+            unit="events/s",
+        ),
+        Row(
+            "backtest",
+            "backtest reference path (the kernel's objects)",
+            _dig(figs, "reference_events_per_s"),
+            unit="events/s",
+        ),
+        Row(
+            "backtest",
+            "session read + msgspec decode events/s",
+            _dig(figs, "decode_events_per_s"),
+            unit="events/s",
+        ),
+    ]
 
 
 def _ui_rows(figs: dict) -> list[Row]:
     share = _dig(figs, "summary.ui_cpu_share", "cpu.ui_share")
     known = [
-        ("ladder render per frame, median (ms, 40 rows)",
-         _dig(figs, "render_ms_median", "summary.ladder_frame_ms_p50", "ladder.frame_ms.p50"), 2, "ms"),
-        ("UI CPU share at 30 Hz, 10,000 deltas/s (% of a core)",
-         _dig(figs, "cpu_percent") if share is None else round(share * 100, 1), 20, "%"),
-        ("key press to order visible on the ladder, median (ms)",
-         _dig(figs, "key_to_order_ms", "summary.key_to_visible_ms_p50", "key_to_visible_ms.p50"), 50, "ms"),
+        (
+            "ladder render per frame, median (ms, 40 rows)",
+            _dig(figs, "render_ms_median", "summary.ladder_frame_ms_p50", "ladder.frame_ms.p50"),
+            2,
+            "ms",
+        ),
+        (
+            "UI CPU share at 30 Hz, 10,000 deltas/s (% of a core)",
+            _dig(figs, "cpu_percent") if share is None else round(share * 100, 1),
+            20,
+            "%",
+        ),
+        (
+            "key press to order visible on the ladder, median (ms)",
+            _dig(figs, "key_to_order_ms", "summary.key_to_visible_ms_p50", "key_to_visible_ms.p50"),
+            50,
+            "ms",
+        ),
     ]
     rows = [Row("ui", label, v, goal, True, unit) for label, v, goal, unit in known if v is not None]
     if not rows:  # a UI bench whose figures have other names: show them as they come
@@ -194,8 +274,9 @@ def run_section(name: str) -> tuple[dict | None, list[Row]]:
     try:
         figs = run()
     except Exception as exc:  # one broken benchmark must not hide the others' figures
-        return {"error": f"{type(exc).__name__}: {exc}"}, [Row(name, f"{name} benchmark",
-                                                               f"failed: {type(exc).__name__}: {exc}")]
+        return {"error": f"{type(exc).__name__}: {exc}"}, [
+            Row(name, f"{name} benchmark", f"failed: {type(exc).__name__}: {exc}")
+        ]
     to_rows = {"record": _record_rows, "backtest": _backtest_rows, "ui": _ui_rows}.get(name)
     if to_rows is None:
         return figs, [Row(name, key, v) for key, v in _flat(figs) if isinstance(v, (int, float, str))]
@@ -204,7 +285,9 @@ def run_section(name: str) -> tuple[dict | None, list[Row]]:
 
 def run_bench(which: str, *, as_json: bool = False) -> int:
     if which != "all" and which not in SECTIONS:
-        print(f"lobterm bench: unknown benchmark {which!r} (one of {', '.join(SECTIONS)}, all)", file=sys.stderr)
+        print(
+            f"lobterm bench: unknown benchmark {which!r} (one of {', '.join(SECTIONS)}, all)", file=sys.stderr
+        )
         return 2
     names = [n for n in SECTIONS if n != "l2"] if which == "all" else [which]  # engine includes the L2 book
     results: dict[str, Any] = {"python": platform.python_version(), "machine": platform.machine()}
@@ -232,5 +315,7 @@ def run_bench(which: str, *, as_json: bool = False) -> int:
         print("matching latency per op kind (ns, includes ~60 ns of timer overhead):")
         for kind, lat in engine["matching_latency_ns"].items():
             name = {"A": "passive limit", "C": "cancel", "M": "market", "X": "marketable limit"}[kind]
-            print(f"  {kind} {name:<18} n={lat['count']:>7,}  p50 {lat['p50_ns']:>6,}  p99 {lat['p99_ns']:>6,}")
+            print(
+                f"  {kind} {name:<18} n={lat['count']:>7,}  p50 {lat['p50_ns']:>6,}  p99 {lat['p99_ns']:>6,}"
+            )
     return 0

@@ -42,8 +42,12 @@ def _config(seed: int = 3) -> Config:
 
 def _quantiles(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
-    return {"p50": round(statistics.median(ms), 3), "p99": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3),
-            "max": round(ms[-1], 3), "n": len(ms)}
+    return {
+        "p50": round(statistics.median(ms), 3),
+        "p99": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 3),
+        "max": round(ms[-1], 3),
+        "n": len(ms),
+    }
 
 
 async def _wait(pilot, condition, timeout: float = 10.0) -> None:
@@ -91,9 +95,13 @@ async def _ladder_frames(frames: int) -> dict[str, Any]:
                 ladder.render_line(y)
             full.append(time.perf_counter() - t0)
         app.exit()
-    return {"rows": LADDER_ROWS, "frame_ms": _quantiles(typical), "full_redraw_ms": _quantiles(full),
-            "lines_refreshed_per_frame": round(statistics.mean(refreshed), 1),
-            "deltas_per_frame": round(deltas[0] / frames, 1)}
+    return {
+        "rows": LADDER_ROWS,
+        "frame_ms": _quantiles(typical),
+        "full_redraw_ms": _quantiles(full),
+        "lines_refreshed_per_frame": round(statistics.mean(refreshed), 1),
+        "deltas_per_frame": round(deltas[0] / frames, 1),
+    }
 
 
 # ---- 2. CPU share at 30 Hz -------------------------------------------------------------------------
@@ -151,12 +159,17 @@ async def _key_to_visible(trials: int) -> dict[str, Any]:
         def watch(y: int):
             strip = original(y)
             want = painted.get("want")
-            if want is not None and "t" not in painted and y == ladder.row_of(want[0]) and want[1] in strip.text:
+            if (
+                want is not None
+                and "t" not in painted
+                and y == ladder.row_of(want[0])
+                and want[1] in strip.text
+            ):
                 painted["t"] = time.perf_counter()
             return strip
 
         ladder.render_line = watch
-        for i in range(trials):
+        for _i in range(trials):
             price = ladder.cursor_price
             painted.clear()
             painted["want"] = (price, f"{inst.format_size(ladder.order_lots() or 0)} (1)")
@@ -182,11 +195,16 @@ def run(*, frames: int = 300, cpu_seconds: float = 5.0, trials: int = 20) -> dic
         figs["ladder"] = await _ladder_frames(frames)
         base_share, base_rate = await _sim_only_cpu(cpu_seconds)
         app_share, app_rate, lines_per_s = await _app_cpu(cpu_seconds)
-        figs["cpu"] = {"ui_hz": UI_HZ, "seconds": cpu_seconds,
-                       "deltas_per_s_sim_only": round(base_rate), "deltas_per_s_with_ui": round(app_rate),
-                       "process_share_sim_only": round(base_share, 3), "process_share_with_ui": round(app_share, 3),
-                       "ui_share": round(max(0.0, app_share - base_share), 3),
-                       "ladder_lines_refreshed_per_s": round(lines_per_s)}
+        figs["cpu"] = {
+            "ui_hz": UI_HZ,
+            "seconds": cpu_seconds,
+            "deltas_per_s_sim_only": round(base_rate),
+            "deltas_per_s_with_ui": round(app_rate),
+            "process_share_sim_only": round(base_share, 3),
+            "process_share_with_ui": round(app_share, 3),
+            "ui_share": round(max(0.0, app_share - base_share), 3),
+            "ladder_lines_refreshed_per_s": round(lines_per_s),
+        }
         figs["key_to_visible_ms"] = await _key_to_visible(trials)
         return figs
 

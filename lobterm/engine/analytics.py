@@ -24,17 +24,31 @@ numpy itself is imported lazily too (0.11 s), only by the array functions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lobterm.engine.events import BUY, SELL
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["BookView", "VwapResult", "bbo", "mid", "mid_x2", "spread_ticks", "spread_bps", "imbalance",
-           "vwap", "microprice", "vwap_arrays", "imbalance_arrays", "microprice_arrays"]
+__all__ = [
+    "BookView",
+    "VwapResult",
+    "bbo",
+    "mid",
+    "mid_x2",
+    "spread_ticks",
+    "spread_bps",
+    "imbalance",
+    "vwap",
+    "microprice",
+    "vwap_arrays",
+    "imbalance_arrays",
+    "microprice_arrays",
+]
 
 Level = tuple[int, int]
 
@@ -201,7 +215,7 @@ def _get_vwap_kernel() -> Any:
     return _vwap_kernel
 
 
-def _int64_2d(name: str, a: Any) -> "np.ndarray":
+def _int64_2d(name: str, a: Any) -> np.ndarray:
     import numpy as np
 
     arr = np.ascontiguousarray(a, dtype=np.int64)
@@ -210,7 +224,7 @@ def _int64_2d(name: str, a: Any) -> "np.ndarray":
     return arr
 
 
-def vwap_arrays(prices: Any, sizes: Any, qty: int) -> tuple["np.ndarray", "np.ndarray"]:
+def vwap_arrays(prices: Any, sizes: Any, qty: int) -> tuple[np.ndarray, np.ndarray]:
     """VWAP walk for `qty` lots on every row of a (rows, levels) book side, best level first.
 
     `prices` and `sizes` are int64-compatible arrays of the side being walked (the asks for a buy);
@@ -226,7 +240,7 @@ def vwap_arrays(prices: Any, sizes: Any, qty: int) -> tuple["np.ndarray", "np.nd
     return _get_vwap_kernel()(p, s, qty)
 
 
-def imbalance_arrays(bid_sizes: Any, ask_sizes: Any, n: int = 1) -> "np.ndarray":
+def imbalance_arrays(bid_sizes: Any, ask_sizes: Any, n: int = 1) -> np.ndarray:
     """Per-row imbalance over the best `n` levels of (rows, levels) size arrays, best level first.
 
     float64 (a signal, not a price); NaN where both sides are empty. numpy (numba does not pay here,
@@ -243,8 +257,9 @@ def imbalance_arrays(bid_sizes: Any, ask_sizes: Any, n: int = 1) -> "np.ndarray"
         return (b - a) / total
 
 
-def microprice_arrays(bid_price: Any, bid_size: Any, ask_price: Any, ask_size: Any
-                      ) -> tuple["np.ndarray", "np.ndarray"]:
+def microprice_arrays(
+    bid_price: Any, bid_size: Any, ask_price: Any, ask_size: Any
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-row microprice as exact (numerator, denominator) int64 arrays: price = num / den ticks.
 
     den is 0 where both top sizes are 0. numpy.

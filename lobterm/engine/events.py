@@ -13,9 +13,10 @@ order lives on). Cancelled always comes right before the Done that ends the orde
 
 from __future__ import annotations
 
-from typing import Union
-
 import msgspec
+
+# The owner id our own orders carry in events (sim participants and venues' other traders use others).
+OUR_OWNER = 1
 
 # Sides. Plain ints: they are compared millions of times a second.
 BUY = 0
@@ -188,7 +189,18 @@ class BookGap(_Event):
     got: int
 
 
-Event = Union[BookSnapshot, BookDelta, Trade, Accepted, Fill, Cancelled, Amended, Rejected, Done,
-              VenueStatus, BookGap]
+Event = (
+    BookSnapshot
+    | BookDelta
+    | Trade
+    | Accepted
+    | Fill
+    | Cancelled
+    | Amended
+    | Rejected
+    | Done
+    | VenueStatus
+    | BookGap
+)
 ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
 MARKET_DATA_EVENTS = (BookSnapshot, BookDelta, Trade)

@@ -52,9 +52,13 @@ def to_decimal(value: object, *, symbol: str = "?", what: str = "value") -> Deci
         except InvalidOperation:
             raise InstrumentError(symbol, what, value, "is not a number") from None
     else:
-        raise InstrumentError(symbol, what, value, f"must be a number or numeric string, not {type(value).__name__}")
+        raise InstrumentError(
+            symbol, what, value, f"must be a number or numeric string, not {type(value).__name__}"
+        )
     if not d.is_finite():
-        raise InstrumentError(symbol, what, value, "must be finite (NaN and infinity are not prices or sizes)")
+        raise InstrumentError(
+            symbol, what, value, "must be finite (NaN and infinity are not prices or sizes)"
+        )
     return d
 
 
@@ -111,26 +115,38 @@ class Instrument:
         if d <= 0:
             raise InstrumentError(self.symbol, "price", price, "must be greater than zero")
         if d > _EXACT.multiply(self.tick_size, self.max_ticks):  # before dividing: 1e999999 is a number
-            raise InstrumentError(self.symbol, "price", price, f"is above the maximum of {self.max_ticks} ticks")
+            raise InstrumentError(
+                self.symbol, "price", price, f"is above the maximum of {self.max_ticks} ticks"
+            )
         q, r = _EXACT.divmod(d, self.tick_size)
         if r:
-            raise InstrumentError(self.symbol, "price", price, f"is not a multiple of the tick size {self.tick_size}")
+            raise InstrumentError(
+                self.symbol, "price", price, f"is not a multiple of the tick size {self.tick_size}"
+            )
         n = int(q)
         if n > self.max_ticks:
-            raise InstrumentError(self.symbol, "price", price, f"is above the maximum of {self.max_ticks} ticks")
+            raise InstrumentError(
+                self.symbol, "price", price, f"is above the maximum of {self.max_ticks} ticks"
+            )
         return n
 
     def lots(self, size: object, *, allow_zero: bool = False) -> int:
         """Size -> integer lots. Must be finite, > 0 (or 0 when `allow_zero`), on the lot grid."""
         d = to_decimal(size, symbol=self.symbol, what="size")
         if d < 0 or (d == 0 and not allow_zero):
-            raise InstrumentError(self.symbol, "size", size, "must be greater than zero" if not allow_zero
-                                  else "must not be negative")
+            raise InstrumentError(
+                self.symbol,
+                "size",
+                size,
+                "must be greater than zero" if not allow_zero else "must not be negative",
+            )
         if d > _EXACT.multiply(self.lot_size, self.max_lots):
             raise InstrumentError(self.symbol, "size", size, f"is above the maximum of {self.max_lots} lots")
         q, r = _EXACT.divmod(d, self.lot_size)
         if r:
-            raise InstrumentError(self.symbol, "size", size, f"is not a multiple of the lot size {self.lot_size}")
+            raise InstrumentError(
+                self.symbol, "size", size, f"is not a multiple of the lot size {self.lot_size}"
+            )
         n = int(q)
         if n > self.max_lots:
             raise InstrumentError(self.symbol, "size", size, f"is above the maximum of {self.max_lots} lots")
@@ -140,8 +156,9 @@ class Instrument:
         """Size of an order: as `lots`, and at least the instrument's minimum."""
         n = self.lots(size)
         if n < self.min_lots:
-            raise InstrumentError(self.symbol, "size", size,
-                                  f"is below the minimum order size {self.size(self.min_lots)}")
+            raise InstrumentError(
+                self.symbol, "size", size, f"is below the minimum order size {self.size(self.min_lots)}"
+            )
         return n
 
     def ticks_nearest(self, price: object, *, side: int | None = None) -> int:
@@ -200,5 +217,6 @@ def fee_units(price_ticks: int, size_lots: int, fee_ppm: int) -> int:
     return price_ticks * size_lots * fee_ppm
 
 
-DEFAULT_INSTRUMENT = Instrument("BTC/USDT", tick_size=Decimal("0.1"), lot_size=Decimal("0.001"),
-                                min_lots=1, venue="sim")
+DEFAULT_INSTRUMENT = Instrument(
+    "BTC/USDT", tick_size=Decimal("0.1"), lot_size=Decimal("0.001"), min_lots=1, venue="sim"
+)

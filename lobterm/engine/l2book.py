@@ -28,7 +28,7 @@ the venue, it does not match.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
-from typing import Iterator
+from collections.abc import Iterator
 
 from lobterm.engine.events import BUY, SELL, BookDelta, BookGap, BookSnapshot
 from lobterm.engine.instrument import MAX_UNITS
@@ -63,9 +63,24 @@ class L2Book:
     (garbage or another book's delta).
     """
 
-    __slots__ = ("venue", "symbol", "bids", "asks", "_bid_keys", "_ask_keys", "_sides",
-                 "seq", "valid", "version", "deltas_applied", "gaps", "ignored", "stale",
-                 "while_invalid", "rejected")
+    __slots__ = (
+        "venue",
+        "symbol",
+        "bids",
+        "asks",
+        "_bid_keys",
+        "_ask_keys",
+        "_sides",
+        "seq",
+        "valid",
+        "version",
+        "deltas_applied",
+        "gaps",
+        "ignored",
+        "stale",
+        "while_invalid",
+        "rejected",
+    )
 
     def __init__(self, venue: str = "", symbol: str = "") -> None:
         self.venue = venue
@@ -98,8 +113,12 @@ class L2Book:
         except (KeyError, TypeError):
             raise L2BookError(self.venue, self.symbol, "side", side, "must be 0 (buy) or 1 (sell)") from None
         # Exact class checks: a float or numpy scalar would hash like an int and slip into the dicts.
-        if (price.__class__ is not int or size.__class__ is not int
-                or not 0 < price <= _MAX or not 0 <= size <= _MAX):
+        if (
+            price.__class__ is not int
+            or size.__class__ is not int
+            or not 0 < price <= _MAX
+            or not 0 <= size <= _MAX
+        ):
             self._raise_level(price, size)
         if size:
             self.version += 1
@@ -170,8 +189,13 @@ class L2Book:
         twice on one side. The order of the levels in the snapshot is not trusted.
         """
         if snap.venue != self.venue or snap.symbol != self.symbol:
-            raise L2BookError(self.venue, self.symbol, "snapshot for", f"{snap.venue}:{snap.symbol}",
-                              "belongs to another book")
+            raise L2BookError(
+                self.venue,
+                self.symbol,
+                "snapshot for",
+                f"{snap.venue}:{snap.symbol}",
+                "belongs to another book",
+            )
         if snap.seq.__class__ is not int:
             raise L2BookError(self.venue, self.symbol, "seq", snap.seq, "must be an int")
         new = ({}, {})
@@ -181,10 +205,15 @@ class L2Book:
                 try:
                     price, size = level
                 except (TypeError, ValueError):
-                    raise L2BookError(self.venue, self.symbol, "level", level,
-                                      "must be (price, size)") from None
-                if (price.__class__ is not int or size.__class__ is not int
-                        or not 0 < price <= _MAX or not 0 <= size <= _MAX):
+                    raise L2BookError(
+                        self.venue, self.symbol, "level", level, "must be (price, size)"
+                    ) from None
+                if (
+                    price.__class__ is not int
+                    or size.__class__ is not int
+                    or not 0 < price <= _MAX
+                    or not 0 <= size <= _MAX
+                ):
                     self._raise_level(price, size)
                 if price in book:
                     raise L2BookError(self.venue, self.symbol, "price", price, "is listed twice on one side")
@@ -262,8 +291,8 @@ class L2Book:
         """Levels of `side` with low <= price <= high, in ascending price order. O(log n + k)."""
         levels, keys, sign = self._side(side)
         if sign == 1:
-            return [(p, levels[p]) for p in keys[bisect_left(keys, low):bisect_right(keys, high)]]
-        sel = keys[bisect_left(keys, -high):bisect_right(keys, -low)]
+            return [(p, levels[p]) for p in keys[bisect_left(keys, low) : bisect_right(keys, high)]]
+        sel = keys[bisect_left(keys, -high) : bisect_right(keys, -low)]
         return [(-k, levels[-k]) for k in reversed(sel)]
 
     def level_count(self, side: int) -> int:
@@ -275,8 +304,9 @@ class L2Book:
 
     def to_snapshot(self, ts: int) -> BookSnapshot:
         """The current book as a `BookSnapshot` (for checkpoints and resync tests)."""
-        return BookSnapshot(ts, self.venue, self.symbol, self.seq,
-                            tuple(self.iter_levels(BUY)), tuple(self.iter_levels(SELL)))
+        return BookSnapshot(
+            ts, self.venue, self.symbol, self.seq, tuple(self.iter_levels(BUY)), tuple(self.iter_levels(SELL))
+        )
 
     def _side(self, side: int) -> tuple[dict[int, int], list[int], int]:
         try:
@@ -288,5 +318,7 @@ class L2Book:
         return self._side(side)[0]
 
     def __repr__(self) -> str:
-        return (f"L2Book({self.venue}:{self.symbol} seq={self.seq} valid={self.valid} "
-                f"bid={self.best_bid()} ask={self.best_ask()} levels={len(self.bids)}/{len(self.asks)})")
+        return (
+            f"L2Book({self.venue}:{self.symbol} seq={self.seq} valid={self.valid} "
+            f"bid={self.best_bid()} ask={self.best_ask()} levels={len(self.bids)}/{len(self.asks)})"
+        )

@@ -29,7 +29,7 @@ beats any tree), locals bound in the loops. See benchmarks/engine_bench.py for t
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from typing import Iterator
+from collections.abc import Iterator
 
 from lobterm.engine.events import (
     BUY,
@@ -72,11 +72,32 @@ class MatchingBook:
     that a venue can publish L2 deltas without diffing the book.
     """
 
-    __slots__ = ("venue", "symbol", "now", "events", "maker_fee_ppm", "taker_fee_ppm", "track_levels",
-                 "touched", "_orders", "_levels", "_qty", "_prices", "_total", "_trade_id")
+    __slots__ = (
+        "venue",
+        "symbol",
+        "now",
+        "events",
+        "maker_fee_ppm",
+        "taker_fee_ppm",
+        "track_levels",
+        "touched",
+        "_orders",
+        "_levels",
+        "_qty",
+        "_prices",
+        "_total",
+        "_trade_id",
+    )
 
-    def __init__(self, venue: str = "", symbol: str = "", *, maker_fee_ppm: int = 0, taker_fee_ppm: int = 0,
-                 track_levels: bool = False) -> None:
+    def __init__(
+        self,
+        venue: str = "",
+        symbol: str = "",
+        *,
+        maker_fee_ppm: int = 0,
+        taker_fee_ppm: int = 0,
+        track_levels: bool = False,
+    ) -> None:
         self.venue = venue
         self.symbol = symbol
         self.now = 0
@@ -165,19 +186,36 @@ class MatchingBook:
         return (len(self._orders), self._total[0], self._total[1], self.best_bid(), self.best_ask())
 
     # ---- requests ------------------------------------------------------------------------------
-    def submit(self, order_id: int, side: int, price: int, size: int, order_type: int = LIMIT,
-               owner: int = 0, stp: int = STP_NONE) -> None:
+    def submit(
+        self,
+        order_id: int,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        owner: int = 0,
+        stp: int = STP_NONE,
+    ) -> None:
         """A new order. `price` is ignored (and reported as 0) for a market order."""
         if order_type == MARKET:
             price = 0
         elif not (type(price) is int and 0 < price <= _MAX_UNITS):
-            return self._reject_new(order_id, owner,
-                                    f"price {price!r} is not on the tick grid (a positive whole number of ticks)")
+            return self._reject_new(
+                order_id, owner, f"price {price!r} is not on the tick grid (a positive whole number of ticks)"
+            )
         # Exact ints only: a bool or float side/type/mode would pass the range checks and then travel in
         # events that the recorder cannot decode; a str or None would raise in the comparisons.
-        if not (type(size) is int and 0 < size <= _MAX_UNITS
-                and type(side) is type(order_type) is type(stp) is int and (side == 0 or side == 1)
-                and 0 <= order_type <= 4 and 0 <= stp <= 3) or order_id in self._orders:
+        if (
+            not (
+                type(size) is int
+                and 0 < size <= _MAX_UNITS
+                and type(side) is type(order_type) is type(stp) is int
+                and (side == 0 or side == 1)
+                and 0 <= order_type <= 4
+                and 0 <= stp <= 3
+            )
+            or order_id in self._orders
+        ):
             return self._reject_new(order_id, owner, self._why_bad(order_id, side, size, order_type, stp))
         ev = self.events
         if side == 0:
@@ -243,9 +281,12 @@ class MatchingBook:
         """Cancel a resting order. `owner`, when given, must match the order's owner."""
         o = self._orders.get(order_id)
         if o is None or (owner is not None and o[4] != owner):
-            why = f"unknown order id {order_id}" if o is None else f"order {order_id} belongs to another owner"
-            self.events.append(Rejected(self.now, self.venue, self.symbol, order_id, why,
-                                        -1 if owner is None else owner))
+            why = (
+                f"unknown order id {order_id}" if o is None else f"order {order_id} belongs to another owner"
+            )
+            self.events.append(
+                Rejected(self.now, self.venue, self.symbol, order_id, why, -1 if owner is None else owner)
+            )
             return
         side = o[1]
         px = o[2]
@@ -268,11 +309,14 @@ class MatchingBook:
         if self.track_levels:
             self.touched.append((side, px))
         now = self.now
-        self.events += (Cancelled(now, self.venue, self.symbol, order_id, leaves, CANCELED, o[4]),
-                        Done(now, self.venue, self.symbol, order_id, o[6], CANCELED, o[4]))
+        self.events += (
+            Cancelled(now, self.venue, self.symbol, order_id, leaves, CANCELED, o[4]),
+            Done(now, self.venue, self.symbol, order_id, o[6], CANCELED, o[4]),
+        )
 
-    def amend(self, order_id: int, price: int | None = None, size: int | None = None,
-              owner: int | None = None) -> None:
+    def amend(
+        self, order_id: int, price: int | None = None, size: int | None = None, owner: int | None = None
+    ) -> None:
         """Change a resting order's price and/or open size (see the module docstring for priority)."""
         ev = self.events
         o = self._orders.get(order_id)
@@ -294,8 +338,16 @@ class MatchingBook:
                 reason = POST_ONLY_WOULD_TRADE
         if reason is not None:
             # Addressed to whoever asked (as in `cancel`): never to another owner whose order it is.
-            ev.append(Rejected(self.now, self.venue, self.symbol, order_id, reason,
-                               owner if owner is not None else -1 if o is None else o[OWNER]))
+            ev.append(
+                Rejected(
+                    self.now,
+                    self.venue,
+                    self.symbol,
+                    order_id,
+                    reason,
+                    owner if owner is not None else -1 if o is None else o[OWNER],
+                )
+            )
             return
         new_size = o[LEAVES] if size is None else size
         if new_price == o[PRICE] and new_size <= o[LEAVES]:

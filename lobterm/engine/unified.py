@@ -23,10 +23,11 @@ rows of its price window; rows are built from the L2 dicts and sorted key lists 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-from lobterm.engine.events import (BUY, FOK, IOC, MARKET, SELL, Accepted, Amended, Cancelled, Done, Fill)
+from lobterm.engine.events import BUY, FOK, IOC, MARKET, SELL, Accepted, Amended, Cancelled, Done, Fill
 from lobterm.engine.l2book import L2Book
 
 __all__ = ["LadderRow", "UnifiedBook", "UnifiedBookError"]
@@ -89,8 +90,19 @@ class _OwnOrder:
 class UnifiedBook:
     """Our working orders on one venue+symbol merged with that venue's `L2Book`."""
 
-    __slots__ = ("l2", "our_owner_id", "own_in_venue_book", "_orders", "_own_ids", "_own_size",
-                 "_own_keys", "_own_version", "_priority", "_last_center", "bad_events")
+    __slots__ = (
+        "l2",
+        "our_owner_id",
+        "own_in_venue_book",
+        "_orders",
+        "_own_ids",
+        "_own_size",
+        "_own_keys",
+        "_own_version",
+        "_priority",
+        "_last_center",
+        "bad_events",
+    )
 
     def __init__(self, l2: L2Book, our_owner_id: int, *, own_in_venue_book: bool) -> None:
         self.l2 = l2
@@ -406,8 +418,10 @@ class UnifiedBook:
                     count[i] += len(ids)
             cols.append((venue, ours, count, others))
         (bv, bo, bc, bx), (av, ao, ac, ax) = cols
-        return [LadderRow(top_row - i * tpr, bv[i], bo[i], bc[i], av[i], ao[i], ac[i], bx[i], ax[i])
-                for i in range(n)]
+        return [
+            LadderRow(top_row - i * tpr, bv[i], bo[i], bc[i], av[i], ao[i], ac[i], bx[i], ax[i])
+            for i in range(n)
+        ]
 
 
 _HANDLED = frozenset((Accepted, Fill, Amended, Cancelled, Done))

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 from lobterm.clock import VirtualClock
-from lobterm.engine.events import (BUY, FOK, IOC, MARKET, Accepted, BookDelta, BookSnapshot, Done, Fill,
-                                   Trade)
+from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
 from lobterm.kernel import Kernel
 from lobterm.recording.player import build_replay_venues, paper_config_from
 from lobterm.recording.reader import SessionError, SessionReader
 from lobterm.trading.inventory import to_quote
 from lobterm.trading.paper import PaperConfig
-from lobterm.venues.base import OUR_OWNER
 
 __all__ = ["BacktestResult", "ProgressBar", "resolve_params", "run_backtest"]
 
@@ -75,8 +74,12 @@ class BacktestResult:
     risk_rejects: dict
     subscriber_errors: int
     inventory_path: list = field(default_factory=list)
-    engine: str = "reference"  # "fast": lobterm/recording/fastpath.py (numba); "reference": the kernel's objects
-    compile_seconds: float = 0.0  # fast path: compiling (first run) or loading the cached kernel, not in events/s
+    engine: str = (
+        "reference"  # "fast": lobterm/recording/fastpath.py (numba); "reference": the kernel's objects
+    )
+    compile_seconds: float = (
+        0.0  # fast path: compiling (first run) or loading the cached kernel, not in events/s
+    )
     decode_seconds: float = 0.0  # fast path: reading and decoding the session (in events/s)
     kernel_seconds: float = 0.0  # fast path: the numba kernel alone
     kernel_events_per_s: float = 0.0
@@ -85,30 +88,34 @@ class BacktestResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def as_text(self) -> str:
-        return "\n".join([
-            f"lobterm backtest: {self.path}",
-            f"  market             {self.venue} {self.symbol}, {self.replay_seconds:.1f} s of recorded time",
-            f"  parameters         {self.params_source}: " + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
-            f"  latency            {self.latency_ms:g} ms per request",
-            f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
-            f"  engine             {self._engine_text()}",
-            f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
-            f"  fills              {self.fills:,} ({', '.join(f'{k} {v}' for k, v in self.fills_by_rule.items())})",
-            f"  volume             {self.volume} (bought {self.buy_volume}, sold {self.sell_volume})",
-            f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, fees {self.fees}, "
-            f"net {self.net_pnl}",
-            f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
-            f"  max drawdown       {self.max_drawdown}",
-            f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
-            f"  risk rejections    {self.risk_rejects or 'none'}",
-        ])
-
+        return "\n".join(
+            [
+                f"lobterm backtest: {self.path}",
+                f"  market             {self.venue} {self.symbol}, {self.replay_seconds:.1f} s of recorded time",
+                f"  parameters         {self.params_source}: "
+                + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
+                f"  latency            {self.latency_ms:g} ms per request",
+                f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
+                f"  engine             {self._engine_text()}",
+                f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
+                f"  fills              {self.fills:,} ({', '.join(f'{k} {v}' for k, v in self.fills_by_rule.items())})",
+                f"  volume             {self.volume} (bought {self.buy_volume}, sold {self.sell_volume})",
+                f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, fees {self.fees}, "
+                f"net {self.net_pnl}",
+                f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
+                f"  max drawdown       {self.max_drawdown}",
+                f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
+                f"  risk rejections    {self.risk_rejects or 'none'}",
+            ]
+        )
 
     def _engine_text(self) -> str:
         if self.engine != "fast":
             return "reference (the kernel's bus, books, OMS, risk, market maker and paper desk)"
-        return (f"fast (numba): decode {self.decode_seconds:.2f} s, kernel {self.kernel_seconds:.3f} s "
-                f"({self.kernel_events_per_s:,.0f} events/s); compile/load {self.compile_seconds:.2f} s not counted")
+        return (
+            f"fast (numba): decode {self.decode_seconds:.2f} s, kernel {self.kernel_seconds:.3f} s "
+            f"({self.kernel_events_per_s:,.0f} events/s); compile/load {self.compile_seconds:.2f} s not counted"
+        )
 
 
 class ProgressBar:
@@ -131,8 +138,10 @@ class ProgressBar:
         frac = min(1.0, done / self.total)
         filled = int(frac * self.width)
         rate = done / max(now - self.t0, 1e-9)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% "
-                          f"{done:,}/{self.total:,} events {rate:,.0f}/s")
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% "
+            f"{done:,}/{self.total:,} events {rate:,.0f}/s"
+        )
         self.stream.flush()
         self.drawn += 1
 
@@ -231,9 +240,16 @@ class _Tracker:
         self.sample()
 
 
-def run_backtest(path: str, params: Any = None, *, params_source: str = "given", latency_ms: float = 0.0,
-                 paper: PaperConfig | None = None, progress: Callable[[int, int], None] | None = None,
-                 symbol: str | None = None) -> BacktestResult:
+def run_backtest(
+    path: str,
+    params: Any = None,
+    *,
+    params_source: str = "given",
+    latency_ms: float = 0.0,
+    paper: PaperConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    symbol: str | None = None,
+) -> BacktestResult:
     """Rerun the market maker over the session at `path` (see the module docstring). `params`: a
     QuoteParams (None: the recorded ones, else the defaults). `progress(done, total)` is called every
     few thousand events."""
@@ -271,7 +287,7 @@ def run_backtest(path: str, params: Any = None, *, params_source: str = "given",
         batch_ts = None
         # The events of one timestamp go out as one batch, as the venue published them: the market
         # maker requotes once per batch, not between the prints of one taker's sweep.
-        for seq, ts, ev in reader.events(1, notes=False):
+        for _seq, ts, ev in reader.events(1, notes=False):
             if ts != batch_ts:
                 if batch:
                     publish_many(batch)
@@ -299,20 +315,35 @@ def run_backtest(path: str, params: Any = None, *, params_source: str = "given",
     span = max(1, last_ts - first_ts)
     desk = by_name[market.venue].desk
     return BacktestResult(
-        path=str(path), venue=market.venue, symbol=market.symbol,
-        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)}, params_source=params_source,
-        latency_ms=latency_ms, events=n, wall_seconds=wall, events_per_s=n / max(wall, 1e-9),
+        path=str(path),
+        venue=market.venue,
+        symbol=market.symbol,
+        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)},
+        params_source=params_source,
+        latency_ms=latency_ms,
+        events=n,
+        wall_seconds=wall,
+        events_per_s=n / max(wall, 1e-9),
         replay_seconds=(last_ts - first_ts) / 1e9,
-        quotes_sent=mm.quotes_sent, amends_sent=mm.amends_sent, cancels_sent=mm.cancels_sent,
-        fills=pos.fills, fills_by_rule=dict(desk.fills_by_rule),
-        buy_volume=f"{fmt(pos.bought)} {inst.base}", sell_volume=f"{fmt(pos.sold)} {inst.base}",
+        quotes_sent=mm.quotes_sent,
+        amends_sent=mm.amends_sent,
+        cancels_sent=mm.cancels_sent,
+        fills=pos.fills,
+        fills_by_rule=dict(desk.fills_by_rule),
+        buy_volume=f"{fmt(pos.bought)} {inst.base}",
+        sell_volume=f"{fmt(pos.sold)} {inst.base}",
         volume=f"{fmt(pos.bought + pos.sold)} {inst.base}",
-        realized_pnl=str(pnl.realized), unrealized_pnl=str(pnl.unrealized), fees=str(pnl.fees), net_pnl=str(pnl.net),
-        position_min=f"{fmt(tracker.pos_min)} {inst.base}", position_max=f"{fmt(tracker.pos_max)} {inst.base}",
+        realized_pnl=str(pnl.realized),
+        unrealized_pnl=str(pnl.unrealized),
+        fees=str(pnl.fees),
+        net_pnl=str(pnl.net),
+        position_min=f"{fmt(tracker.pos_min)} {inst.base}",
+        position_max=f"{fmt(tracker.pos_max)} {inst.base}",
         position_final=f"{fmt(pos.lots)} {inst.base}",
         max_drawdown=str(to_quote(inst, Fraction(tracker.max_dd, 2 * FEE_SCALE))),
         time_quoted_pct=round(100.0 * tracker.quoted_ns / span, 2),
-        risk_rejects=dict(kernel.oms.risk_rejects), subscriber_errors=kernel.bus.errors,
+        risk_rejects=dict(kernel.oms.risk_rejects),
+        subscriber_errors=kernel.bus.errors,
         inventory_path=[[ts, lots] for ts, lots in tracker.path],
     )
 
@@ -334,7 +365,9 @@ def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: 
         try:
             from lobterm.recording.fastpath import run_fast_backtest
 
-            return run_fast_backtest(path, params, params_source=source, latency_ms=latency_ms, progress=progress)
+            return run_fast_backtest(
+                path, params, params_source=source, latency_ms=latency_ms, progress=progress
+            )
         except FastPathUnsupported as exc:
             why = f"the fast path cannot run this backtest ({exc}): running the reference path"
     print(f"lobterm: {why}", file=sys.stderr)
@@ -370,8 +403,9 @@ def backtest_command(args: Any) -> int:
         if getattr(args, "engine", None) != "reference":
             result = _try_fast(args.file, params, source, args.latency_ms, progress)
         if result is None:
-            result = run_backtest(args.file, params, params_source=source, latency_ms=args.latency_ms,
-                                  progress=progress)
+            result = run_backtest(
+                args.file, params, params_source=source, latency_ms=args.latency_ms, progress=progress
+            )
     except SessionError as exc:
         print(f"lobterm: cannot backtest {exc}", file=sys.stderr)
         return 2

@@ -14,21 +14,32 @@ from __future__ import annotations
 
 import csv
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
-from lobterm.engine.events import SIDE_NAMES, BookDelta, BookSnapshot, Fill, Trade
+from lobterm.engine.events import OUR_OWNER, SIDE_NAMES, BookDelta, BookSnapshot, Fill, Trade
 from lobterm.engine.l2book import L2Book
 from lobterm.recording.reader import SessionReader
-from lobterm.venues.base import OUR_OWNER
 
 __all__ = ["ExportError", "export_session", "TABLES"]
 
 TABLES = {
     "trades": ["ts_ns", "time", "venue", "symbol", "price", "size", "aggressor", "trade_id"],
-    "fills": ["ts_ns", "time", "venue", "symbol", "order_id", "side", "price", "size", "leaves", "liquidity",
-              "fee", "trade_id"],
+    "fills": [
+        "ts_ns",
+        "time",
+        "venue",
+        "symbol",
+        "order_id",
+        "side",
+        "price",
+        "size",
+        "leaves",
+        "liquidity",
+        "fee",
+        "trade_id",
+    ],
     "top_of_book": ["ts_ns", "time", "venue", "symbol", "bid", "bid_size", "ask", "ask_size"],
 }
 
@@ -39,7 +50,7 @@ class ExportError(Exception):
 
 def iso(ts_ns: int) -> str:
     sec, ns = divmod(ts_ns, 1_000_000_000)
-    return f"{datetime.fromtimestamp(sec, timezone.utc):%Y-%m-%dT%H:%M:%S}.{ns:09d}Z"
+    return f"{datetime.fromtimestamp(sec, UTC):%Y-%m-%dT%H:%M:%S}.{ns:09d}Z"
 
 
 def _rows(reader: SessionReader) -> Iterator[tuple[str, list]]:
@@ -65,27 +76,60 @@ def _rows(reader: SessionReader) -> Iterator[tuple[str, list]]:
             top = (bb, ba)
             if tops.get(key) != top:
                 tops[key] = top
-                yield "top_of_book", [ts, iso(ts), ev.venue, ev.symbol,
-                                      "" if bb is None else inst.format_price(bb[0]),
-                                      "" if bb is None else inst.format_size(bb[1]),
-                                      "" if ba is None else inst.format_price(ba[0]),
-                                      "" if ba is None else inst.format_size(ba[1])]
+                yield (
+                    "top_of_book",
+                    [
+                        ts,
+                        iso(ts),
+                        ev.venue,
+                        ev.symbol,
+                        "" if bb is None else inst.format_price(bb[0]),
+                        "" if bb is None else inst.format_size(bb[1]),
+                        "" if ba is None else inst.format_price(ba[0]),
+                        "" if ba is None else inst.format_size(ba[1]),
+                    ],
+                )
         elif cls is Trade:
             inst = insts.get((ev.venue, ev.symbol))
             if inst is not None:
-                yield "trades", [ev.ts, iso(ev.ts), ev.venue, ev.symbol, inst.format_price(ev.price),
-                                 inst.format_size(ev.size), SIDE_NAMES[ev.aggressor] if ev.aggressor in (0, 1)
-                                 else str(ev.aggressor), ev.trade_id]
+                yield (
+                    "trades",
+                    [
+                        ev.ts,
+                        iso(ev.ts),
+                        ev.venue,
+                        ev.symbol,
+                        inst.format_price(ev.price),
+                        inst.format_size(ev.size),
+                        SIDE_NAMES[ev.aggressor] if ev.aggressor in (0, 1) else str(ev.aggressor),
+                        ev.trade_id,
+                    ],
+                )
         elif cls is Fill and ev.owner == OUR_OWNER:
             inst = insts.get((ev.venue, ev.symbol))
             if inst is not None:
-                yield "fills", [ev.ts, iso(ev.ts), ev.venue, ev.symbol, ev.order_id,
-                                SIDE_NAMES[ev.side] if ev.side in (0, 1) else str(ev.side),
-                                inst.format_price(ev.price), inst.format_size(ev.size), inst.format_size(ev.leaves),
-                                "maker" if ev.is_maker else "taker", str(inst.fee(ev.fee)), ev.trade_id]
+                yield (
+                    "fills",
+                    [
+                        ev.ts,
+                        iso(ev.ts),
+                        ev.venue,
+                        ev.symbol,
+                        ev.order_id,
+                        SIDE_NAMES[ev.side] if ev.side in (0, 1) else str(ev.side),
+                        inst.format_price(ev.price),
+                        inst.format_size(ev.size),
+                        inst.format_size(ev.leaves),
+                        "maker" if ev.is_maker else "taker",
+                        str(inst.fee(ev.fee)),
+                        ev.trade_id,
+                    ],
+                )
 
 
-def export_session(path: str | os.PathLike, to: str = "csv", out_dir: str | os.PathLike | None = None) -> dict[str, tuple[Path, int]]:
+def export_session(
+    path: str | os.PathLike, to: str = "csv", out_dir: str | os.PathLike | None = None
+) -> dict[str, tuple[Path, int]]:
     """Write the three tables of session `path`; returns {table: (file, rows)}. SessionError for a bad
     file, ExportError for a format that cannot be written."""
     if to not in ("csv", "parquet"):
@@ -96,8 +140,10 @@ def export_session(path: str | os.PathLike, to: str = "csv", out_dir: str | os.P
             import pyarrow as pa  # noqa: F811
             import pyarrow.parquet as pq  # noqa: F811
         except ImportError:
-            raise ExportError("parquet export needs pyarrow, which is not installed: `pip install pyarrow` "
-                              "(or export with --to csv)") from None
+            raise ExportError(
+                "parquet export needs pyarrow, which is not installed: `pip install pyarrow` "
+                "(or export with --to csv)"
+            ) from None
     src = Path(path)
     with SessionReader(src) as reader:
         stem = src.name[: -len(".lobterm.sqlite")] if src.name.endswith(".lobterm.sqlite") else src.stem
@@ -127,11 +173,13 @@ def export_session(path: str | os.PathLike, to: str = "csv", out_dir: str | os.P
         else:
             columns: dict[str, list[list]] = {t: [[] for _ in TABLES[t]] for t in TABLES}
             for table, row in _rows(reader):
-                for col, value in zip(columns[table], row):
+                for col, value in zip(columns[table], row, strict=False):
                     col.append(value)
                 counts[table] += 1
             for t, cols in columns.items():
-                arrays = [pa.array(c, type=pa.int64() if name in ("ts_ns", "order_id", "trade_id") else pa.string())
-                          for name, c in zip(TABLES[t], cols)]
+                arrays = [
+                    pa.array(c, type=pa.int64() if name in ("ts_ns", "order_id", "trade_id") else pa.string())
+                    for name, c in zip(TABLES[t], cols, strict=False)
+                ]
                 pq.write_table(pa.Table.from_arrays(arrays, names=TABLES[t]), files[t])
         return {t: (files[t], counts[t]) for t in TABLES}

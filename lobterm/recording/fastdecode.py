@@ -25,8 +25,9 @@ BAD = -1
 _MAX = 10**15
 
 # tags: (length, first byte) identify them among lobterm's events
-T_DELTA, T_SNAP, T_TRADE, T_ACCEPTED, T_FILL, T_CANCELLED, T_AMENDED, T_REJECTED, T_DONE, T_STATUS, \
-    T_GAP = range(11)
+T_DELTA, T_SNAP, T_TRADE, T_ACCEPTED, T_FILL, T_CANCELLED, T_AMENDED, T_REJECTED, T_DONE, T_STATUS, T_GAP = (
+    range(11)
+)
 _NFIELDS = np.array([8, 7, 8, 10, 13, 8, 9, 7, 8, 5, 6], dtype=np.int64)  # array length with the tag
 
 
@@ -93,8 +94,12 @@ def _str(buf, pos):
     elif b == 0xDB:
         if pos + 5 > n:
             return False, 0, 0, pos
-        ln = ((np.int64(buf[pos + 1]) << 24) | (np.int64(buf[pos + 2]) << 16) | (np.int64(buf[pos + 3]) << 8)
-              | np.int64(buf[pos + 4]))
+        ln = (
+            (np.int64(buf[pos + 1]) << 24)
+            | (np.int64(buf[pos + 2]) << 16)
+            | (np.int64(buf[pos + 3]) << 8)
+            | np.int64(buf[pos + 4])
+        )
         start = pos + 5
     else:
         return False, 0, 0, pos
@@ -119,8 +124,12 @@ def _array(buf, pos):
     if b == 0xDD:
         if pos + 5 > n:
             return False, 0, pos
-        v = ((np.int64(buf[pos + 1]) << 24) | (np.int64(buf[pos + 2]) << 16) | (np.int64(buf[pos + 3]) << 8)
-             | np.int64(buf[pos + 4]))
+        v = (
+            (np.int64(buf[pos + 1]) << 24)
+            | (np.int64(buf[pos + 2]) << 16)
+            | (np.int64(buf[pos + 3]) << 8)
+            | np.int64(buf[pos + 4])
+        )
         return True, v, pos + 5
     return False, 0, pos
 
@@ -164,8 +173,12 @@ TABLE_SIZE = 1 << 14  # entries per table; more than half full and the parser ha
 
 def new_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(own keys, own values (n, 1), order keys, order values (n, 3)), empty."""
-    return (np.full(TABLE_SIZE, EMPTY, dtype=np.int64), np.zeros((TABLE_SIZE, 1), dtype=np.int64),
-            np.full(TABLE_SIZE, EMPTY, dtype=np.int64), np.zeros((TABLE_SIZE, 3), dtype=np.int64))
+    return (
+        np.full(TABLE_SIZE, EMPTY, dtype=np.int64),
+        np.zeros((TABLE_SIZE, 1), dtype=np.int64),
+        np.full(TABLE_SIZE, EMPTY, dtype=np.int64),
+        np.zeros((TABLE_SIZE, 3), dtype=np.int64),
+    )
 
 
 @njit(cache=True)

@@ -50,26 +50,97 @@ K_ORDER = 5  # side, price, size, seq = 1 for post-only (0 plain limit); order i
 K_CANCEL = 6  # seq = the order id to cancel
 
 # ---- parameters ----------------------------------------------------------------------------------
-P_LEVELS, P_STEP, P_SPREAD_TICKS, P_MIN_SPREAD, P_MAX_POS, P_TOL, P_MAX_AGE_NS, P_POST_ONLY, \
-    P_USE_AMEND, P_BACKOFF_NS, P_MIN_LOTS, P_MAX_LOTS, P_LATENCY_NS, P_PROBABILISTIC, P_MAKER_PPM, \
-    P_TAKER_PPM, P_MM_ON = range(17)
+(
+    P_LEVELS,
+    P_STEP,
+    P_SPREAD_TICKS,
+    P_MIN_SPREAD,
+    P_MAX_POS,
+    P_TOL,
+    P_MAX_AGE_NS,
+    P_POST_ONLY,
+    P_USE_AMEND,
+    P_BACKOFF_NS,
+    P_MIN_LOTS,
+    P_MAX_LOTS,
+    P_LATENCY_NS,
+    P_PROBABILISTIC,
+    P_MAKER_PPM,
+    P_TAKER_PPM,
+    P_MM_ON,
+) = range(17)
 N_IPARAMS = 17
 PF_SPREAD_BPS, PF_SKEW, PF_SIZE_SKEW, PF_SIZE_TOL = range(4)
 N_FPARAMS = 4
 
 # ---- order slots: the market maker's view (Q_*) and the desk's (D_*) of one of our orders ----------
-Q_OID, Q_SIDE, Q_STATE, Q_PRICE, Q_SIZE, Q_WPRICE, Q_WSIZE, Q_PLACED, D_STATE, D_PRICE, D_LEAVES, \
-    D_AHEAD, D_SEQ, D_FILLED, D_POST_ONLY = range(15)
+(
+    Q_OID,
+    Q_SIDE,
+    Q_STATE,
+    Q_PRICE,
+    Q_SIZE,
+    Q_WPRICE,
+    Q_WSIZE,
+    Q_PLACED,
+    D_STATE,
+    D_PRICE,
+    D_LEAVES,
+    D_AHEAD,
+    D_SEQ,
+    D_FILLED,
+    D_POST_ONLY,
+) = range(15)
 N_QFIELDS = 15
 FREE, SENT, WORKING, AMENDING, CANCELLING = 0, 1, 2, 3, 4  # the market maker's quote states
 D_NONE, D_INFLIGHT, D_RESTING, D_GONE = 0, 1, 2, 3  # the desk's
 
 # ---- scalars -------------------------------------------------------------------------------------
-(S_BID, S_ASK, S_VALID, S_SEQ, S_POS, S_CASH, S_FEES, S_NFILLS, S_NEXT_OID, S_REST_SEQ, S_DIRTY,
- S_BACKOFF_UNTIL, S_VENUE_UP, S_QUOTED_SINCE, S_QUOTED_NS, S_LIVE_BID, S_LIVE_ASK, S_PEAK_SET, S_PEAK_A,
- S_PEAK_F, S_MAX_DD, S_QUOTES_SENT, S_AMENDS_SENT, S_CANCELS_SENT, S_CYCLES, S_REJECTS, S_RULE_TAKER,
- S_RULE_QUEUE, S_RULE_THROUGH, S_RULE_CROSS, S_LAST_TRADE, S_HAVE_LADDER, S_REQ_HEAD, S_REQ_TAIL,
- S_RSP_N, S_LAST_DUE, S_PULLS, S_HOLDS, S_ERROR, S_BOOK_IGNORED, S_GAPS, S_FILLED_LOTS, S_LO) = range(43)
+(
+    S_BID,
+    S_ASK,
+    S_VALID,
+    S_SEQ,
+    S_POS,
+    S_CASH,
+    S_FEES,
+    S_NFILLS,
+    S_NEXT_OID,
+    S_REST_SEQ,
+    S_DIRTY,
+    S_BACKOFF_UNTIL,
+    S_VENUE_UP,
+    S_QUOTED_SINCE,
+    S_QUOTED_NS,
+    S_LIVE_BID,
+    S_LIVE_ASK,
+    S_PEAK_SET,
+    S_PEAK_A,
+    S_PEAK_F,
+    S_MAX_DD,
+    S_QUOTES_SENT,
+    S_AMENDS_SENT,
+    S_CANCELS_SENT,
+    S_CYCLES,
+    S_REJECTS,
+    S_RULE_TAKER,
+    S_RULE_QUEUE,
+    S_RULE_THROUGH,
+    S_RULE_CROSS,
+    S_LAST_TRADE,
+    S_HAVE_LADDER,
+    S_REQ_HEAD,
+    S_REQ_TAIL,
+    S_RSP_N,
+    S_LAST_DUE,
+    S_PULLS,
+    S_HOLDS,
+    S_ERROR,
+    S_BOOK_IGNORED,
+    S_GAPS,
+    S_FILLED_LOTS,
+    S_LO,
+) = range(43)
 N_SCALARS = 43
 ERR_NONE, ERR_FILLS_FULL, ERR_SLOTS_FULL, ERR_REQUESTS_FULL = 0, 1, 2, 3
 
@@ -755,8 +826,9 @@ def _same_ladder(LAD, LN, PLAD, PLN):
 
 
 @njit(cache=True)
-def _diff_side(Q, S, IP, FP, side, LAD, LN, position, now, allow_new,
-               CANC, AMD, NEWS, counts, cand, free, unm, matched):
+def _diff_side(
+    Q, S, IP, FP, side, LAD, LN, position, now, allow_new, CANC, AMD, NEWS, counts, cand, free, unm, matched
+):
     """market_maker._diff_side over the slots; appends to CANC (slots), AMD (slot, price, size) and
     NEWS (side, price, size); counts = [n_cancels, n_amends, n_news]."""
     nq = Q.shape[0]
@@ -981,8 +1053,34 @@ def _pull(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, now):
 
 
 @njit(cache=True)
-def _cycle(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, FP, sizes, LAD, LN, PLAD, PLN, PF,
-           CANC, AMD, NEWS, counts, cand, free, unm, matched, now):
+def _cycle(
+    Q,
+    S,
+    FO,
+    RSP,
+    REQ,
+    bids,
+    asks,
+    taken,
+    traded,
+    IP,
+    FP,
+    sizes,
+    LAD,
+    LN,
+    PLAD,
+    PLN,
+    PF,
+    CANC,
+    AMD,
+    NEWS,
+    counts,
+    cand,
+    free,
+    unm,
+    matched,
+    now,
+):
     if S[S_VENUE_UP] == 0 or S[S_VALID] == 0:
         _pull(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, now)
         return
@@ -1014,8 +1112,26 @@ def _cycle(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, FP, sizes, LAD, LN
     backoff = now < S[S_BACKOFF_UNTIL]
     counts[:] = 0
     for side in range(2):
-        _diff_side(Q, S, IP, FP, side, LAD, LN, position, now, not backoff, CANC, AMD, NEWS, counts,
-                   cand, free, unm, matched)
+        _diff_side(
+            Q,
+            S,
+            IP,
+            FP,
+            side,
+            LAD,
+            LN,
+            position,
+            now,
+            not backoff,
+            CANC,
+            AMD,
+            NEWS,
+            counts,
+            cand,
+            free,
+            unm,
+            matched,
+        )
     dirty = 1 if backoff else 0
     for s in range(Q.shape[0]):
         st = Q[s, Q_STATE]
@@ -1046,8 +1162,23 @@ def _cycle(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, FP, sizes, LAD, LN
             Q[s, Q_WPRICE] = price
             Q[s, Q_WSIZE] = size
             S[S_AMENDS_SENT] += 1
-            _send(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, now, REQ_AMEND, s,
-                  price if price != Q[s, Q_PRICE] else -1, size if size != Q[s, Q_SIZE] else -1)
+            _send(
+                Q,
+                S,
+                FO,
+                RSP,
+                REQ,
+                bids,
+                asks,
+                taken,
+                traded,
+                IP,
+                now,
+                REQ_AMEND,
+                s,
+                price if price != Q[s, Q_PRICE] else -1,
+                size if size != Q[s, Q_SIZE] else -1,
+            )
     for a in range(counts[2]):
         s = _new_slot(Q, S)
         if s < 0:
@@ -1162,18 +1293,65 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
             if S[S_REQ_HEAD] < S[S_REQ_TAIL]:
                 _apply_due(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, t)
             if kind == K_DELTA:
-                _on_delta(Q, S, FO, RSP, bids, asks, taken, traded, IP, rows[k, C_SIDE], rows[k, C_PRICE],
-                          rows[k, C_SIZE], rows[k, C_SEQ], t, scratch, prices)
+                _on_delta(
+                    Q,
+                    S,
+                    FO,
+                    RSP,
+                    bids,
+                    asks,
+                    taken,
+                    traded,
+                    IP,
+                    rows[k, C_SIDE],
+                    rows[k, C_PRICE],
+                    rows[k, C_SIZE],
+                    rows[k, C_SEQ],
+                    t,
+                    scratch,
+                    prices,
+                )
             elif kind == K_TRADE:
-                _on_trade(Q, S, FO, RSP, bids, asks, taken, traded, IP, rows[k, C_SIDE], rows[k, C_PRICE],
-                          rows[k, C_SIZE], t, scratch, prices)
+                _on_trade(
+                    Q,
+                    S,
+                    FO,
+                    RSP,
+                    bids,
+                    asks,
+                    taken,
+                    traded,
+                    IP,
+                    rows[k, C_SIDE],
+                    rows[k, C_PRICE],
+                    rows[k, C_SIZE],
+                    t,
+                    scratch,
+                    prices,
+                )
             elif kind == K_SNAP:
                 nlev = rows[k, C_SIZE]
                 if nlev < 0:
                     S[S_BOOK_IGNORED] += 1
                 else:
-                    _on_snapshot(Q, S, FO, RSP, bids, asks, taken, traded, IP, rows, k, nlev, rows[k, C_SEQ],
-                                 t, scratch, prices)
+                    _on_snapshot(
+                        Q,
+                        S,
+                        FO,
+                        RSP,
+                        bids,
+                        asks,
+                        taken,
+                        traded,
+                        IP,
+                        rows,
+                        k,
+                        nlev,
+                        rows[k, C_SEQ],
+                        t,
+                        scratch,
+                        prices,
+                    )
                     k += nlev
             elif kind == K_ORDER:
                 s = _new_slot(Q, S)
@@ -1188,11 +1366,30 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
                     Q[s, D_STATE] = D_INFLIGHT
                     Q[s, D_POST_ONLY] = rows[k, C_SEQ]
                     S[S_QUOTES_SENT] += 1
-                    _send(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, t, REQ_NEW, s, rows[k, C_PRICE],
-                          rows[k, C_SIZE])
+                    _send(
+                        Q,
+                        S,
+                        FO,
+                        RSP,
+                        REQ,
+                        bids,
+                        asks,
+                        taken,
+                        traded,
+                        IP,
+                        t,
+                        REQ_NEW,
+                        s,
+                        rows[k, C_PRICE],
+                        rows[k, C_SIZE],
+                    )
             elif kind == K_CANCEL:
                 for s in range(nq):
-                    if Q[s, Q_OID] == rows[k, C_SEQ] and Q[s, Q_STATE] != FREE and Q[s, Q_STATE] != CANCELLING:
+                    if (
+                        Q[s, Q_OID] == rows[k, C_SEQ]
+                        and Q[s, Q_STATE] != FREE
+                        and Q[s, Q_STATE] != CANCELLING
+                    ):
                         _send_cancel(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, s, t)
                         break
             k += 1
@@ -1202,8 +1399,34 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
         # answers to its requests include a fill or a done order.
         _answers(Q, S, RSP, IP, t)
         for _ in range(8 if IP[P_MM_ON] else 0):
-            _cycle(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, FP, sizes, LAD, LN, PLAD, PLN, PF,
-                   CANC, AMD, NEWS, counts, cand, free, unm, matched, t)
+            _cycle(
+                Q,
+                S,
+                FO,
+                RSP,
+                REQ,
+                bids,
+                asks,
+                taken,
+                traded,
+                IP,
+                FP,
+                sizes,
+                LAD,
+                LN,
+                PLAD,
+                PLN,
+                PF,
+                CANC,
+                AMD,
+                NEWS,
+                counts,
+                cand,
+                free,
+                unm,
+                matched,
+                t,
+            )
             if S[S_ERROR] != 0:
                 return S[S_ERROR]
             if S[S_RSP_N] == 0 or not _answers(Q, S, RSP, IP, t):

@@ -37,21 +37,27 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import msgspec
 import numpy as np
 
-from lobterm.engine.events import (BookDelta, BookSnapshot, Event, Fill, Trade, VenueStatus)
+from lobterm.engine.events import OUR_OWNER, BookDelta, BookSnapshot, Event, Fill, Trade, VenueStatus
 from lobterm.recording.reader import SessionError, SessionReader
 from lobterm.recording.schema import NOTE_KIND
-from lobterm.venues.base import OUR_OWNER
 from lobterm.venues.replay import OwnRestingBook
 
-__all__ = ["FastPathUnsupported", "MarketRows", "decode_market", "run_fast_backtest", "fast_path_refusal",
-           "warm_up"]
+__all__ = [
+    "FastPathUnsupported",
+    "MarketRows",
+    "decode_market",
+    "run_fast_backtest",
+    "fast_path_refusal",
+    "warm_up",
+]
 
 MAX_SPAN_TICKS = 4_000_000  # dense book arrays: 4 arrays of this many int64 at most (~130 MB)
 _CHUNK = 50_000
@@ -70,8 +76,16 @@ class MarketRows:
 
     __slots__ = ("rows", "events", "first_ts", "last_ts", "lo", "hi", "decode_seconds")
 
-    def __init__(self, rows: np.ndarray, events: int, first_ts: int, last_ts: int, lo: int, hi: int,
-                 decode_seconds: float) -> None:
+    def __init__(
+        self,
+        rows: np.ndarray,
+        events: int,
+        first_ts: int,
+        last_ts: int,
+        lo: int,
+        hi: int,
+        decode_seconds: float,
+    ) -> None:
         self.rows = rows
         self.events = events
         self.first_ts = first_ts
@@ -86,24 +100,39 @@ def fast_path_refusal(params: Any, latency_ms: float = 0.0) -> str | None:
     from lobterm.trading.market_maker import LADDER
 
     if params.mode != LADDER:
-        return (f"the fast path does the market maker's ladder mode only, not mode = {params.mode!r}: "
-                "running the reference path")
+        return (
+            f"the fast path does the market maker's ladder mode only, not mode = {params.mode!r}: "
+            "running the reference path"
+        )
     if latency_ms:
         # The kernel models request latency, but its answers reach the market maker in a different
         # order than the reference's bus delivers them, and with latency that changes which quotes are
         # busy when it requotes: measured 15-25% fewer fills than the reference. Not within tolerance.
-        return ("the fast path agrees with the reference only without order latency (--latency-ms 0): "
-                "running the reference path")
+        return (
+            "the fast path agrees with the reference only without order latency (--latency-ms 0): "
+            "running the reference path"
+        )
     return None
 
 
 def _garbage(price: Any, size: Any) -> bool:
-    return (price.__class__ is not int or size.__class__ is not int or not 0 < price <= _MAX
-            or not 0 <= size <= _MAX)
+    return (
+        price.__class__ is not int
+        or size.__class__ is not int
+        or not 0 < price <= _MAX
+        or not 0 <= size <= _MAX
+    )
 
 
-def decode_market(reader: SessionReader, venue: str, symbol: str, own_in_book: bool,
-                  progress: Callable[[int, int], None] | None = None, *, parser: str = "numba") -> MarketRows:
+def decode_market(
+    reader: SessionReader,
+    venue: str,
+    symbol: str,
+    own_in_book: bool,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    parser: str = "numba",
+) -> MarketRows:
     """Decode every event of the session once; keep `venue`/`symbol`'s market data as rows with our
     recorded resting size taken out of the book (when the recorded venue's book held our orders).
 
@@ -121,14 +150,21 @@ def _bounds(rows: np.ndarray) -> tuple[int, int]:
     from lobterm.recording import fastkernel as fk
 
     kind = rows[:, fk.C_KIND]
-    priced = rows[(kind != fk.K_SNAP) & (kind != fk.K_STATUS) & ((kind != fk.K_DELTA) | (rows[:, fk.C_SIDE] >= 0)),
-                  fk.C_PRICE]
+    priced = rows[
+        (kind != fk.K_SNAP) & (kind != fk.K_STATUS) & ((kind != fk.K_DELTA) | (rows[:, fk.C_SIDE] >= 0)),
+        fk.C_PRICE,
+    ]
     priced = priced[priced > 0]
     return (int(priced.min()), int(priced.max())) if priced.size else (1, 1)
 
 
-def _decode_numba(reader: SessionReader, venue: str, symbol: str, own_in_book: bool,
-                  progress: Callable[[int, int], None] | None) -> MarketRows | None:
+def _decode_numba(
+    reader: SessionReader,
+    venue: str,
+    symbol: str,
+    own_in_book: bool,
+    progress: Callable[[int, int], None] | None,
+) -> MarketRows | None:
     import sqlite3
 
     from lobterm.recording import fastdecode as fd
@@ -172,8 +208,13 @@ def _decode_numba(reader: SessionReader, venue: str, symbol: str, own_in_book: b
     return MarketRows(rows, n, first_ts or 0, last_ts or 0, lo, hi, time.perf_counter() - t0)
 
 
-def _decode_msgspec(reader: SessionReader, venue: str, symbol: str, own_in_book: bool,
-                    progress: Callable[[int, int], None] | None = None) -> MarketRows:
+def _decode_msgspec(
+    reader: SessionReader,
+    venue: str,
+    symbol: str,
+    own_in_book: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> MarketRows:
     from lobterm.recording import fastkernel as fk
 
     t0 = time.perf_counter()
@@ -199,8 +240,12 @@ def _decode_msgspec(reader: SessionReader, venue: str, symbol: str, own_in_book:
                     try:
                         _one_decoder.decode(body)
                     except (msgspec.DecodeError, TypeError) as exc:
-                        raise SessionError(reader.path, f"corrupt event at seq {seq} ({kind}): {exc}") from None
-                raise SessionError(reader.path, f"corrupt events between seq {batch[0][0]} and {batch[-1][0]}")
+                        raise SessionError(
+                            reader.path, f"corrupt event at seq {seq} ({kind}): {exc}"
+                        ) from None
+                raise SessionError(
+                    reader.path, f"corrupt events between seq {batch[0][0]} and {batch[-1][0]}"
+                ) from None
             n += len(evs)
             if first_ts is None and evs:
                 first_ts = evs[0].ts
@@ -221,16 +266,25 @@ def _decode_msgspec(reader: SessionReader, venue: str, symbol: str, own_in_book:
                 elif cls is Trade:
                     if ev.symbol != symbol or ev.venue != venue:
                         continue
-                    if ev.price.__class__ is not int or ev.size.__class__ is not int or not 0 < ev.price <= _MAX:
+                    if (
+                        ev.price.__class__ is not int
+                        or ev.size.__class__ is not int
+                        or not 0 < ev.price <= _MAX
+                    ):
                         continue
                     add((fk.K_TRADE, ev.ts, ev.aggressor, ev.price, ev.size, 0))
                 elif cls is BookSnapshot:
                     if ev.symbol != symbol or ev.venue != venue:
                         continue
                     snap = own.others(ev) if own_in_book else ev
-                    levels = [(0, p, s) for p, s in _pairs(snap.bids)] + [(1, p, s) for p, s in _pairs(snap.asks)]
-                    if (snap.seq.__class__ is not int or any(lv is None for lv in levels)
-                            or any(_garbage(p, s) for _sd, p, s in levels)):
+                    levels = [(0, p, s) for p, s in _pairs(snap.bids)] + [
+                        (1, p, s) for p, s in _pairs(snap.asks)
+                    ]
+                    if (
+                        snap.seq.__class__ is not int
+                        or any(lv is None for lv in levels)
+                        or any(_garbage(p, s) for _sd, p, s in levels)
+                    ):
                         add((fk.K_SNAP, ev.ts, 0, 0, -1, 0))
                         continue
                     add((fk.K_SNAP, ev.ts, 0, 0, len(levels), snap.seq))
@@ -271,8 +325,9 @@ def _pairs(levels: Any) -> list:
     return out
 
 
-def _kernel_inputs(params: Any, inst: Any, latency_ns: int, paper: Any, mm_on: bool = True
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _kernel_inputs(
+    params: Any, inst: Any, latency_ns: int, paper: Any, mm_on: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from lobterm.recording import fastkernel as fk
     from lobterm.trading.paper import PROBABILISTIC
 
@@ -303,8 +358,9 @@ def _kernel_inputs(params: Any, inst: Any, latency_ns: int, paper: Any, mm_on: b
     return ip, fp, sizes
 
 
-def run_kernel(rows: np.ndarray, lo: int, hi: int, ip: np.ndarray, fp: np.ndarray, sizes: np.ndarray,
-               end_ts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def run_kernel(
+    rows: np.ndarray, lo: int, hi: int, ip: np.ndarray, fp: np.ndarray, sizes: np.ndarray, end_ts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fills, scalars, final order slots) of one kernel run; grows the fill buffer when it fills up."""
     from lobterm.recording import fastkernel as fk
 
@@ -316,16 +372,21 @@ def run_kernel(rows: np.ndarray, lo: int, hi: int, ip: np.ndarray, fp: np.ndarra
         fills = np.zeros((cap, fk.N_FILL_COLS), dtype=np.int64)
         scalars = np.zeros(fk.N_SCALARS, dtype=np.int64)
         slots = np.zeros((nq, fk.N_QFIELDS), dtype=np.int64)
-        err = fk.run(rows, np.int64(lo), np.int64(n_levels), ip, fp, sizes, fills, scalars, np.int64(end_ts), slots)
+        err = fk.run(
+            rows, np.int64(lo), np.int64(n_levels), ip, fp, sizes, fills, scalars, np.int64(end_ts), slots
+        )
         if err == fk.ERR_FILLS_FULL:
             cap *= 4
             continue
         if err != fk.ERR_NONE:
             raise FastPathUnsupported(
-                {fk.ERR_SLOTS_FULL: "more live orders than the fast path's order slots",
-                 fk.ERR_REQUESTS_FULL: "more requests in flight than the fast path's queue (latency too "
-                                       "long for the request rate)"}.get(err, f"kernel error {err}"))
-        return fills[:scalars[fk.S_NFILLS]], scalars, slots
+                {
+                    fk.ERR_SLOTS_FULL: "more live orders than the fast path's order slots",
+                    fk.ERR_REQUESTS_FULL: "more requests in flight than the fast path's queue (latency too "
+                    "long for the request rate)",
+                }.get(err, f"kernel error {err}")
+            )
+        return fills[: scalars[fk.S_NFILLS]], scalars, slots
 
 
 def warm_up() -> float:
@@ -336,15 +397,30 @@ def warm_up() -> float:
 
     t0 = time.perf_counter()
     ip, fp, sizes = _kernel_inputs(QuoteParams(levels=1), None, 0, PaperConfig())
-    rows = np.array([[fk.K_SNAP, 1, 0, 0, 2, 1], [fk.K_LEVEL, 1, 0, 10, 5, 0], [fk.K_LEVEL, 1, 1, 12, 5, 0],
-                     [fk.K_TRADE, 2, 0, 12, 1, 0]], dtype=np.int64)
+    rows = np.array(
+        [
+            [fk.K_SNAP, 1, 0, 0, 2, 1],
+            [fk.K_LEVEL, 1, 0, 10, 5, 0],
+            [fk.K_LEVEL, 1, 1, 12, 5, 0],
+            [fk.K_TRADE, 2, 0, 12, 1, 0],
+        ],
+        dtype=np.int64,
+    )
     run_kernel(rows, 10, 12, ip, fp, sizes, 2)
     return time.perf_counter() - t0
 
 
-def run_fast_backtest(path: str, params: Any = None, *, params_source: str = "given", latency_ms: float = 0.0,
-                      paper: Any = None, progress: Callable[[int, int], None] | None = None,
-                      symbol: str | None = None, keep_fills: list | None = None) -> Any:
+def run_fast_backtest(
+    path: str,
+    params: Any = None,
+    *,
+    params_source: str = "given",
+    latency_ms: float = 0.0,
+    paper: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+    symbol: str | None = None,
+    keep_fills: list | None = None,
+) -> Any:
     """The backtest of `lobterm.recording.backtest.run_backtest`, on the fast path. Raises
     `FastPathUnsupported` for what it does not do (see the module docstring). `keep_fills`: a list that
     receives our fills as `Fill` events."""
@@ -386,8 +462,9 @@ def run_fast_backtest(path: str, params: Any = None, *, params_source: str = "gi
         t0 = time.perf_counter()
         data = decode_market(reader, venue, sym, _own_in_book(venue_specs[venue]), progress)
     if data.hi - data.lo > MAX_SPAN_TICKS:
-        raise FastPathUnsupported(f"prices span {data.hi - data.lo:,} ticks, more than the fast path's "
-                                  f"{MAX_SPAN_TICKS:,}")
+        raise FastPathUnsupported(
+            f"prices span {data.hi - data.lo:,} ticks, more than the fast path's {MAX_SPAN_TICKS:,}"
+        )
     ip, fp, sizes = _kernel_inputs(params, inst, lat, pcfg)
     t1 = time.perf_counter()
     fills, S, _slots = run_kernel(data.rows, data.lo, data.hi, ip, fp, sizes, last_ts)
@@ -420,22 +497,44 @@ def run_fast_backtest(path: str, params: Any = None, *, params_source: str = "gi
     if progress is not None:
         progress(n, n)
     return BacktestResult(
-        path=str(path), venue=venue, symbol=sym,
-        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)}, params_source=params_source,
-        latency_ms=latency_ms, events=n, wall_seconds=wall, events_per_s=n / max(wall, 1e-9),
+        path=str(path),
+        venue=venue,
+        symbol=sym,
+        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)},
+        params_source=params_source,
+        latency_ms=latency_ms,
+        events=n,
+        wall_seconds=wall,
+        events_per_s=n / max(wall, 1e-9),
         replay_seconds=(last_ts - first_ts) / 1e9,
-        quotes_sent=int(S[fk.S_QUOTES_SENT]), amends_sent=int(S[fk.S_AMENDS_SENT]),
-        cancels_sent=int(S[fk.S_CANCELS_SENT]), fills=pos.fills,
-        fills_by_rule={"taker": int(S[fk.S_RULE_TAKER]), "queue": int(S[fk.S_RULE_QUEUE]),
-                       "through": int(S[fk.S_RULE_THROUGH]), "cross": int(S[fk.S_RULE_CROSS])},
-        buy_volume=f"{fmt(pos.bought)} {inst.base}", sell_volume=f"{fmt(pos.sold)} {inst.base}",
+        quotes_sent=int(S[fk.S_QUOTES_SENT]),
+        amends_sent=int(S[fk.S_AMENDS_SENT]),
+        cancels_sent=int(S[fk.S_CANCELS_SENT]),
+        fills=pos.fills,
+        fills_by_rule={
+            "taker": int(S[fk.S_RULE_TAKER]),
+            "queue": int(S[fk.S_RULE_QUEUE]),
+            "through": int(S[fk.S_RULE_THROUGH]),
+            "cross": int(S[fk.S_RULE_CROSS]),
+        },
+        buy_volume=f"{fmt(pos.bought)} {inst.base}",
+        sell_volume=f"{fmt(pos.sold)} {inst.base}",
         volume=f"{fmt(pos.bought + pos.sold)} {inst.base}",
-        realized_pnl=str(pnl.realized), unrealized_pnl=str(pnl.unrealized), fees=str(pnl.fees), net_pnl=str(pnl.net),
-        position_min=f"{fmt(pos_min)} {inst.base}", position_max=f"{fmt(pos_max)} {inst.base}",
+        realized_pnl=str(pnl.realized),
+        unrealized_pnl=str(pnl.unrealized),
+        fees=str(pnl.fees),
+        net_pnl=str(pnl.net),
+        position_min=f"{fmt(pos_min)} {inst.base}",
+        position_max=f"{fmt(pos_max)} {inst.base}",
         position_final=f"{fmt(pos.lots)} {inst.base}",
         max_drawdown=str(to_quote(inst, Fraction(int(S[fk.S_MAX_DD]), 2 * FEE_SCALE))),
         time_quoted_pct=round(100.0 * int(S[fk.S_QUOTED_NS]) / span, 2),
-        risk_rejects={}, subscriber_errors=0, inventory_path=path_out,
-        engine="fast", compile_seconds=round(compile_s, 3), decode_seconds=round(data.decode_seconds, 3),
-        kernel_seconds=round(kernel_s, 4), kernel_events_per_s=round(n / max(kernel_s, 1e-9)),
+        risk_rejects={},
+        subscriber_errors=0,
+        inventory_path=path_out,
+        engine="fast",
+        compile_seconds=round(compile_s, 3),
+        decode_seconds=round(data.decode_seconds, 3),
+        kernel_seconds=round(kernel_s, 4),
+        kernel_events_per_s=round(n / max(kernel_s, 1e-9)),
     )

@@ -28,7 +28,8 @@ import asyncio
 import sqlite3
 import time
 from collections import deque
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 
@@ -66,8 +67,9 @@ def _own_in_book(venue_spec: dict) -> bool:
     return str(venue_spec.get("mode", "")).upper() != "PAPER"
 
 
-def build_replay_venues(reader: SessionReader, *, show_recorded_orders: bool,
-                        paper: PaperConfig | None = None) -> list[ReplayVenue]:
+def build_replay_venues(
+    reader: SessionReader, *, show_recorded_orders: bool, paper: PaperConfig | None = None
+) -> list[ReplayVenue]:
     """One ReplayVenue per recorded venue (with its recorded instruments)."""
     instruments = reader.instruments()
     venues = []
@@ -80,8 +82,15 @@ def build_replay_venues(reader: SessionReader, *, show_recorded_orders: bool,
         insts = {sym: inst for (v, sym), inst in instruments.items() if v == name}
         if not insts:
             continue
-        venues.append(ReplayVenue(name, insts, recorded_own_in_book=_own_in_book(spec),
-                                  show_recorded_orders=show_recorded_orders, paper=paper))
+        venues.append(
+            ReplayVenue(
+                name,
+                insts,
+                recorded_own_in_book=_own_in_book(spec),
+                show_recorded_orders=show_recorded_orders,
+                paper=paper,
+            )
+        )
     if not venues:
         raise SessionError(reader.path, "the header lists no venue with an instrument: nothing to replay")
     return venues
@@ -92,7 +101,9 @@ def paper_config_from(header_config: dict) -> PaperConfig:
     sim = header_config.get("sim") if isinstance(header_config, dict) else None
     sim = sim if isinstance(sim, dict) else {}
     try:
-        return PaperConfig(maker_fee_ppm=int(sim.get("maker_fee_ppm", 0)), taker_fee_ppm=int(sim.get("taker_fee_ppm", 0)))
+        return PaperConfig(
+            maker_fee_ppm=int(sim.get("maker_fee_ppm", 0)), taker_fee_ppm=int(sim.get("taker_fee_ppm", 0))
+        )
     except (TypeError, ValueError):
         return PaperConfig()
 
@@ -139,8 +150,9 @@ class Player:
             self.last_seq = reader.last_seq
             self.checkpoints: list[Checkpoint] = reader.checkpoints()
             self.clock = ReplayClock(self.first_ts)
-            self.venues = build_replay_venues(reader, show_recorded_orders=True,
-                                              paper=paper or paper_config_from(reader.config))
+            self.venues = build_replay_venues(
+                reader, show_recorded_orders=True, paper=paper or paper_config_from(reader.config)
+            )
             self.kernel = Kernel(self.venues, self.clock, risk_limits=risk_limits)
         except BaseException:
             reader.close()
@@ -233,8 +245,9 @@ class Player:
         nxt = after_seq
         while True:
             try:
-                rows = self._db.execute("SELECT seq, ts, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                                        (nxt, CHUNK)).fetchall()
+                rows = self._db.execute(
+                    "SELECT seq, ts, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (nxt, CHUNK)
+                ).fetchall()
             except sqlite3.Error as exc:
                 raise SessionError(self.path, f"cannot be read after event {nxt}: {exc}") from None
             if not rows:
@@ -458,9 +471,19 @@ class Player:
     def _adopt_working(self, od: dict) -> None:
         oms = self.kernel.oms
         try:
-            o = WorkingOrder(od["order_id"], od["venue"], od["symbol"], od["side"], od["price"], od["size"],
-                             od["leaves"], od["filled"], od.get("order_type", 0), od.get("state", PENDING_NEW),
-                             RECORDED_TAG)
+            o = WorkingOrder(
+                od["order_id"],
+                od["venue"],
+                od["symbol"],
+                od["side"],
+                od["price"],
+                od["size"],
+                od["leaves"],
+                od["filled"],
+                od.get("order_type", 0),
+                od.get("state", PENDING_NEW),
+                RECORDED_TAG,
+            )
         except (KeyError, TypeError):
             return
         o.routed = True
@@ -479,8 +502,10 @@ class Player:
         except sqlite3.Error:
             return
         try:
-            for (body,) in db.execute("SELECT body FROM events WHERE kind IN ('Trade', 'VenueStatus') "
-                                      "AND seq <= ? ORDER BY seq", (seq,)):
+            for (body,) in db.execute(
+                "SELECT body FROM events WHERE kind IN ('Trade', 'VenueStatus') AND seq <= ? ORDER BY seq",
+                (seq,),
+            ):
                 try:
                     ev = decode(body)
                 except (msgspec.DecodeError, TypeError):

@@ -17,10 +17,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import msgspec
 
@@ -28,8 +29,15 @@ from lobterm.engine.events import Event
 from lobterm.engine.instrument import Instrument
 from lobterm.recording.schema import FORMAT, FORMAT_VERSION, NOTE_KIND, Note
 
-__all__ = ["SessionError", "SessionReader", "Checkpoint", "SessionInfo", "session_info", "list_sessions",
-           "decode_state"]
+__all__ = [
+    "SessionError",
+    "SessionReader",
+    "Checkpoint",
+    "SessionInfo",
+    "session_info",
+    "list_sessions",
+    "decode_state",
+]
 
 _BATCH = 20_000  # rows fetched per query while iterating: bounded memory on a long session
 
@@ -77,10 +85,21 @@ class SessionInfo:
         return (self.last_ts - self.first_ts) / 1e9
 
     def as_dict(self) -> dict:
-        return {"path": self.path, "created_ns": self.created_ns, "first_ts": self.first_ts,
-                "last_ts": self.last_ts, "duration_s": round(self.duration_s, 3), "venues": self.venues,
-                "symbols": self.symbols, "events": self.events, "checkpoints": self.checkpoints,
-                "size_bytes": self.size_bytes, "closed": self.closed, "clock": self.clock, "seed": self.seed}
+        return {
+            "path": self.path,
+            "created_ns": self.created_ns,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "duration_s": round(self.duration_s, 3),
+            "venues": self.venues,
+            "symbols": self.symbols,
+            "events": self.events,
+            "checkpoints": self.checkpoints,
+            "size_bytes": self.size_bytes,
+            "closed": self.closed,
+            "clock": self.clock,
+            "seed": self.seed,
+        }
 
 
 _event_decoder = msgspec.msgpack.Decoder(Event)
@@ -148,14 +167,19 @@ class SessionReader:
             except (TypeError, ValueError):
                 raise SessionError(self.path, f"corrupt header: {key!r} is not JSON") from None
         if header.get("format") != FORMAT:
-            raise SessionError(self.path, "not a lobterm session (header format is "
-                               f"{header.get('format')!r}, expected {FORMAT!r})")
+            raise SessionError(
+                self.path,
+                f"not a lobterm session (header format is {header.get('format')!r}, expected {FORMAT!r})",
+            )
         version = header.get("format_version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise SessionError(self.path, f"corrupt header: format_version {version!r}")
         if version > FORMAT_VERSION:
-            raise SessionError(self.path, f"written by a newer lobterm (format version {version}; this lobterm "
-                               f"reads up to {FORMAT_VERSION}): upgrade lobterm to read it")
+            raise SessionError(
+                self.path,
+                f"written by a newer lobterm (format version {version}; this lobterm "
+                f"reads up to {FORMAT_VERSION}): upgrade lobterm to read it",
+            )
         for key in ("venues", "instruments"):
             if not isinstance(header.get(key), list):
                 raise SessionError(self.path, f"corrupt header: {key!r} missing or not a list")
@@ -203,11 +227,19 @@ class SessionReader:
         out = {}
         for spec in self.header["instruments"]:
             try:
-                extra = {k: int(spec[k]) for k in ("min_lots", "price_decimals", "size_decimals")
-                         if spec.get(k) is not None}
+                extra = {
+                    k: int(spec[k])
+                    for k in ("min_lots", "price_decimals", "size_decimals")
+                    if spec.get(k) is not None
+                }
                 extra.update({k: str(spec[k]) for k in ("base", "quote") if spec.get(k)})
-                inst = Instrument(spec["symbol"], tick_size=Decimal(spec["tick_size"]),
-                                  lot_size=Decimal(spec["lot_size"]), venue=spec["venue"], **extra)
+                inst = Instrument(
+                    spec["symbol"],
+                    tick_size=Decimal(spec["tick_size"]),
+                    lot_size=Decimal(spec["lot_size"]),
+                    venue=spec["venue"],
+                    **extra,
+                )
             except Exception as exc:  # any malformed spec is the file's problem, said in one line
                 raise SessionError(self.path, f"corrupt header: instrument {spec!r}: {exc}") from None
             out[(spec["venue"], spec["symbol"])] = inst
@@ -241,20 +273,25 @@ class SessionReader:
         row = self._query("SELECT max(seq) FROM events WHERE ts <= ?", (ts,))
         return row[0][0] or 0
 
-    def raw_events(self, start_seq: int = 1, end_seq: int | None = None) -> Iterator[tuple[int, int, str, bytes]]:
+    def raw_events(
+        self, start_seq: int = 1, end_seq: int | None = None
+    ) -> Iterator[tuple[int, int, str, bytes]]:
         """(seq, ts, kind, body) rows in seq order, `start_seq <= seq <= end_seq`."""
         stop = end_seq if end_seq is not None else (1 << 62)
         nxt = start_seq
         while nxt <= stop:
-            rows = self._query("SELECT seq, ts, kind, body FROM events WHERE seq >= ? AND seq <= ? "
-                               "ORDER BY seq LIMIT ?", (nxt, stop, _BATCH))
+            rows = self._query(
+                "SELECT seq, ts, kind, body FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?",
+                (nxt, stop, _BATCH),
+            )
             if not rows:
                 return
             yield from rows
             nxt = rows[-1][0] + 1
 
-    def events(self, start_seq: int = 1, end_seq: int | None = None, notes: bool = True,
-               with_skipped: bool = False) -> Iterator[tuple[int, int, Any]]:
+    def events(
+        self, start_seq: int = 1, end_seq: int | None = None, notes: bool = True, with_skipped: bool = False
+    ) -> Iterator[tuple[int, int, Any]]:
         """(seq, ts, event) in seq order: engine events (lobterm.engine.events) and, with `notes`,
         `Note` records (without: skipped, or yielded as None `with_skipped`). A body that does not decode
         is a SessionError naming its seq."""
@@ -276,7 +313,10 @@ class SessionReader:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def checkpoints(self) -> list[Checkpoint]:
-        return [Checkpoint(s, t, h) for s, t, h in self._query("SELECT seq, ts, hash FROM checkpoints ORDER BY seq")]
+        return [
+            Checkpoint(s, t, h)
+            for s, t, h in self._query("SELECT seq, ts, hash FROM checkpoints ORDER BY seq")
+        ]
 
     def checkpoint_state(self, seq: int) -> dict:
         """The decoded state of the checkpoint at `seq` (layout: recording/state.py)."""
@@ -289,12 +329,16 @@ class SessionReader:
             raise SessionError(self.path, f"corrupt checkpoint at seq {seq}: {exc}") from None
 
     def checkpoint_before_seq(self, seq: int) -> Checkpoint | None:
-        rows = self._query("SELECT seq, ts, hash FROM checkpoints WHERE seq <= ? ORDER BY seq DESC LIMIT 1", (seq,))
+        rows = self._query(
+            "SELECT seq, ts, hash FROM checkpoints WHERE seq <= ? ORDER BY seq DESC LIMIT 1", (seq,)
+        )
         return Checkpoint(*rows[0]) if rows else None
 
     def checkpoint_before_ts(self, ts: int) -> Checkpoint | None:
         """The last checkpoint with ts <= `ts` (the starting point of a seek), None when there is none."""
-        rows = self._query("SELECT seq, ts, hash FROM checkpoints WHERE ts <= ? ORDER BY seq DESC LIMIT 1", (ts,))
+        rows = self._query(
+            "SELECT seq, ts, hash FROM checkpoints WHERE ts <= ? ORDER BY seq DESC LIMIT 1", (ts,)
+        )
         return Checkpoint(*rows[0]) if rows else None
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -326,12 +370,23 @@ def session_info(path: str | os.PathLike) -> SessionInfo:
     """The summary of one session file (raises SessionError for a bad one)."""
     with SessionReader(path) as s:
         first, last = s.time_range()
-        symbols = sorted({f"{i['venue']}:{i['symbol']}" for i in s.header["instruments"] if isinstance(i, dict)})
+        symbols = sorted(
+            {f"{i['venue']}:{i['symbol']}" for i in s.header["instruments"] if isinstance(i, dict)}
+        )
         return SessionInfo(
-            path=str(s.path), created_ns=int(s.header.get("created_ns") or 0), first_ts=first, last_ts=last,
-            venues=[str(v.get("name")) if isinstance(v, dict) else str(v) for v in s.venues], symbols=symbols,
-            events=s.last_seq, checkpoints=len(s.checkpoints()), size_bytes=_file_size(s.path),
-            closed=s.closed, clock=s.clock, seed=s.seed)
+            path=str(s.path),
+            created_ns=int(s.header.get("created_ns") or 0),
+            first_ts=first,
+            last_ts=last,
+            venues=[str(v.get("name")) if isinstance(v, dict) else str(v) for v in s.venues],
+            symbols=symbols,
+            events=s.last_seq,
+            checkpoints=len(s.checkpoints()),
+            size_bytes=_file_size(s.path),
+            closed=s.closed,
+            clock=s.clock,
+            seed=s.seed,
+        )
 
 
 def list_sessions(directory: str | os.PathLike) -> tuple[list[SessionInfo], list[SessionError]]:

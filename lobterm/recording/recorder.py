@@ -30,13 +30,14 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from fractions import Fraction
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -56,7 +57,9 @@ INSERT_EVENTS = "INSERT INTO events(seq, ts, kind, body) VALUES (?, ?, ?, ?)"
 # SQLite's old 999 limit) cut that by 200x: measured here with a 1 ms loop ticker running, 250-390k
 # rows/s instead of 120-250k.
 ROWS_PER_INSERT = 200
-INSERT_BLOCK = "INSERT INTO events(seq, ts, kind, body) VALUES " + ",".join(["(?, ?, ?, ?)"] * ROWS_PER_INSERT)
+INSERT_BLOCK = "INSERT INTO events(seq, ts, kind, body) VALUES " + ",".join(
+    ["(?, ?, ?, ?)"] * ROWS_PER_INSERT
+)
 INSERT_CHECKPOINT = "INSERT INTO checkpoints(seq, ts, state, hash) VALUES (?, ?, ?, ?)"
 INSERT_END = "INSERT OR REPLACE INTO end(key, value) VALUES (?, ?)"
 
@@ -83,23 +86,53 @@ def config_as_dict(value: Any) -> Any:
     return str(value)
 
 
-def build_header(kernel: Kernel, *, config: Any = None, seed: Any = None, checkpoint_every_s: float = 10.0,
-                 extra: dict | None = None) -> dict[str, Any]:
+def build_header(
+    kernel: Kernel,
+    *,
+    config: Any = None,
+    seed: Any = None,
+    checkpoint_every_s: float = 10.0,
+    extra: dict | None = None,
+) -> dict[str, Any]:
     """The session header for `kernel` (format v1): venues, instruments, clock, seed, config without secrets."""
-    venues = [{"name": v.name, "mode": getattr(v, "mode", ""), "kind": type(v).__name__,
-               "own_in_book": bool(getattr(v, "own_in_book", True))} for v in kernel.venues.values()]
+    venues = [
+        {
+            "name": v.name,
+            "mode": getattr(v, "mode", ""),
+            "kind": type(v).__name__,
+            "own_in_book": bool(getattr(v, "own_in_book", True)),
+        }
+        for v in kernel.venues.values()
+    ]
     instruments = []
     for (venue, symbol), m in kernel.markets.items():
         i = m.instrument
-        instruments.append({"venue": venue, "symbol": symbol, "tick_size": str(i.tick_size),
-                            "lot_size": str(i.lot_size), "min_lots": str(i.min_lots),
-                            "price_decimals": str(i.price_decimals), "size_decimals": str(i.size_decimals),
-                            "base": i.base, "quote": i.quote})
-    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "lobterm_version": __version__,
-              "created_ns": time.time_ns(), "clock": "virtual" if kernel.clock.virtual else "live",
-              "start_ns": kernel.clock.now(), "seed": seed, "venues": venues, "instruments": instruments,
-              "config": redact(config_as_dict(config)) if config is not None else {},
-              "checkpoint_every_s": checkpoint_every_s}
+        instruments.append(
+            {
+                "venue": venue,
+                "symbol": symbol,
+                "tick_size": str(i.tick_size),
+                "lot_size": str(i.lot_size),
+                "min_lots": str(i.min_lots),
+                "price_decimals": str(i.price_decimals),
+                "size_decimals": str(i.size_decimals),
+                "base": i.base,
+                "quote": i.quote,
+            }
+        )
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lobterm_version": __version__,
+        "created_ns": time.time_ns(),
+        "clock": "virtual" if kernel.clock.virtual else "live",
+        "start_ns": kernel.clock.now(),
+        "seed": seed,
+        "venues": venues,
+        "instruments": instruments,
+        "config": redact(config_as_dict(config)) if config is not None else {},
+        "checkpoint_every_s": checkpoint_every_s,
+    }
     if extra:
         header.update(redact(config_as_dict(extra)))
     return header
@@ -108,11 +141,17 @@ def build_header(kernel: Kernel, *, config: Any = None, seed: Any = None, checkp
 class Recorder:
     """Records a bus's events to `path`. See the module docstring for the two modes."""
 
-    def __init__(self, path: str | os.PathLike, header: dict[str, Any], *,
-                 clock: Callable[[], int] | None = None,
-                 checkpoint: Callable[[], tuple[dict, str]] | None = None,
-                 checkpoint_every_s: float = 10.0, flush_interval_s: float = 0.1,
-                 flush_events: int = 50_000) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        header: dict[str, Any],
+        *,
+        clock: Callable[[], int] | None = None,
+        checkpoint: Callable[[], tuple[dict, str]] | None = None,
+        checkpoint_every_s: float = 10.0,
+        flush_interval_s: float = 0.1,
+        flush_events: int = 50_000,
+    ) -> None:
         if not flush_interval_s > 0 or flush_events < 1 or not checkpoint_every_s > 0:
             raise ValueError("flush_interval_s and checkpoint_every_s must be > 0, flush_events >= 1")
         self.path = Path(path)
@@ -182,8 +221,10 @@ class Recorder:
             db.execute("PRAGMA synchronous=NORMAL")
             for stmt in DDL:
                 db.execute(stmt)
-            db.executemany("INSERT INTO header(key, value) VALUES (?, ?)",
-                           [(k, json.dumps(v)) for k, v in self.header.items()])
+            db.executemany(
+                "INSERT INTO header(key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in self.header.items()],
+            )
             db.commit()
         except (OSError, sqlite3.Error) as exc:
             raise RecorderError(f"cannot record to {self.path}: {exc}") from None
@@ -236,8 +277,13 @@ class Recorder:
     def _rows(self, seq0: int, batch: list):
         """Lazy single rows: C-level iterators, consumed (and the bodies encoded) by whoever writes them."""
         n = len(batch)
-        return zip(range(seq0, seq0 + n), map(_ts, batch), map(_name, map(type, batch)),
-                   map(self._encoder.encode, batch))
+        return zip(
+            range(seq0, seq0 + n),
+            map(_ts, batch),
+            map(_name, map(type, batch)),
+            map(self._encoder.encode, batch),
+            strict=False,
+        )
 
     def _row_blocks(self, seq0: int, batch: list):
         """Lazy parameter lists of ROWS_PER_INSERT rows each, for INSERT_BLOCK; built (and encoded) by
@@ -246,9 +292,18 @@ class Recorder:
         encode = self._encoder.encode
         k = ROWS_PER_INSERT
         for j in range(0, len(batch) - k + 1, k):
-            part = batch[j:j + k]
-            yield list(chain.from_iterable(zip(range(seq0 + j, seq0 + j + k), map(_ts, part),
-                                               map(_name, map(type, part)), map(encode, part))))
+            part = batch[j : j + k]
+            yield list(
+                chain.from_iterable(
+                    zip(
+                        range(seq0 + j, seq0 + j + k),
+                        map(_ts, part),
+                        map(_name, map(type, part)),
+                        map(encode, part),
+                        strict=False,
+                    )
+                )
+            )
 
     def _write_plan(self, seq0: int, batch: list) -> list[tuple[str, Any]]:
         """(sql, params iterator) pairs for `executemany`: blocks of many rows per INSERT, then the rest."""
@@ -342,12 +397,20 @@ class Recorder:
                     raise TypeError("ts is not an int")
                 enc(ev)
             except Exception as exc:
-                batch[i] = Note(self._clock(), "recorder", "unrecordable_event",
-                                f"{type(ev).__name__}: {exc}: {repr(ev)[:200]}")
+                batch[i] = Note(
+                    self._clock(),
+                    "recorder",
+                    "unrecordable_event",
+                    f"{type(ev).__name__}: {exc}: {repr(ev)[:200]}",
+                )
 
     def _end_rows(self) -> list[tuple[str, str]]:
         last = self._next_seq - 1  # every event taken so far: the batch being written is the last one
-        return [("closed_ns", json.dumps(time.time_ns())), ("events", json.dumps(last)), ("last_seq", json.dumps(last))]
+        return [
+            ("closed_ns", json.dumps(time.time_ns())),
+            ("events", json.dumps(last)),
+            ("last_seq", json.dumps(last)),
+        ]
 
     def close(self) -> None:
         """Clean close (sync mode): last batch, last checkpoint and the `end` table, one transaction."""
@@ -429,9 +492,18 @@ class Recorder:
 
     # ---- building one for a kernel -----------------------------------------------------------
     @classmethod
-    def for_kernel(cls, kernel: Kernel, target: str | os.PathLike, *, config: Any = None, seed: Any = None,
-                   header: dict | None = None, checkpoint_every_s: float = 10.0,
-                   flush_interval_s: float = 0.1, flush_events: int = 50_000) -> Recorder:
+    def for_kernel(
+        cls,
+        kernel: Kernel,
+        target: str | os.PathLike,
+        *,
+        config: Any = None,
+        seed: Any = None,
+        header: dict | None = None,
+        checkpoint_every_s: float = 10.0,
+        flush_interval_s: float = 0.1,
+        flush_events: int = 50_000,
+    ) -> Recorder:
         """A recorder of `kernel`'s bus. `target` is a file, or a directory to name one in (see schema)."""
         from lobterm.recording.state import capture_state
 
@@ -445,10 +517,19 @@ class Recorder:
                 while (target.parent / f"{stem}-{n}.lobterm.sqlite").exists():
                     n += 1
                 target = target.parent / f"{stem}-{n}.lobterm.sqlite"
-        h = build_header(kernel, config=config, seed=seed, checkpoint_every_s=checkpoint_every_s, extra=header)
+        h = build_header(
+            kernel, config=config, seed=seed, checkpoint_every_s=checkpoint_every_s, extra=header
+        )
 
         def checkpoint() -> tuple[dict, str]:
             return capture_state(kernel), kernel.state_hash()
 
-        return cls(target, h, clock=kernel.clock.now, checkpoint=checkpoint, checkpoint_every_s=checkpoint_every_s,
-                   flush_interval_s=flush_interval_s, flush_events=flush_events)
+        return cls(
+            target,
+            h,
+            clock=kernel.clock.now,
+            checkpoint=checkpoint,
+            checkpoint_every_s=checkpoint_every_s,
+            flush_interval_s=flush_interval_s,
+            flush_events=flush_events,
+        )

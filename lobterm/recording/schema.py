@@ -48,8 +48,10 @@ class Note(msgspec.Struct, frozen=True):
 def redact(value: Any) -> Any:
     """A copy of a config tree with every value under a secret-looking key replaced by "<redacted>"."""
     if isinstance(value, dict):
-        return {k: ("<redacted>" if any(w in str(k).lower() for w in _SECRET_WORDS) else redact(v))
-                for k, v in value.items()}
+        return {
+            k: ("<redacted>" if any(w in str(k).lower() for w in _SECRET_WORDS) else redact(v))
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
@@ -60,6 +62,10 @@ def session_filename(venue: str, symbol: str, seed: int | None, created_ns: int 
     t = time.gmtime((created_ns if created_ns is not None else time.time_ns()) / 1e9)
     stamp = time.strftime("%Y%m%d-%H%M%S", t)
     safe = re.compile(r"[^A-Za-z0-9._-]+")
-    parts = [stamp, safe.sub("-", venue), safe.sub("-", symbol.replace("/", "-")),
-             "live" if seed is None else str(seed)]
+    parts = [
+        stamp,
+        safe.sub("-", venue),
+        safe.sub("-", symbol.replace("/", "-")),
+        "live" if seed is None else str(seed),
+    ]
     return "-".join(parts) + SUFFIX

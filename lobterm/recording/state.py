@@ -52,18 +52,36 @@ def capture_state(kernel: Kernel) -> dict[str, Any]:
         m = kernel.markets[key]
         l2 = m.l2
         t = m.last_trade
-        markets.append({
-            "venue": m.venue, "symbol": m.symbol, "seq": l2.seq, "valid": l2.valid,
-            "bids": [[p, s] for p, s in sorted(l2.bids.items(), reverse=True)],
-            "asks": [[p, s] for p, s in sorted(l2.asks.items())],
-            "last_trade": None if t is None else [t.ts, t.price, t.size, t.aggressor, t.trade_id],
-            "trades": m.trades, "traded_lots": m.traded_lots,
-            "own_orders": [list(o) for o in m.unified.own_orders()],
-        })
-    working = [{"order_id": o.order_id, "venue": o.venue, "symbol": o.symbol, "side": o.side, "price": o.price,
-                "size": o.size, "leaves": o.leaves, "filled": o.filled, "order_type": o.order_type,
-                "state": o.state, "tag": o.tag}
-               for _, o in sorted(kernel.oms.working.items())]
+        markets.append(
+            {
+                "venue": m.venue,
+                "symbol": m.symbol,
+                "seq": l2.seq,
+                "valid": l2.valid,
+                "bids": [[p, s] for p, s in sorted(l2.bids.items(), reverse=True)],
+                "asks": [[p, s] for p, s in sorted(l2.asks.items())],
+                "last_trade": None if t is None else [t.ts, t.price, t.size, t.aggressor, t.trade_id],
+                "trades": m.trades,
+                "traded_lots": m.traded_lots,
+                "own_orders": [list(o) for o in m.unified.own_orders()],
+            }
+        )
+    working = [
+        {
+            "order_id": o.order_id,
+            "venue": o.venue,
+            "symbol": o.symbol,
+            "side": o.side,
+            "price": o.price,
+            "size": o.size,
+            "leaves": o.leaves,
+            "filled": o.filled,
+            "order_type": o.order_type,
+            "state": o.state,
+            "tag": o.tag,
+        }
+        for _, o in sorted(kernel.oms.working.items())
+    ]
     positions = []
     for key in sorted(kernel.inventory.positions):
         p = kernel.inventory.positions[key]
@@ -86,13 +104,21 @@ def restore_state(kernel: Kernel, state: dict[str, Any]) -> None:
         m = kernel.markets.get((md["venue"], md["symbol"]))
         if m is None:
             continue
-        snap = BookSnapshot(state["ts"], md["venue"], md["symbol"], md["seq"],
-                            tuple((p, s) for p, s in md["bids"]), tuple((p, s) for p, s in md["asks"]))
+        snap = BookSnapshot(
+            state["ts"],
+            md["venue"],
+            md["symbol"],
+            md["seq"],
+            tuple((p, s) for p, s in md["bids"]),
+            tuple((p, s) for p, s in md["asks"]),
+        )
         m.l2.apply_snapshot(snap)
         if not md.get("valid", True):
             m.l2.valid = False
         lt = md["last_trade"]
-        m.last_trade = None if lt is None else Trade(lt[0], md["venue"], md["symbol"], lt[1], lt[2], lt[3], lt[4])
+        m.last_trade = (
+            None if lt is None else Trade(lt[0], md["venue"], md["symbol"], lt[1], lt[2], lt[3], lt[4])
+        )
         m.trades = md["trades"]
         m.traded_lots = md["traded_lots"]
         m.trade_version += 1

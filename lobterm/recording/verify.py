@@ -9,13 +9,13 @@ are skipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from lobterm.clock import VirtualClock
-from lobterm.engine.events import LIMIT, REJECTED, STP_CANCEL_RESTING, Done, Rejected
+from lobterm.engine.events import LIMIT, OUR_OWNER, REJECTED, STP_CANCEL_RESTING, Done, Rejected
 from lobterm.recording.reader import SessionError, SessionReader
-from lobterm.venues.base import OUR_OWNER
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -58,8 +58,16 @@ class RecordedVenue:
         if self._bus is not None:
             self._bus.publish_many(events)
 
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING) -> None:
+    def submit(
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+    ) -> None:
         self._refuse(order_id, symbol, True)
 
     def cancel(self, order_id: int, symbol: str) -> None:
@@ -140,5 +148,7 @@ def verify(path, progress: Callable[[int, int], None] | None = None) -> VerifyRe
             if progress is not None and seq % 50_000 == 0:
                 progress(seq, last_seq)
         if cp is not None:
-            raise SessionError(path, f"checkpoint at seq {cp.seq} is past the last event ({expected_seq - 1})")
+            raise SessionError(
+                path, f"checkpoint at seq {cp.seq} is past the last event ({expected_seq - 1})"
+            )
         return result

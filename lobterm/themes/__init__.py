@@ -29,17 +29,53 @@ from textual.theme import Theme
 if TYPE_CHECKING:
     from textual.app import App
 
-__all__ = ["BUILTIN_NAMES", "LADDER_KEYS", "ThemeError", "builtin_themes", "install_themes", "ladder_variables",
-           "load_theme_file", "load_user_themes", "next_theme", "parse_theme", "user_theme_dir"]
+__all__ = [
+    "BUILTIN_NAMES",
+    "LADDER_KEYS",
+    "ThemeError",
+    "builtin_themes",
+    "install_themes",
+    "ladder_variables",
+    "load_theme_file",
+    "load_user_themes",
+    "next_theme",
+    "parse_theme",
+    "user_theme_dir",
+]
 
 BUILTIN_NAMES = ("dark", "light", "high-contrast")
 _BUILTIN_DIR = Path(__file__).resolve().parent
 
 #: The ladder's colours; each is the CSS variable `$ladder-<key>`.
-LADDER_KEYS = ("bid", "ask", "best-bid", "best-ask", "best-text", "ours", "ours-text", "cursor", "last",
-               "last-text", "last-buy", "last-sell", "price-bid", "price-ask")
-_COLOR_KEYS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground", "background",
-               "surface", "panel", "boost")
+LADDER_KEYS = (
+    "bid",
+    "ask",
+    "best-bid",
+    "best-ask",
+    "best-text",
+    "ours",
+    "ours-text",
+    "cursor",
+    "last",
+    "last-text",
+    "last-buy",
+    "last-sell",
+    "price-bid",
+    "price-ask",
+)
+_COLOR_KEYS = (
+    "primary",
+    "secondary",
+    "accent",
+    "warning",
+    "error",
+    "success",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+)
 _TOP_KEYS = ("name", "dark", "colors", "ladder")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
@@ -56,11 +92,13 @@ class ThemeError(ValueError):
 
 def _colour(where: str, key: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise ThemeError(where, key, f"{value!r} must be a colour in quotes, such as \"#79b8ff\"")
+        raise ThemeError(where, key, f'{value!r} must be a colour in quotes, such as "#79b8ff"')
     try:
         Color.parse(value)
     except ColorParseError:
-        raise ThemeError(where, key, f"{value!r} is not a colour (use \"#rrggbb\", \"rgb(r,g,b)\" or a name)") from None
+        raise ThemeError(
+            where, key, f'{value!r} is not a colour (use "#rrggbb", "rgb(r,g,b)" or a name)'
+        ) from None
     return value
 
 
@@ -71,8 +109,9 @@ def parse_theme(data: dict[str, Any], where: str, bases: dict[str, Theme] | None
         raise ThemeError(where, unknown[0], f"unknown key (known: {', '.join(_TOP_KEYS)})")
     name = data.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ThemeError(where, "name", f"{name!r}: a theme needs a name of letters, digits, '-', '_' or '.' "
-                         "(at most 40)")
+        raise ThemeError(
+            where, "name", f"{name!r}: a theme needs a name of letters, digits, '-', '_' or '.' (at most 40)"
+        )
     dark = data.get("dark", True)
     if not isinstance(dark, bool):
         raise ThemeError(where, "dark", f"{dark!r} must be true or false")
@@ -95,7 +134,9 @@ def parse_theme(data: dict[str, Any], where: str, bases: dict[str, Theme] | None
     colours.update(tables["colors"])
     variables.update({f"ladder-{k}": v for k, v in tables["ladder"].items()})
     if colours.get("primary") is None:
-        raise ThemeError(where, "colors.primary", "missing (a built-in theme without it has nothing to fall back on)")
+        raise ThemeError(
+            where, "colors.primary", "missing (a built-in theme without it has nothing to fall back on)"
+        )
     missing = [k for k in LADDER_KEYS if f"ladder-{k}" not in variables]
     if missing:
         raise ThemeError(where, f"ladder.{missing[0]}", "missing")
@@ -125,8 +166,11 @@ def builtin_themes() -> dict[str, Theme]:
 def ladder_variables(dark: bool = True) -> dict[str, str]:
     """The ladder's CSS variables of the built-in dark (or light) theme: the app's fallback for any theme
     that does not define them (Textual's own themes)."""
-    return {k: v for k, v in builtin_themes()["dark" if dark else "light"].variables.items()
-            if k.startswith("ladder-")}
+    return {
+        k: v
+        for k, v in builtin_themes()["dark" if dark else "light"].variables.items()
+        if k.startswith("ladder-")
+    }
 
 
 def user_theme_dir() -> Path:
@@ -152,7 +196,9 @@ def load_user_themes(directory: str | os.PathLike | None = None) -> tuple[list[T
     return themes, problems
 
 
-def install_themes(app: App, wanted: str, directory: str | os.PathLike | None = None) -> tuple[list[str], list[str]]:
+def install_themes(
+    app: App, wanted: str, directory: str | os.PathLike | None = None
+) -> tuple[list[str], list[str]]:
     """Register the built-in and user themes with `app` and switch to `wanted`.
 
     Returns (the names of lobterm's themes in cycling order, problems for the trader to read)."""

@@ -28,22 +28,49 @@ from __future__ import annotations
 import inspect
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from lobterm.engine.events import (BUY, IOC, MARKET, SELL, SIDE_NAMES, STP_CANCEL_RESTING, Accepted, Amended,
-                                   BookDelta, BookSnapshot, Cancelled, Done, Fill, Rejected, Trade)
+from lobterm.engine.events import (
+    BUY,
+    IOC,
+    MARKET,
+    OUR_OWNER,
+    SELL,
+    SIDE_NAMES,
+    STP_CANCEL_RESTING,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+)
 from lobterm.engine.instrument import FEE_SCALE
-from lobterm.venues.base import OUR_OWNER
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
     from lobterm.clock import Clock
 
-__all__ = ["Hedger", "HedgeParams", "HedgeStats", "HedgeOrder", "HedgeParamError", "POLICIES", "REFERENCES",
-           "RUNNING", "PAUSED", "STOPPED", "validate_params"]
+__all__ = [
+    "Hedger",
+    "HedgeParams",
+    "HedgeStats",
+    "HedgeOrder",
+    "HedgeParamError",
+    "POLICIES",
+    "REFERENCES",
+    "RUNNING",
+    "PAUSED",
+    "STOPPED",
+    "validate_params",
+]
 
 POLICIES = ("immediate", "twap", "opportunistic")
 REFERENCES = ("avg_cost", "quote_mid")
@@ -130,18 +157,31 @@ def validate_params(p: HedgeParams) -> HedgeParams:
     if not -_BPS < edge < _BPS:
         raise HedgeParamError("edge_bps", p.edge_bps, "must be in (-10000, 10000) bps")
     times = {}
-    for name, positive in (("retry_interval_s", False), ("order_timeout_s", True), ("twap_seconds", True),
-                           ("deadline_s", False), ("overdue_after_s", False)):
+    for name, positive in (
+        ("retry_interval_s", False),
+        ("order_timeout_s", True),
+        ("twap_seconds", True),
+        ("deadline_s", False),
+        ("overdue_after_s", False),
+    ):
         raw = getattr(p, name)
         t = _fraction(name, raw)
         if t < 0 or (positive and t == 0) or t > 86_400:
-            raise HedgeParamError(name, raw, "must be in (0, 86400] seconds" if positive
-                                  else "must be in [0, 86400] seconds")
+            raise HedgeParamError(
+                name, raw, "must be in (0, 86400] seconds" if positive else "must be in [0, 86400] seconds"
+            )
         times[name] = t
     if p.stp.__class__ is not int or not 0 <= p.stp <= 3:
         raise HedgeParamError("stp", p.stp, "must be a self-trade prevention mode 0..3")
-    return replace(p, threshold_lots=threshold, target_lots=target, max_slippage_bps=slip,
-                   max_order_lots=max_order, edge_bps=edge, **times)
+    return replace(
+        p,
+        threshold_lots=threshold,
+        target_lots=target,
+        max_slippage_bps=slip,
+        max_order_lots=max_order,
+        edge_bps=edge,
+        **times,
+    )
 
 
 @dataclass(slots=True)
@@ -252,10 +292,19 @@ class Hedger:
     the hedger uses the latest event time.
     """
 
-    def __init__(self, bus: Bus, oms: Any, markets: Mapping[tuple[str, str], Any], *,
-                 quote: tuple[str, str] | None = None, hedge: tuple[str, str] | None = None,
-                 params: HedgeParams | None = None, clock: Clock | None = None,
-                 positions: PositionBook | None = None, tag: str = "hedge") -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        oms: Any,
+        markets: Mapping[tuple[str, str], Any],
+        *,
+        quote: tuple[str, str] | None = None,
+        hedge: tuple[str, str] | None = None,
+        params: HedgeParams | None = None,
+        clock: Clock | None = None,
+        positions: PositionBook | None = None,
+        tag: str = "hedge",
+    ) -> None:
         if quote is None:
             if not markets:
                 raise HedgeParamError("quote", None, "there is no market to hedge")
@@ -323,11 +372,15 @@ class Hedger:
         known = {f.name for f in fields(HedgeParams)}
         for name, value in changes.items():
             if name not in known:
-                raise HedgeParamError(name, value,
-                                      f"is not a hedger parameter (known: {', '.join(sorted(known))})")
+                raise HedgeParamError(
+                    name, value, f"is not a hedger parameter (known: {', '.join(sorted(known))})"
+                )
         new = validate_params(replace(self.params, **changes))
-        if new.policy != self.params.policy or new.twap_slices != self.params.twap_slices \
-                or new.twap_seconds != self.params.twap_seconds:
+        if (
+            new.policy != self.params.policy
+            or new.twap_slices != self.params.twap_slices
+            or new.twap_seconds != self.params.twap_seconds
+        ):
             self._twap = None  # a schedule belongs to the parameters that made it
         self._use_params(new)
         self.version += 1
@@ -451,8 +504,9 @@ class Hedger:
             self._held.append(ev)  # may be our new order's, whose id we do not know yet
             return
         self._apply_order_event(ev)
-        if (type(ev) is Fill or type(ev) is Done) and ((ev.venue, ev.symbol) == self.hedge
-                                                       or (ev.venue, ev.symbol) == self.quote):
+        if (type(ev) is Fill or type(ev) is Done) and (
+            (ev.venue, ev.symbol) == self.hedge or (ev.venue, ev.symbol) == self.quote
+        ):
             self._evaluate(self._now())
 
     def _apply_order_event(self, ev: Any) -> None:
@@ -693,8 +747,9 @@ class Hedger:
         self._send(now, "opportunistic", side, price, size, IOC, touch)
 
     # ---- sending ------------------------------------------------------------------------------------
-    def _send(self, now: int, why: str, side: int, price: int, size: int, order_type: int,
-              reference: int) -> int | None:
+    def _send(
+        self, now: int, why: str, side: int, price: int, size: int, order_type: int, reference: int
+    ) -> int | None:
         """The one place hedge orders leave the hedger. Returns the order id, or None when refused."""
         venue, symbol = self.hedge
         extra = {"tag": self._tag} if self._takes_tag else {}
@@ -703,8 +758,9 @@ class Hedger:
         error = None
         oid: Any = None
         try:
-            oid = self.oms.new_order(venue, symbol, side, price, size, order_type=order_type,
-                                     stp=self.params.stp, **extra)
+            oid = self.oms.new_order(
+                venue, symbol, side, price, size, order_type=order_type, stp=self.params.stp, **extra
+            )
         except Exception as exc:  # a refusal by the OMS/risk must not crash the kernel's event loop
             error = f"{type(exc).__name__}: {exc}"
         finally:

@@ -42,14 +42,13 @@ Everything here is pure bookkeeping: no I/O, no clock (the caller passes timesta
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Mapping, Union
 
-from lobterm.engine.events import BUY, SELL, Fill
+from lobterm.engine.events import BUY, OUR_OWNER, SELL, Fill
 from lobterm.engine.instrument import FEE_SCALE, Instrument
-from lobterm.venues.base import OUR_OWNER
 
 MARK_MID = "mid"
 MARK_LAST = "last"
@@ -89,7 +88,7 @@ class TopOfBook:
     last: int | None = None
 
 
-Mark = Union[TopOfBook, int, Fraction, None]
+Mark = TopOfBook | int | Fraction | None
 
 
 def mark_price(top: TopOfBook, holdings: Fraction | int, mode: str = MARK_MID) -> Fraction | None:
@@ -169,8 +168,12 @@ class Pnl:
         return self.realized + self.unrealized - self.fees
 
     def in_quote(self, inst: Instrument, places: int | None = None) -> QuotePnl:
-        return QuotePnl(to_quote(inst, self.realized, places), to_quote(inst, self.unrealized, places),
-                        to_quote(inst, self.fees, places), to_quote(inst, self.net, places))
+        return QuotePnl(
+            to_quote(inst, self.realized, places),
+            to_quote(inst, self.unrealized, places),
+            to_quote(inst, self.fees, places),
+            to_quote(inst, self.net, places),
+        )
 
 
 # ---- one position ----------------------------------------------------------------------------------
@@ -300,9 +303,15 @@ class Inventory:
     how many snapshots `snapshot()` keeps in `series`.
     """
 
-    def __init__(self, instruments: Mapping[Key, Instrument] | None = None, *, mark_mode: str = MARK_MID,
-                 fee_currency: Mapping[str, str] | None = None, history: int = 3600,
-                 owner: int = OUR_OWNER) -> None:
+    def __init__(
+        self,
+        instruments: Mapping[Key, Instrument] | None = None,
+        *,
+        mark_mode: str = MARK_MID,
+        fee_currency: Mapping[str, str] | None = None,
+        history: int = 3600,
+        owner: int = OUR_OWNER,
+    ) -> None:
         if mark_mode not in MARK_MODES:
             raise InventoryError("mark mode", mark_mode, f"must be one of {', '.join(MARK_MODES)}")
         for venue, ccy in (fee_currency or {}).items():
@@ -353,9 +362,11 @@ class Inventory:
 
     def net_by_venue(self, base: str) -> dict[Key, Fraction]:
         """`net(base)` split by (venue, symbol), base units."""
-        return {key: p.holdings * Fraction(self.instruments[key].lot_size)
-                for key, p in self.positions.items()
-                if key in self.instruments and p.holdings and self.base_of(*key) == base}
+        return {
+            key: p.holdings * Fraction(self.instruments[key].lot_size)
+            for key, p in self.positions.items()
+            if key in self.instruments and p.holdings and self.base_of(*key) == base
+        }
 
     # ---- fills -------------------------------------------------------------------------------------
     def on_fill(self, ev: Fill, fee_currency: str | None = None) -> bool:
@@ -414,8 +425,9 @@ class Inventory:
             raise InventoryError("market", (venue, symbol), "has no instrument registered with the inventory")
         return to_quote(inst, tick_lots)
 
-    def snapshot(self, ts: int, marks: Mapping[Key, Mark], mode: str | None = None,
-                 record: bool = True) -> PnlSnapshot:
+    def snapshot(
+        self, ts: int, marks: Mapping[Key, Mark], mode: str | None = None, record: bool = True
+    ) -> PnlSnapshot:
         """P&L of every position at `marks` (TopOfBook or a price per key), kept in `series` if `record`."""
         mode = mode or self.mark_mode
         per: dict[Key, Pnl] = {}
@@ -435,9 +447,23 @@ class Inventory:
     # ---- reconciliation ----------------------------------------------------------------------------
     def books(self) -> dict[Key, tuple]:
         """Every traded position's exact state, comparable between two inventories."""
-        return {key: (p.lots, p.cash, p.fees, p.bought, p.sold, p.fills, p.holdings, p.avg_cost,
-                      p.realized, p.fees_base_lots, p.avg_rounding)
-                for key, p in sorted(self.positions.items()) if p.fills}
+        return {
+            key: (
+                p.lots,
+                p.cash,
+                p.fees,
+                p.bought,
+                p.sold,
+                p.fills,
+                p.holdings,
+                p.avg_cost,
+                p.realized,
+                p.fees_base_lots,
+                p.avg_rounding,
+            )
+            for key, p in sorted(self.positions.items())
+            if p.fills
+        }
 
     def reconcile(self, fills: Iterable[Fill]) -> list[str]:
         """Check the books against a list of fills; returns the differences (empty: they reconcile).
@@ -467,8 +493,9 @@ class Inventory:
                 problems.append(f"{key}: {lots} lots in the fills but no position")
                 continue
             if (p.lots, p.cash, p.fees) != (lots, cash, fees):
-                problems.append(f"{key}: (lots, cash, fees) {(p.lots, p.cash, p.fees)} "
-                                f"!= fills {(lots, cash, fees)}")
+                problems.append(
+                    f"{key}: (lots, cash, fees) {(p.lots, p.cash, p.fees)} != fills {(lots, cash, fees)}"
+                )
             base_cash = Fraction(p.fees_in_base, FEE_SCALE)  # the coin sold to pay base fees
             expected = cash + base_cash + (p.holdings * p.avg_cost if p.avg_cost is not None else 0)
             if p.realized != expected:
@@ -476,9 +503,13 @@ class Inventory:
         return problems
 
 
-def recompute_from_fills(fills: Iterable[Fill], *, fee_currency: Mapping[str, str] | None = None,
-                         instruments: Mapping[Key, Instrument] | None = None,
-                         owner: int = OUR_OWNER) -> Inventory:
+def recompute_from_fills(
+    fills: Iterable[Fill],
+    *,
+    fee_currency: Mapping[str, str] | None = None,
+    instruments: Mapping[Key, Instrument] | None = None,
+    owner: int = OUR_OWNER,
+) -> Inventory:
     """A fresh Inventory built from `fills` in order: the same numbers as the live books if they are right."""
     inv = Inventory(instruments, fee_currency=fee_currency, owner=owner)
     for ev in fills:
@@ -486,6 +517,22 @@ def recompute_from_fills(fills: Iterable[Fill], *, fee_currency: Mapping[str, st
     return inv
 
 
-__all__ = ["Inventory", "InventoryError", "Position", "Pnl", "PnlSnapshot", "QuotePnl", "TopOfBook",
-           "mark_price", "to_quote", "to_price", "recompute_from_fills", "MARK_MID", "MARK_LAST",
-           "MARK_CLOSE", "MARK_MODES", "FEE_IN_QUOTE", "FEE_IN_BASE"]
+__all__ = [
+    "Inventory",
+    "InventoryError",
+    "Position",
+    "Pnl",
+    "PnlSnapshot",
+    "QuotePnl",
+    "TopOfBook",
+    "mark_price",
+    "to_quote",
+    "to_price",
+    "recompute_from_fills",
+    "MARK_MID",
+    "MARK_LAST",
+    "MARK_CLOSE",
+    "MARK_MODES",
+    "FEE_IN_QUOTE",
+    "FEE_IN_BASE",
+]

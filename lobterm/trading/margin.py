@@ -92,8 +92,15 @@ class MarginRules:
     close_fee_rate: Fraction = ZERO
 
     def __post_init__(self) -> None:
-        for name in ("maintenance_rate", "initial_rate", "warn_at", "danger_at", "reduce_at", "reduce_to",
-                     "close_fee_rate"):
+        for name in (
+            "maintenance_rate",
+            "initial_rate",
+            "warn_at",
+            "danger_at",
+            "reduce_at",
+            "reduce_to",
+            "close_fee_rate",
+        ):
             object.__setattr__(self, name, _exact(getattr(self, name), name.replace("_", " ")))
         mmr, imr = self.maintenance_rate, self.initial_rate
         if not 0 < imr <= 1:
@@ -101,15 +108,20 @@ class MarginRules:
         if not 0 < mmr < imr:
             raise MarginError("maintenance rate", mmr, f"must be above 0 and below the initial rate {imr}")
         if not 0 < self.warn_at < self.danger_at < 1:
-            raise MarginError("warning levels", (self.warn_at, self.danger_at),
-                              "need 0 < warn_at < danger_at < 1")
+            raise MarginError(
+                "warning levels", (self.warn_at, self.danger_at), "need 0 < warn_at < danger_at < 1"
+            )
         if not 0 < self.reduce_to < self.reduce_at <= 1:
-            raise MarginError("auto-reduce levels", (self.reduce_at, self.reduce_to),
-                              "need 0 < reduce_to < reduce_at <= 1")
+            raise MarginError(
+                "auto-reduce levels", (self.reduce_at, self.reduce_to), "need 0 < reduce_to < reduce_at <= 1"
+            )
         if not 0 <= self.close_fee_rate < mmr:
             # At a fee rate >= mmr closing a lot costs more margin than it frees: reduce could never help.
-            raise MarginError("close fee rate", self.close_fee_rate,
-                              f"must be at least 0 and below the maintenance rate {mmr}")
+            raise MarginError(
+                "close fee rate",
+                self.close_fee_rate,
+                f"must be at least 0 and below the maintenance rate {mmr}",
+            )
 
     @classmethod
     def from_leverage(cls, leverage: object, maintenance_rate: object, **kw: object) -> MarginRules:
@@ -156,8 +168,9 @@ def isolated_collateral(lots: int, entry: Fraction | int, initial_rate: Fraction
     return initial_rate * abs(lots) * Fraction(entry)
 
 
-def liquidation_price(lots: int, entry: Fraction | int, collateral: Fraction | int,
-                      maintenance_rate: Fraction) -> Fraction | None:
+def liquidation_price(
+    lots: int, entry: Fraction | int, collateral: Fraction | int, maintenance_rate: Fraction
+) -> Fraction | None:
     """The exact mark (ticks) at which equity equals maintenance margin; None if flat or never.
 
     A long whose collateral covers its whole entry value cannot be liquidated (the price would be
@@ -187,9 +200,17 @@ class ReduceOrder:
     lots: int
 
 
-def reduce_order(lots: int, entry: Fraction | int, mark: Fraction | int, collateral: Fraction | int,
-                 maintenance_rate: Fraction, target: Fraction, *, close_price: Fraction | int | None = None,
-                 close_fee_rate: Fraction = ZERO) -> ReduceOrder | None:
+def reduce_order(
+    lots: int,
+    entry: Fraction | int,
+    mark: Fraction | int,
+    collateral: Fraction | int,
+    maintenance_rate: Fraction,
+    target: Fraction,
+    *,
+    close_price: Fraction | int | None = None,
+    close_fee_rate: Fraction = ZERO,
+) -> ReduceOrder | None:
     """The fewest lots to close at `close_price` (default the mark) so the margin ratio is <= `target`.
 
     Closing r lots realizes their P&L into collateral, so equity at the mark only moves by the cost
@@ -255,9 +276,15 @@ class MarginMonitor:
     def __init__(self, rules: MarginRules) -> None:
         self.rules = rules
 
-    def assess(self, lots: int, entry: Fraction | int | None, mark: Fraction | int,
-               collateral: Fraction | int | None = None, *,
-               close_price: Fraction | int | None = None) -> MarginStatus:
+    def assess(
+        self,
+        lots: int,
+        entry: Fraction | int | None,
+        mark: Fraction | int,
+        collateral: Fraction | int | None = None,
+        *,
+        close_price: Fraction | int | None = None,
+    ) -> MarginStatus:
         """Margin, ratio, level, liquidation price and (if enabled) the auto-reduce order.
 
         `collateral` defaults to the isolated initial margin at entry; `close_price` is where an
@@ -282,22 +309,62 @@ class MarginMonitor:
         liq = liquidation_price(lots, e, c, rules.maintenance_rate) if e is not None else None
         reduce = None
         if rules.auto_reduce and lots and (ratio is None or ratio >= rules.reduce_at):
-            reduce = reduce_order(lots, e, m, c, rules.maintenance_rate, rules.reduce_to,
-                                  close_price=close_price, close_fee_rate=rules.close_fee_rate)
+            reduce = reduce_order(
+                lots,
+                e,
+                m,
+                c,
+                rules.maintenance_rate,
+                rules.reduce_to,
+                close_price=close_price,
+                close_fee_rate=rules.close_fee_rate,
+            )
         return MarginStatus(
-            lots=lots, entry=e, mark=m, collateral=c, notional=notional, unrealized=unrealized,
-            equity=equity, initial_margin=rules.initial_rate * notional, maintenance_margin=maintenance,
-            available=equity - rules.initial_rate * notional, margin_ratio=ratio, level=rules.level(ratio),
-            liquidation_price=liq, liquidation_tick=conservative_tick(liq, lots) if liq is not None else None,
-            effective_leverage=notional / equity if lots and equity > 0 else None, reduce=reduce)
+            lots=lots,
+            entry=e,
+            mark=m,
+            collateral=c,
+            notional=notional,
+            unrealized=unrealized,
+            equity=equity,
+            initial_margin=rules.initial_rate * notional,
+            maintenance_margin=maintenance,
+            available=equity - rules.initial_rate * notional,
+            margin_ratio=ratio,
+            level=rules.level(ratio),
+            liquidation_price=liq,
+            liquidation_tick=conservative_tick(liq, lots) if liq is not None else None,
+            effective_leverage=notional / equity if lots and equity > 0 else None,
+            reduce=reduce,
+        )
 
-    def assess_position(self, position: Position, mark: Fraction | int, deposit: Fraction | int, *,
-                        close_price: Fraction | int | None = None) -> MarginStatus:
+    def assess_position(
+        self,
+        position: Position,
+        mark: Fraction | int,
+        deposit: Fraction | int,
+        *,
+        close_price: Fraction | int | None = None,
+    ) -> MarginStatus:
         """Assess an inventory Position with collateral = deposit + realized P&L - fees (tick*lots)."""
         collateral = _exact(deposit, "deposit") + position.realized - position.fees_value
         return self.assess(position.lots, position.avg_cost, mark, collateral, close_price=close_price)
 
 
-__all__ = ["MarginRules", "MarginMonitor", "MarginStatus", "MarginError", "ReduceOrder", "liquidation_price",
-           "conservative_tick", "reduce_order", "isolated_collateral", "collateral_units", "LEVEL_OK",
-           "LEVEL_WARN", "LEVEL_DANGER", "LEVEL_LIQUIDATION", "LEVELS"]
+__all__ = [
+    "MarginRules",
+    "MarginMonitor",
+    "MarginStatus",
+    "MarginError",
+    "ReduceOrder",
+    "liquidation_price",
+    "conservative_tick",
+    "reduce_order",
+    "isolated_collateral",
+    "collateral_units",
+    "LEVEL_OK",
+    "LEVEL_WARN",
+    "LEVEL_DANGER",
+    "LEVEL_LIQUIDATION",
+    "LEVELS",
+]

@@ -36,19 +36,46 @@ from __future__ import annotations
 import inspect
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from lobterm.engine.events import (BUY, LIMIT, POST_ONLY, SELL, STP_CANCEL_RESTING, Accepted, Amended,
-                                   BookDelta, BookGap, BookSnapshot, Cancelled, Done, Fill, Rejected, Trade,
-                                   VenueStatus)
+from lobterm.engine.events import (
+    BUY,
+    LIMIT,
+    OUR_OWNER,
+    POST_ONLY,
+    SELL,
+    STP_CANCEL_RESTING,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookGap,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+    VenueStatus,
+)
 from lobterm.engine.instrument import MAX_UNITS
-from lobterm.venues.base import OUR_OWNER
 
 __all__ = [
-    "AVELLANEDA_STOIKOV", "LADDER", "Ladder", "LadderView", "MarketMaker", "MarketMakerError",
-    "QuoteActions", "QuoteParamError", "QuoteParams", "QuoteRow", "WorkingQuote",
-    "avellaneda_stoikov", "diff_quotes", "quote_ladder",
+    "AVELLANEDA_STOIKOV",
+    "LADDER",
+    "Ladder",
+    "LadderView",
+    "MarketMaker",
+    "MarketMakerError",
+    "QuoteActions",
+    "QuoteParamError",
+    "QuoteParams",
+    "QuoteRow",
+    "WorkingQuote",
+    "avellaneda_stoikov",
+    "diff_quotes",
+    "quote_ladder",
 ]
 
 LADDER = "ladder"
@@ -134,8 +161,9 @@ class QuoteParams:
             raise QuoteParamError("sizes", self.sizes, "must be a list of lots per level")
         for s in self.sizes:
             if s.__class__ is not int or not 0 < s <= MAX_UNITS:
-                raise QuoteParamError("sizes", self.sizes,
-                                      f"every size must be a whole number of lots > 0, not {s!r}")
+                raise QuoteParamError(
+                    "sizes", self.sizes, f"every size must be a whole number of lots > 0, not {s!r}"
+                )
         _num("skew_ticks_per_lot", self.skew_ticks_per_lot, 0.0)
         _num("size_skew", self.size_skew, 0.0, 1.0)
         _int("min_spread_ticks", self.min_spread_ticks, 1)
@@ -173,8 +201,15 @@ def _int(name: str, value: object, lo: int, hi: int | None = None) -> None:
         raise QuoteParamError(name, value, f"must be >= {lo}" if hi is None else f"must be in {lo}..{hi}")
 
 
-def _num(name: str, value: object, lo: float, hi: float | None = None, *, lo_open: bool = False,
-         hi_open: bool = False) -> None:
+def _num(
+    name: str,
+    value: object,
+    lo: float,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> None:
     if value.__class__ not in (int, float) or not math.isfinite(value):  # type: ignore[arg-type]
         raise QuoteParamError(name, value, "must be a finite number")
     v = float(value)  # type: ignore[arg-type]
@@ -198,8 +233,9 @@ class Ladder:
     asks: tuple[tuple[int, int], ...]
 
 
-def avellaneda_stoikov(mid: float, position: int, gamma: float, sigma2: float, tau_s: float,
-                       k: float) -> tuple[float, float]:
+def avellaneda_stoikov(
+    mid: float, position: int, gamma: float, sigma2: float, tau_s: float, k: float
+) -> tuple[float, float]:
     """(reservation price, optimal total spread), both in ticks.
 
     r = s - q*gamma*sigma^2*tau; spread = gamma*sigma^2*tau + (2/gamma)*ln(1 + gamma/k), with sigma^2 in
@@ -209,9 +245,18 @@ def avellaneda_stoikov(mid: float, position: int, gamma: float, sigma2: float, t
     return reservation, spread
 
 
-def quote_ladder(p: QuoteParams, best_bid: int, best_ask: int, position: int, *,
-                 sigma_ticks: float | None = None, k: float | None = None, tau_s: float | None = None,
-                 min_lots: int = 1, max_lots: int = MAX_UNITS) -> Ladder:
+def quote_ladder(
+    p: QuoteParams,
+    best_bid: int,
+    best_ask: int,
+    position: int,
+    *,
+    sigma_ticks: float | None = None,
+    k: float | None = None,
+    tau_s: float | None = None,
+    min_lots: int = 1,
+    max_lots: int = MAX_UNITS,
+) -> Ladder:
     """The desired ladder around the others' best bid/ask (ticks) for a signed `position` (lots).
 
     `sigma_ticks`, `k` and `tau_s` feed the Avellaneda-Stoikov mode (defaults: the parameters' priors
@@ -219,9 +264,14 @@ def quote_ladder(p: QuoteParams, best_bid: int, best_ask: int, position: int, *,
     mid = (best_bid + best_ask) / 2.0
     if p.mode == AVELLANEDA_STOIKOV:
         sig = p.sigma_ticks if sigma_ticks is None else sigma_ticks
-        reservation, spread = avellaneda_stoikov(mid, position, p.gamma, sig * sig,
-                                                 p.horizon_s if tau_s is None else tau_s,
-                                                 p.k if k is None else k)
+        reservation, spread = avellaneda_stoikov(
+            mid,
+            position,
+            p.gamma,
+            sig * sig,
+            p.horizon_s if tau_s is None else tau_s,
+            p.k if k is None else k,
+        )
     else:
         reservation = mid - p.skew_ticks_per_lot * position
         spread = p.spread_bps * mid / 1e4 if p.spread_bps > 0 else float(p.spread_ticks)
@@ -236,15 +286,18 @@ def quote_ladder(p: QuoteParams, best_bid: int, best_ask: int, position: int, *,
     base = p.level_sizes()
     ratio = max(-1.0, min(1.0, position / p.max_position_lots))
     step = p.level_step_ticks
-    bids = _side(bid0, -step, base, 1.0 - p.size_skew * ratio, p.max_position_lots - position,
-                 min_lots, max_lots)
-    asks = _side(ask0, step, base, 1.0 + p.size_skew * ratio, p.max_position_lots + position,
-                 min_lots, max_lots)
+    bids = _side(
+        bid0, -step, base, 1.0 - p.size_skew * ratio, p.max_position_lots - position, min_lots, max_lots
+    )
+    asks = _side(
+        ask0, step, base, 1.0 + p.size_skew * ratio, p.max_position_lots + position, min_lots, max_lots
+    )
     return Ladder(reservation, spread, bids, asks)
 
 
-def _side(top: int, step: int, base: list[int], factor: float, budget: int, min_lots: int,
-          max_lots: int) -> tuple[tuple[int, int], ...]:
+def _side(
+    top: int, step: int, base: list[int], factor: float, budget: int, min_lots: int, max_lots: int
+) -> tuple[tuple[int, int], ...]:
     out = []
     price = top
     for size in base:
@@ -304,8 +357,16 @@ class QuoteActions:
         return len(self.cancels) + len(self.amends) + len(self.news)
 
 
-def diff_quotes(ladder: Ladder, quotes: Iterable[WorkingQuote], p: QuoteParams, position: int,
-                now_ns: int = 0, *, min_lots: int = 1, allow_new: bool = True) -> QuoteActions:
+def diff_quotes(
+    ladder: Ladder,
+    quotes: Iterable[WorkingQuote],
+    p: QuoteParams,
+    position: int,
+    now_ns: int = 0,
+    *,
+    min_lots: int = 1,
+    allow_new: bool = True,
+) -> QuoteActions:
     """The smallest set of messages that turns our working `quotes` into `ladder` (see the module doc)."""
     out = QuoteActions()
     by_side: tuple[list[WorkingQuote], list[WorkingQuote]] = ([], [])
@@ -325,9 +386,18 @@ def _first(pair: tuple) -> Any:
     return pair[0]
 
 
-def _diff_side(side: int, desired: tuple[tuple[int, int], ...], mine: list[WorkingQuote], p: QuoteParams,
-               budget: int, limit: int | None, now_ns: int, min_lots: int, allow_new: bool,
-               out: QuoteActions) -> None:
+def _diff_side(
+    side: int,
+    desired: tuple[tuple[int, int], ...],
+    mine: list[WorkingQuote],
+    p: QuoteParams,
+    budget: int,
+    limit: int | None,
+    now_ns: int,
+    min_lots: int,
+    allow_new: bool,
+    out: QuoteActions,
+) -> None:
     sign = 1 if side == BUY else -1  # sign * price is larger for a better price
     count = len(mine)  # quotes being cancelled still count until their Done
     exposure = sum(max(q.size, q.target_size) for q in mine)
@@ -351,7 +421,7 @@ def _diff_side(side: int, desired: tuple[tuple[int, int], ...], mine: list[Worki
     unmatched: list[tuple[int, int, int]] = []
     j = 0
     # Desired levels are best first: bids descending, asks ascending.
-    for level in (range(len(desired) - 1, -1, -1) if side == BUY else range(len(desired))):
+    for level in range(len(desired) - 1, -1, -1) if side == BUY else range(len(desired)):
         price, size = desired[level]
         while j < n_cands and cands[j][0] < price - tol:
             j += 1
@@ -380,7 +450,7 @@ def _diff_side(side: int, desired: tuple[tuple[int, int], ...], mine: list[Worki
     # 2. Move the remaining quotes to the remaining desired levels: one amend instead of cancel + new.
     movable = [q for q in free if not q.busy]
     replaced: list[tuple[int, int, int]] = []
-    for (level, price, size), q in zip(unmatched, movable):
+    for (level, price, size), q in zip(unmatched, movable, strict=False):
         if not p.use_amend:
             out.cancels.append(q.order_id)
             replaced.append((level, price, size))
@@ -397,7 +467,7 @@ def _diff_side(side: int, desired: tuple[tuple[int, int], ...], mine: list[Worki
         out.cancels.append(q.order_id)
     if not allow_new:
         return
-    for level, price, size in replaced + unmatched[n:]:
+    for _level, price, size in replaced + unmatched[n:]:
         if count >= p.levels:
             break
         lots = min(size, budget - exposure)
@@ -453,9 +523,19 @@ class MarketMaker:
     the bus and reads the books and the position as they stand after those handlers ran. It starts
     paused: `resume()` starts quoting."""
 
-    def __init__(self, bus: Any, oms: Any, market: Any, inventory: Any, clock: Any,
-                 params: QuoteParams | None = None, *, risk: Any = None, tag: str = "mm",
-                 subscribe: bool = True) -> None:
+    def __init__(
+        self,
+        bus: Any,
+        oms: Any,
+        market: Any,
+        inventory: Any,
+        clock: Any,
+        params: QuoteParams | None = None,
+        *,
+        risk: Any = None,
+        tag: str = "mm",
+        subscribe: bool = True,
+    ) -> None:
         self.params = params or QuoteParams()
         self.params.validate()
         self.bus = bus
@@ -537,17 +617,26 @@ class MarketMaker:
             add_on_kill(self._on_risk_kill)
 
     @classmethod
-    def from_kernel(cls, kernel: Any, venue: str | None = None, symbol: str | None = None,
-                    params: QuoteParams | None = None, **kwargs: Any) -> MarketMaker:
+    def from_kernel(
+        cls,
+        kernel: Any,
+        venue: str | None = None,
+        symbol: str | None = None,
+        params: QuoteParams | None = None,
+        **kwargs: Any,
+    ) -> MarketMaker:
         """A market maker on `kernel.markets[(venue, symbol)]` (default: the kernel's first market)."""
         market = kernel.default_market if venue is None else kernel.markets[(venue, symbol)]
         kwargs.setdefault("risk", getattr(kernel, "risk", None))
         return cls(kernel.bus, kernel.oms, market, kernel.inventory, kernel.clock, params, **kwargs)
 
     def _subscribe(self) -> None:
-        pairs = [((BookDelta, BookSnapshot, Trade), self.on_market_data),
-                 ((Accepted, Fill, Cancelled, Amended, Rejected, Done), self.on_order_event),
-                 (BookGap, self.on_book_gap), (VenueStatus, self.on_venue_status)]
+        pairs = [
+            ((BookDelta, BookSnapshot, Trade), self.on_market_data),
+            ((Accepted, Fill, Cancelled, Amended, Rejected, Done), self.on_order_event),
+            (BookGap, self.on_book_gap),
+            (VenueStatus, self.on_venue_status),
+        ]
         for types, handler in pairs:
             self.bus.subscribe(types, handler)
             self._handlers.append((types, handler))
@@ -562,8 +651,10 @@ class MarketMaker:
     def resume(self) -> None:
         """Start (or restart after `pause`) quoting."""
         if self.state == STOPPED:
-            raise MarketMakerError(f"market maker {self.venue}:{self.symbol} was stopped ({self.reason}); "
-                                   "call rearm() before resume()")
+            raise MarketMakerError(
+                f"market maker {self.venue}:{self.symbol} was stopped ({self.reason}); "
+                "call rearm() before resume()"
+            )
         if self._started_ns is None:
             self._started_ns = self.clock.now()
         self.state = RUNNING
@@ -645,8 +736,9 @@ class MarketMaker:
             claimed = set()
             desired = () if ladder is None else (ladder.bids if side == BUY else ladder.asks)
             # The last diff's assignment, else (a quote placed new since) the quote at that price.
-            at_price = {q.target_price: q for q in self._quotes.values()
-                        if q.side == side and q.state != CANCELLING}
+            at_price = {
+                q.target_price: q for q in self._quotes.values() if q.side == side and q.state != CANCELLING
+            }
             for level, (price, size) in enumerate(desired):
                 q = self._quotes.get(self._assignment.get((side, level), -1))
                 if q is None or q.side != side or q.order_id in claimed:
@@ -666,17 +758,30 @@ class MarketMaker:
         res = None
         if ladder is not None and math.isfinite(ladder.reservation):
             res = round(ladder.reservation)
-        return LadderView(self.state, self.reason, self.params.mode, self._position(), res, spread,
-                          sides[0], sides[1])
+        return LadderView(
+            self.state, self.reason, self.params.mode, self._position(), res, spread, sides[0], sides[1]
+        )
 
     def stats(self) -> dict[str, Any]:
         """Counters for the status bar and metrics."""
-        return {"state": self.state, "reason": self.reason, "quotes": len(self._quotes),
-                "quotes_sent": self.quotes_sent, "amends": self.amends_sent, "cancels": self.cancels_sent,
-                "requote_cycles": self.requote_cycles, "fills": self.fills, "filled_lots": self.filled_lots,
-                "rejects": self.rejects, "send_errors": self.send_errors, "pulls": self.pulls,
-                "holds": self.holds, "last_tick_to_quote_ns": self.last_tick_to_quote_ns,
-                "sigma_ticks": self.sigma_ticks, "k": self.k_estimate}
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "quotes": len(self._quotes),
+            "quotes_sent": self.quotes_sent,
+            "amends": self.amends_sent,
+            "cancels": self.cancels_sent,
+            "requote_cycles": self.requote_cycles,
+            "fills": self.fills,
+            "filled_lots": self.filled_lots,
+            "rejects": self.rejects,
+            "send_errors": self.send_errors,
+            "pulls": self.pulls,
+            "holds": self.holds,
+            "last_tick_to_quote_ns": self.last_tick_to_quote_ns,
+            "sigma_ticks": self.sigma_ticks,
+            "k": self.k_estimate,
+        }
 
     @property
     def sigma_ticks(self) -> float:
@@ -868,8 +973,17 @@ class MarketMaker:
         if p.estimate_sigma:
             self._sample_mid(now, bid + ask)
         position = self._position()
-        ladder = quote_ladder(p, bid, ask, position, sigma_ticks=self.sigma_ticks, k=self.k_estimate,
-                              tau_s=self._tau(now), min_lots=self.min_lots, max_lots=self.max_lots)
+        ladder = quote_ladder(
+            p,
+            bid,
+            ask,
+            position,
+            sigma_ticks=self.sigma_ticks,
+            k=self.k_estimate,
+            tau_s=self._tau(now),
+            min_lots=self.min_lots,
+            max_lots=self.max_lots,
+        )
         block = self.side_block
         if block is not None and (ladder.bids or ladder.asks):
             if block(BUY):
@@ -888,8 +1002,15 @@ class MarketMaker:
             self.version += 1
         self.requote_cycles += 1
         backoff = now < self._backoff_until
-        actions = diff_quotes(ladder, list(self._quotes.values()), p, position, now,
-                              min_lots=self.min_lots, allow_new=not backoff)
+        actions = diff_quotes(
+            ladder,
+            list(self._quotes.values()),
+            p,
+            position,
+            now,
+            min_lots=self.min_lots,
+            allow_new=not backoff,
+        )
         self._assignment = actions.assignment
         # In a backoff, or with requests in flight, the diff could not do everything: look again.
         self._dirty = backoff or any(q.state == SENT or q.state == AMENDING for q in self._quotes.values())
@@ -956,8 +1077,9 @@ class MarketMaker:
         order_type = POST_ONLY if self.params.post_only else LIMIT
         self._sending = True
         try:
-            oid = self.oms.new_order(self.venue, self.symbol, side, price, size, order_type,
-                                     STP_CANCEL_RESTING, **self._new_kwargs)
+            oid = self.oms.new_order(
+                self.venue, self.symbol, side, price, size, order_type, STP_CANCEL_RESTING, **self._new_kwargs
+            )
         except Exception as exc:  # an OMS that raises must not take the kernel's bus handler down
             self._send_failed(f"new order: {type(exc).__name__}: {exc}")
             return 0
@@ -985,8 +1107,9 @@ class MarketMaker:
         # Mark first: the answer can arrive before amend() returns when the bus is idle.
         q.state, q.want_price, q.want_size = AMENDING, price, size
         try:
-            ok = self.oms.amend(q.order_id, price=price if price != q.price else None,
-                                size=size if size != q.size else None)
+            ok = self.oms.amend(
+                q.order_id, price=price if price != q.price else None, size=size if size != q.size else None
+            )
         except Exception as exc:
             q.state = WORKING
             self._send_failed(f"amend {q.order_id}: {type(exc).__name__}: {exc}")

@@ -36,13 +36,24 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING
 
-from lobterm.engine.events import (FILLED, LIMIT, REJECTED, STP_CANCEL_RESTING, Accepted, Amended,
-                                   Cancelled, Done, Fill, Rejected)
-from lobterm.venues.base import OUR_OWNER
+from lobterm.engine.events import (
+    FILLED,
+    LIMIT,
+    OUR_OWNER,
+    REJECTED,
+    STP_CANCEL_RESTING,
+    Accepted,
+    Amended,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+)
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -128,8 +139,15 @@ def _live_state(o: WorkingOrder) -> str:
 class OrderManager:
     """Our orders across venues. See the module docstring for the state machine and the races."""
 
-    def __init__(self, venues: dict[str, Venue], bus: Bus | None = None, clock: Clock | None = None,
-                 risk: RiskManager | None = None, *, recent_size: int = 1000) -> None:
+    def __init__(
+        self,
+        venues: dict[str, Venue],
+        bus: Bus | None = None,
+        clock: Clock | None = None,
+        risk: RiskManager | None = None,
+        *,
+        recent_size: int = 1000,
+    ) -> None:
         self._venues = venues
         self._bus = bus
         self._clock = clock
@@ -159,21 +177,37 @@ class OrderManager:
         self.last_reject: str | None = None
         self.recent_rejects: deque[str] = deque(maxlen=20)
         self.on_reject: Callable[[str], None] | None = None
-        self._dispatch = {Accepted: self._on_accepted, Fill: self._on_fill, Cancelled: self._on_cancelled,
-                          Amended: self._on_amended, Rejected: self._on_rejected, Done: self._on_done}
+        self._dispatch = {
+            Accepted: self._on_accepted,
+            Fill: self._on_fill,
+            Cancelled: self._on_cancelled,
+            Amended: self._on_amended,
+            Rejected: self._on_rejected,
+            Done: self._on_done,
+        }
         if risk is not None:
             risk.bind_oms(self)
 
     # ---- requests ------------------------------------------------------------------------------
-    def new_order(self, venue: str, symbol: str, side: int, price: int, size: int,
-                  order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING, tag: str = "manual") -> int:
+    def new_order(
+        self,
+        venue: str,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+        tag: str = "manual",
+    ) -> int:
         """Send a new order; returns its client order id. The outcome arrives as events (for the sim
         venue, before this returns unless called while the bus is delivering)."""
         self._next_id += 1
         oid = self._next_id
         now = self._clock.now() if self._clock is not None else 0
-        o = WorkingOrder(oid, venue, symbol, side, price, size, size, 0, order_type, PENDING_NEW, tag, stp,
-                         None, now, now)
+        o = WorkingOrder(
+            oid, venue, symbol, side, price, size, size, 0, order_type, PENDING_NEW, tag, stp, None, now, now
+        )
         v = self._venues.get(venue) if type(venue) is str else None
         if v is None:
             self._refuse(o, f"unknown venue {venue!r}", None)
@@ -303,18 +337,29 @@ class OrderManager:
         d = self._by_market.get((venue, symbol))
         return d.values() if d else ()
 
-    def orders(self, venue: str | None = None, symbol: str | None = None, side: int | None = None,
-               price: int | None = None, tag: str | None = None) -> list[WorkingOrder]:
+    def orders(
+        self,
+        venue: str | None = None,
+        symbol: str | None = None,
+        side: int | None = None,
+        price: int | None = None,
+        tag: str | None = None,
+    ) -> list[WorkingOrder]:
         """Live orders matching every given filter."""
         if venue is not None and symbol is not None:
             pool = self.market_orders(venue, symbol)
             venue = symbol = None
         else:
             pool = self.working.values()
-        return [o for o in pool
-                if (venue is None or o.venue == venue) and (symbol is None or o.symbol == symbol)
-                and (side is None or o.side == side) and (price is None or o.price == price)
-                and (tag is None or o.tag == tag)]
+        return [
+            o
+            for o in pool
+            if (venue is None or o.venue == venue)
+            and (symbol is None or o.symbol == symbol)
+            and (side is None or o.side == side)
+            and (price is None or o.price == price)
+            and (tag is None or o.tag == tag)
+        ]
 
     # ---- events --------------------------------------------------------------------------------
     def on_event(self, ev) -> None:
@@ -481,8 +526,12 @@ class OrderManager:
             venue = o.venue if type(o.venue) is str else repr(o.venue)
             symbol = o.symbol if type(o.symbol) is str else repr(o.symbol)
             now = self._now()
-            bus.publish_many([Rejected(now, venue, symbol, o.order_id, reason, OUR_OWNER),
-                              Done(now, venue, symbol, o.order_id, 0, REJECTED, OUR_OWNER)])
+            bus.publish_many(
+                [
+                    Rejected(now, venue, symbol, o.order_id, reason, OUR_OWNER),
+                    Done(now, venue, symbol, o.order_id, 0, REJECTED, OUR_OWNER),
+                ]
+            )
 
     def _venue_raised(self, o: WorkingOrder, request: str, exc: Exception) -> None:
         """A venue broke its contract and raised. Undo what we recorded for the request."""
@@ -514,6 +563,18 @@ class OrderManager:
         self._note_reject(f"order {o.order_id}: {reason}")
 
 
-__all__ = ["OrderManager", "WorkingOrder", "PENDING_NEW", "WORKING", "PARTIALLY_FILLED", "PENDING_CANCEL",
-           "PENDING_AMEND", "FILLED_STATE", "CANCELLED_STATE", "REJECTED_STATE", "LIVE_STATES",
-           "DONE_STATES", "RISK_PREFIX"]
+__all__ = [
+    "OrderManager",
+    "WorkingOrder",
+    "PENDING_NEW",
+    "WORKING",
+    "PARTIALLY_FILLED",
+    "PENDING_CANCEL",
+    "PENDING_AMEND",
+    "FILLED_STATE",
+    "CANCELLED_STATE",
+    "REJECTED_STATE",
+    "LIVE_STATES",
+    "DONE_STATES",
+    "RISK_PREFIX",
+]

@@ -61,24 +61,56 @@ that the kernel sees one venue whose order entry is a PaperDesk: no kernel chang
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from lobterm.engine.events import (BUY, CANCELED, EXPIRED, FILLED, FOK, KILLED, LIMIT, MARKET,
-                                   POST_ONLY, POST_ONLY_WOULD_TRADE, REJECTED, SELL, STP,
-                                   STP_CANCEL_BOTH, STP_CANCEL_INCOMING, STP_CANCEL_RESTING, STP_NONE,
-                                   Accepted, Amended, BookDelta, BookSnapshot, Cancelled, Done, Fill,
-                                   Rejected, Trade)
+from lobterm.engine.events import (
+    BUY,
+    CANCELED,
+    EXPIRED,
+    FILLED,
+    FOK,
+    KILLED,
+    LIMIT,
+    MARKET,
+    OUR_OWNER,
+    POST_ONLY,
+    POST_ONLY_WOULD_TRADE,
+    REJECTED,
+    SELL,
+    STP,
+    STP_CANCEL_BOTH,
+    STP_CANCEL_INCOMING,
+    STP_CANCEL_RESTING,
+    STP_NONE,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+)
 from lobterm.engine.instrument import Instrument, fee_units
 from lobterm.engine.l2book import L2Book, L2BookError
-from lobterm.venues.base import OUR_OWNER
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
     from lobterm.clock import Clock
 
-__all__ = ["CONSERVATIVE", "PROBABILISTIC", "QUEUE_SCALE", "PaperConfig", "PaperConfigError", "PaperDesk",
-           "PaperOrder", "PaperVenue"]
+__all__ = [
+    "CONSERVATIVE",
+    "PROBABILISTIC",
+    "QUEUE_SCALE",
+    "PaperConfig",
+    "PaperConfigError",
+    "PaperDesk",
+    "PaperOrder",
+    "PaperVenue",
+]
 
 CONSERVATIVE = "conservative"
 PROBABILISTIC = "probabilistic"
@@ -122,8 +154,9 @@ class PaperConfig:
             if type(v) is not int or v < 0:
                 raise PaperConfigError(name, v, "must be a whole number of nanoseconds >= 0")
         if self.cancel_model not in CANCEL_MODELS:
-            raise PaperConfigError("cancel_model", self.cancel_model,
-                                   f"must be one of {', '.join(CANCEL_MODELS)}")
+            raise PaperConfigError(
+                "cancel_model", self.cancel_model, f"must be one of {', '.join(CANCEL_MODELS)}"
+            )
 
 
 @dataclass(slots=True)
@@ -161,7 +194,8 @@ class _PaperMarket:
     book: L2Book
     # Per side: price -> our orders there, in time priority.
     resting: tuple[dict[int, list[PaperOrder]], dict[int, list[PaperOrder]]] = field(
-        default_factory=lambda: ({}, {}))
+        default_factory=lambda: ({}, {})
+    )
     # (side, price) -> external lots our paper orders have already taken at that level.
     taken: dict[tuple[int, int], int] = field(default_factory=dict)
     # (side, price) -> trade volume at one of our levels since its last delta (explains decreases).
@@ -174,8 +208,9 @@ class PaperDesk:
     mode = "PAPER"
     own_in_book = False
 
-    def __init__(self, venue: str, instruments: Instrument | Iterable[Instrument],
-                 config: PaperConfig | None = None) -> None:
+    def __init__(
+        self, venue: str, instruments: Instrument | Iterable[Instrument], config: PaperConfig | None = None
+    ) -> None:
         if isinstance(instruments, Instrument):
             instruments = [instruments]
         self.name = venue
@@ -187,8 +222,11 @@ class PaperDesk:
         self._maker_ppm = cfg.maker_fee_ppm
         self._taker_ppm = cfg.taker_fee_ppm
         self._probabilistic = cfg.cancel_model == PROBABILISTIC
-        self._latency = {_NEW: cfg.new_latency_ns, _CANCEL: cfg.cancel_latency_ns,
-                         _AMEND: cfg.amend_latency_ns}
+        self._latency = {
+            _NEW: cfg.new_latency_ns,
+            _CANCEL: cfg.cancel_latency_ns,
+            _AMEND: cfg.amend_latency_ns,
+        }
         self.state = "idle"
         self._bus: Bus | None = None
         self._clock: Clock | None = None
@@ -266,8 +304,16 @@ class PaperDesk:
         return len(self._pending) - self._pending_head
 
     # ---- requests (the Venue protocol) ---------------------------------------------------------
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING) -> None:
+    def submit(
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+    ) -> None:
         self.requests += 1
         now = self._now()
         m = self._markets.get(symbol) if type(symbol) is str else None
@@ -405,17 +451,28 @@ class PaperDesk:
             else:
                 self._apply_amend(m, r.due, r.order_id, r.symbol, *r.args)
         if self._pending_head > 256 and self._pending_head * 2 > len(pending):
-            del pending[:self._pending_head]
+            del pending[: self._pending_head]
             self._pending_head = 0
         return n
 
     # ---- applying requests ---------------------------------------------------------------------
-    def _apply_new(self, m: _PaperMarket, ts: int, order_id: int, symbol: str, side: int, price: int,
-                   size: int, order_type: int, stp: int) -> None:
+    def _apply_new(
+        self,
+        m: _PaperMarket,
+        ts: int,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int,
+        stp: int,
+    ) -> None:
         out = self._out
         if not m.book.valid:
-            self._reject(ts, symbol, order_id, f"no synced {self.name} {symbol} book to fill against",
-                         new=True)
+            self._reject(
+                ts, symbol, order_id, f"no synced {self.name} {symbol} book to fill against", new=True
+            )
             return
         limit = None if order_type == MARKET else price
         crosses_book = next(self._liquidity(m, side, limit), None) is not None
@@ -454,8 +511,9 @@ class PaperDesk:
         self._unrest(m, o)
         self._end(o, ts, CANCELED)
 
-    def _apply_amend(self, m: _PaperMarket, ts: int, order_id: int, symbol: str, price: int | None,
-                     size: int | None) -> None:
+    def _apply_amend(
+        self, m: _PaperMarket, ts: int, order_id: int, symbol: str, price: int | None, size: int | None
+    ) -> None:
         o = self._orders.get(order_id)
         if o is None:
             self._reject(ts, symbol, order_id, f"order {order_id} is no longer working")
@@ -566,8 +624,22 @@ class PaperDesk:
         self.filled_lots += size
         fee = fee_units(price, size, self._maker_ppm if is_maker else self._taker_ppm)
         out = self._out
-        out.append(Fill(ts, self.name, o.symbol, o.order_id, o.side, price, size, o.leaves, is_maker, fee,
-                        self._trade_id, OUR_OWNER))
+        out.append(
+            Fill(
+                ts,
+                self.name,
+                o.symbol,
+                o.order_id,
+                o.side,
+                price,
+                size,
+                o.leaves,
+                is_maker,
+                fee,
+                self._trade_id,
+                OUR_OWNER,
+            )
+        )
         if o.leaves == 0:
             self._orders.pop(o.order_id, None)
             out.append(Done(ts, self.name, o.symbol, o.order_id, o.filled, FILLED, OUR_OWNER))
@@ -599,8 +671,12 @@ class PaperDesk:
 
     # ---- market data ---------------------------------------------------------------------------
     def _on_trade(self, m: _PaperMarket, ev: Trade) -> None:
-        if (ev.aggressor not in (BUY, SELL) or type(ev.size) is not int or ev.size <= 0
-                or type(ev.price) is not int):
+        if (
+            ev.aggressor not in (BUY, SELL)
+            or type(ev.size) is not int
+            or ev.size <= 0
+            or type(ev.price) is not int
+        ):
             return
         side = 1 - ev.aggressor  # the side the trade took liquidity from: the one it can fill for us
         levels = m.resting[side]
@@ -787,8 +863,16 @@ class PaperVenue:
     async def stop(self) -> None:
         await self.data.stop()
 
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING) -> None:
+    def submit(
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+    ) -> None:
         if symbol not in self.desk.instruments:
             self._list_new_symbols()
         self.desk.submit(order_id, symbol, side, price, size, order_type, stp)

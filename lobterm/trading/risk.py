@@ -47,10 +47,11 @@ Construction (the OMS binds itself: `OrderManager(..., risk=risk)` calls `risk.b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, BookDelta, BookSnapshot, VenueStatus
 
@@ -62,8 +63,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RULES = ("order", "kill", "market", "stale_book", "max_order_lots", "price_band", "max_order_notional",
-         "self_trade", "max_position", "duplicate", "daily_loss", "throttle")
+RULES = (
+    "order",
+    "kill",
+    "market",
+    "stale_book",
+    "max_order_lots",
+    "price_band",
+    "max_order_notional",
+    "self_trade",
+    "max_position",
+    "duplicate",
+    "daily_loss",
+    "throttle",
+)
 
 _NEVER_RESTS = (MARKET, IOC, FOK)
 _EXACT_NUMBERS = (int, Fraction, Decimal)
@@ -99,8 +112,14 @@ class RiskLimits:
     stale_book_tags: frozenset[str] = frozenset({"mm"})
 
     def __post_init__(self) -> None:
-        for name in ("max_order_lots", "max_order_notional", "max_position_lots", "duplicate_window_ms",
-                     "max_book_age_ms", "burst"):
+        for name in (
+            "max_order_lots",
+            "max_order_notional",
+            "max_position_lots",
+            "duplicate_window_ms",
+            "max_book_age_ms",
+            "burst",
+        ):
             v = getattr(self, name)
             if v is not None and (type(v) is not int or v < 0):
                 raise RiskLimitError(name, v, "must be a whole number >= 0 (or None for no limit)")
@@ -113,8 +132,9 @@ class RiskLimits:
         if v is not None and (type(v) not in (int, float) or not 0 < v < 1e9):
             raise RiskLimitError("messages_per_s", v, "must be a number of messages per second > 0 (or None)")
         v = self.daily_loss_limit
-        if v is not None and (type(v) not in _EXACT_NUMBERS or (type(v) is Decimal and not v.is_finite())
-                              or v < 0):
+        if v is not None and (
+            type(v) not in _EXACT_NUMBERS or (type(v) is Decimal and not v.is_finite()) or v < 0
+        ):
             raise RiskLimitError("daily_loss_limit", v, "must be an int, Fraction or Decimal >= 0 (or None)")
         for name in ("duplicate_tags", "stale_book_tags"):
             v = getattr(self, name)
@@ -125,8 +145,15 @@ class RiskLimits:
             setattr(self, name, frozenset(v))
 
     @classmethod
-    def in_units(cls, instrument: Instrument, *, max_order_qty: object = None, max_order_value: object = None,
-                 max_position_qty: object = None, **other: Any) -> RiskLimits:
+    def in_units(
+        cls,
+        instrument: Instrument,
+        *,
+        max_order_qty: object = None,
+        max_order_value: object = None,
+        max_position_qty: object = None,
+        **other: Any,
+    ) -> RiskLimits:
         """Limits from quantities a user writes: base-currency sizes and a quote-currency order value,
         turned into lots and tick*lots on the instrument's grid (sizes must be on the lot grid; the value
         is rounded down)."""
@@ -174,10 +201,16 @@ class _Bucket:
 class RiskManager:
     """Pre-trade checks, the kill switch and the state the UI shows. See the module docstring."""
 
-    def __init__(self, markets: Mapping[tuple[str, str], Any], clock: Clock, limits: RiskLimits | None = None,
-                 *, per_market: Mapping[tuple[str, str], RiskLimits] | None = None,
-                 position: Callable[[str, str], int] | None = None,
-                 pnl: Callable[[], int | Fraction | Decimal] | None = None) -> None:
+    def __init__(
+        self,
+        markets: Mapping[tuple[str, str], Any],
+        clock: Clock,
+        limits: RiskLimits | None = None,
+        *,
+        per_market: Mapping[tuple[str, str], RiskLimits] | None = None,
+        position: Callable[[str, str], int] | None = None,
+        pnl: Callable[[], int | Fraction | Decimal] | None = None,
+    ) -> None:
         self.markets = markets
         self.clock = clock
         self.limits = limits if limits is not None else RiskLimits()
@@ -258,8 +291,16 @@ class RiskManager:
         self.kill_reason = ""
 
     # ---- checks --------------------------------------------------------------------------------
-    def check_new(self, venue: str, symbol: str, side: int, price: int, size: int,
-                  order_type: int = LIMIT, tag: str = "manual") -> str | None:
+    def check_new(
+        self,
+        venue: str,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        tag: str = "manual",
+    ) -> str | None:
         """None if the order may go; otherwise "<rule>: <detail>". Call it only for an order you are
         about to send: a passing order takes a throttle token and is remembered for the duplicate check."""
         found = self._evaluate(venue, symbol, side, price, size, order_type, tag, None)
@@ -273,11 +314,19 @@ class RiskManager:
         one, like a cancel)."""
         new_price = order.price if price is None else price
         new_size = order.leaves if size is None else size
-        if (new_price == order.price and type(new_size) is int and 0 < new_size <= order.leaves):
+        if new_price == order.price and type(new_size) is int and 0 < new_size <= order.leaves:
             self.note_cancel(order.venue)
             return None
-        found = self._evaluate(order.venue, order.symbol, order.side, new_price, new_size, order.order_type,
-                               order.tag, order.order_id)
+        found = self._evaluate(
+            order.venue,
+            order.symbol,
+            order.side,
+            new_price,
+            new_size,
+            order.order_type,
+            order.tag,
+            order.order_id,
+        )
         if found is None:
             return None
         return self._rejected(*found)
@@ -306,8 +355,17 @@ class RiskManager:
             b = self._buckets[venue] = _Bucket(rate, burst)
         return b
 
-    def _evaluate(self, venue: str, symbol: str, side: int, price: int, size: int, order_type: int,
-                  tag: str, exclude: int | None) -> tuple[str, str] | None:
+    def _evaluate(
+        self,
+        venue: str,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int,
+        tag: str,
+        exclude: int | None,
+    ) -> tuple[str, str] | None:
         """The rules in order; (rule, detail) for the first that fails. `exclude` is the order being
         amended (its own size does not count twice, and it cannot cross itself)."""
         self.checks += 1
@@ -343,8 +401,11 @@ class RiskManager:
             if tag in lim.stale_book_tags:
                 if not l2.valid:
                     return rule, f"{venue}:{symbol} book is invalid (waiting for a snapshot)"
-                if (key in self._stale_markets or venue in self._stale_venues
-                        or getattr(market, "stale", False)):
+                if (
+                    key in self._stale_markets
+                    or venue in self._stale_venues
+                    or getattr(market, "stale", False)
+                ):
                     return rule, f"{venue}:{symbol} book is marked stale"
                 max_age = lim.max_book_age_ms
                 if max_age is not None:
@@ -353,15 +414,18 @@ class RiskManager:
                         return rule, f"{venue}:{symbol} book has had no update yet"
                     age_ns = now - last
                     if age_ns > max_age * 1_000_000:
-                        return rule, (f"{venue}:{symbol} book not updated for {age_ns // 1_000_000} ms "
-                                      f"(max {max_age} ms)")
+                        return rule, (
+                            f"{venue}:{symbol} book not updated for {age_ns // 1_000_000} ms "
+                            f"(max {max_age} ms)"
+                        )
 
             rule = "max_order_lots"
             limit = lim.max_order_lots
             if limit is not None and size > limit:
                 inst = market.instrument
-                return rule, (f"size {inst.format_size(size)} is above the maximum order size "
-                              f"{inst.format_size(limit)}")
+                return rule, (
+                    f"size {inst.format_size(size)} is above the maximum order size {inst.format_size(limit)}"
+                )
 
             bid = l2.best_bid_price()
             ask = l2.best_ask_price()
@@ -371,15 +435,19 @@ class RiskManager:
             band = lim.price_band_bps
             if band is not None and not is_market:
                 if not have_reference:
-                    return rule, (f"no reference price: the {venue}:{symbol} book is empty, one-sided, "
-                                  "crossed or invalid")
+                    return rule, (
+                        f"no reference price: the {venue}:{symbol} book is empty, one-sided, "
+                        "crossed or invalid"
+                    )
                 mid2 = bid + ask  # twice the mid, in ticks: integers throughout
                 off = abs(2 * price - mid2) * 10_000
                 if off > band * mid2:
                     inst = market.instrument
                     mid = inst.price(mid2) / 2
-                    return rule, (f"price {inst.format_price(price)} is {off // mid2} bps from the mid {mid} "
-                                  f"(band {band} bps)")
+                    return rule, (
+                        f"price {inst.format_price(price)} is {off // mid2} bps from the mid {mid} "
+                        f"(band {band} bps)"
+                    )
 
             rule = "max_order_notional"
             limit = lim.max_order_notional
@@ -393,8 +461,9 @@ class RiskManager:
                 value = px * size
                 if value > limit:
                     inst = market.instrument
-                    return rule, (f"order value {inst.notional(value)} is above the maximum "
-                                  f"{inst.notional(limit)}")
+                    return rule, (
+                        f"order value {inst.notional(value)} is above the maximum {inst.notional(limit)}"
+                    )
 
             # One pass over our live orders in this market for max_position and self_trade.
             max_pos = lim.max_position_lots
@@ -417,8 +486,10 @@ class RiskManager:
                         their = o.price if o.amend_price is None else o.amend_price
                         if is_market or (price >= their if side == BUY else price <= their):
                             inst = market.instrument
-                            return rule, (f"would trade with our own {'sell' if side == BUY else 'buy'} "
-                                          f"order {o.order_id} at {inst.format_price(their)}")
+                            return rule, (
+                                f"would trade with our own {'sell' if side == BUY else 'buy'} "
+                                f"order {o.order_id} at {inst.format_price(their)}"
+                            )
 
             position = None
             rule = "max_position"
@@ -428,16 +499,20 @@ class RiskManager:
                     worst = position + buys + size
                     if worst > max_pos:
                         inst = market.instrument
-                        return rule, (f"position {inst.format_size(position)} + working buys "
-                                      f"{inst.format_size(buys)} + {inst.format_size(size)} would exceed "
-                                      f"{inst.format_size(max_pos)}")
+                        return rule, (
+                            f"position {inst.format_size(position)} + working buys "
+                            f"{inst.format_size(buys)} + {inst.format_size(size)} would exceed "
+                            f"{inst.format_size(max_pos)}"
+                        )
                 else:
                     worst = position - sells - size
                     if worst < -max_pos:
                         inst = market.instrument
-                        return rule, (f"position {inst.format_size(position)} - working sells "
-                                      f"{inst.format_size(sells)} - {inst.format_size(size)} would exceed "
-                                      f"-{inst.format_size(max_pos)}")
+                        return rule, (
+                            f"position {inst.format_size(position)} - working sells "
+                            f"{inst.format_size(sells)} - {inst.format_size(size)} would exceed "
+                            f"-{inst.format_size(max_pos)}"
+                        )
 
             rule = "duplicate"
             window = lim.duplicate_window_ms
@@ -446,8 +521,9 @@ class RiskManager:
                 dup_key = (venue, symbol, side, price, size, tag)
                 last = self._sent_recently.get(dup_key)
                 if last is not None and now - last <= window * 1_000_000:
-                    return rule, (f"the same order was sent {(now - last) // 1_000_000} ms ago "
-                                  f"(window {window} ms)")
+                    return rule, (
+                        f"the same order was sent {(now - last) // 1_000_000} ms ago (window {window} ms)"
+                    )
 
             rule = "daily_loss"
             loss_limit = self.limits.daily_loss_limit
@@ -464,8 +540,9 @@ class RiskManager:
                     else:
                         if position is None:
                             position = self._position_of(venue, symbol)
-                        reducing = ((side == BUY and position < 0 and position + buys + size <= 0)
-                                    or (side != BUY and position > 0 and position - sells - size >= 0))
+                        reducing = (side == BUY and position < 0 and position + buys + size <= 0) or (
+                            side != BUY and position > 0 and position - sells - size >= 0
+                        )
                     if not reducing:
                         return rule, f"day's P&L {pnl} is at or below -{loss_limit}"
 
@@ -515,8 +592,9 @@ class RiskManager:
             if 5 * abs(pos) >= 4 * max_pos:
                 inst = market.instrument
                 pct = abs(pos) * 100 // max_pos if max_pos else 100
-                near.append(f"{key[0]} {key[1]} position {inst.format_size(pos)}/{inst.format_size(max_pos)} "
-                            f"({pct}%)")
+                near.append(
+                    f"{key[0]} {key[1]} position {inst.format_size(pos)}/{inst.format_size(max_pos)} ({pct}%)"
+                )
         loss_limit = self.limits.daily_loss_limit
         if loss_limit is not None and self._pnl is not None:
             try:
@@ -527,8 +605,9 @@ class RiskManager:
                     near.append(f"daily P&L {pnl} vs loss limit -{loss_limit}")
             except Exception as exc:
                 near.append(f"daily P&L unavailable: {exc}")
-        return RiskState(self.killed, self.kill_reason, dict(self.rejects), self.total_rejects,
-                         self.last_reject, near)
+        return RiskState(
+            self.killed, self.kill_reason, dict(self.rejects), self.total_rejects, self.last_reject, near
+        )
 
 
 __all__ = ["RiskLimits", "RiskLimitError", "RiskManager", "RiskState", "RULES"]

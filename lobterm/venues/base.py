@@ -12,6 +12,7 @@ or estimated); the kernel's `queue_ahead` asks it for the ladder.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lobterm.engine.events import LIMIT, STP_CANCEL_RESTING
@@ -21,8 +22,7 @@ if TYPE_CHECKING:
     from lobterm.clock import Clock
     from lobterm.engine.instrument import Instrument
 
-# The owner id our own orders carry in events (sim participants and venues' other traders use others).
-OUR_OWNER = 1
+from lobterm.engine.events import OUR_OWNER  # noqa: F401 - re-exported for venue authors
 
 
 @runtime_checkable
@@ -42,12 +42,64 @@ class Venue(Protocol):
 
     async def stop(self) -> None: ...
 
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING) -> None: ...
+    def submit(
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+    ) -> None: ...
 
     def cancel(self, order_id: int, symbol: str) -> None: ...
 
-    def amend(self, order_id: int, symbol: str, price: int | None = None, size: int | None = None) -> None: ...
+    def amend(
+        self, order_id: int, symbol: str, price: int | None = None, size: int | None = None
+    ) -> None: ...
+
+
+@runtime_checkable
+class QueueEstimator(Protocol):
+    """A venue that knows (the sim's matching book) or estimates (the paper desk) our queue position."""
+
+    def queue_ahead(self, order_id: int) -> int | None:
+        """Lots ahead of our resting order at its price; None when it is not resting or cannot tell."""
+        ...
+
+
+@runtime_checkable
+class OrderStateVenue(Protocol):
+    """A venue that is the truth about our orders (a keyed live venue): the kernel's shutdown verb asks
+    it, not its own memory, whether anything of ours is still open, and sweeps until nothing is.
+
+    Reconciliation (open orders, missed fills, orphans) is the venue's own job: it runs on start, after
+    every reconnect of its order stream and periodically, and publishes what it finds as ordinary order
+    events (a missed Fill exactly once, Cancelled/Done for an order that is gone)."""
+
+    async def open_order_ids(self) -> list[str]:
+        """The venue's ids of our orders it still holds open (on the configured symbols), asked now."""
+        ...
+
+    async def cancel_open_orders(self) -> int:
+        """Ask the venue to cancel every open order of ours (on the configured symbols); how many asked."""
+        ...
+
+
+@runtime_checkable
+class Resyncable(Protocol):
+    """A venue that can publish a fresh BookSnapshot of its markets: the kernel asks after a sequence gap."""
+
+    def publish_snapshot(self) -> None: ...
+
+
+@runtime_checkable
+class StaleReporting(Protocol):
+    """A venue that can lose a market's feed: it tells the kernel through `set_stale(venue, symbol, stale)`
+    (risk blocks quoting on a stale book, the UI marks it) until it has resynced."""
+
+    def bind_market_state(self, set_stale: Callable[[str, str, bool], None]) -> None: ...
 
 
 async def stop_task(task: asyncio.Task | None) -> None:

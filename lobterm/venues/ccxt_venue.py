@@ -48,11 +48,31 @@ from typing import TYPE_CHECKING, Any
 import ccxt
 import ccxt.pro as ccxtpro
 
-from lobterm.engine.events import (BUY, CANCELED, EXPIRED, FILLED, FOK, IOC, LIMIT, MARKET, POST_ONLY,
-                                   REJECTED, SELL, STP_CANCEL_RESTING, Accepted, BookDelta, BookSnapshot,
-                                   Cancelled, Done, Fill, Rejected, Trade, VenueStatus)
+from lobterm.engine.events import (
+    BUY,
+    CANCELED,
+    EXPIRED,
+    FILLED,
+    FOK,
+    IOC,
+    LIMIT,
+    MARKET,
+    OUR_OWNER,
+    POST_ONLY,
+    REJECTED,
+    SELL,
+    STP_CANCEL_RESTING,
+    Accepted,
+    BookDelta,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+    VenueStatus,
+)
 from lobterm.engine.instrument import FEE_SCALE, Instrument, InstrumentError, to_decimal
-from lobterm.venues.base import OUR_OWNER
 from lobterm.venues.resilience import Backoff, CircuitBreaker, StreamWatchdog, TokenBucket, scrub
 from lobterm.venues.settings import VenueConfig
 
@@ -149,8 +169,9 @@ class CcxtVenue:
     mode = "LIVE"
     own_in_book = True
 
-    def __init__(self, config: VenueConfig, *, rng: random.Random | None = None,
-                 monotonic=time.monotonic) -> None:
+    def __init__(
+        self, config: VenueConfig, *, rng: random.Random | None = None, monotonic=time.monotonic
+    ) -> None:
         self.config = config
         self.name = config.name
         self.instruments: dict[str, Instrument] = {}
@@ -181,17 +202,35 @@ class CcxtVenue:
         self._lots: dict[str, dict[float, int]] = {}  # per symbol: size float -> lots
         self._seen_trades: dict[str, int] = {}
         # Orders.
-        self._cid_prefix = f"lob{self._rng.randrange(36 ** 6):06x}x"[:12]
+        self._cid_prefix = f"lob{self._rng.randrange(36**6):06x}x"[:12]
         self._orders: dict[int, _LiveOrder] = {}
         self._by_cid: dict[str, _LiveOrder] = {}
         self._by_vid: dict[str, _LiveOrder] = {}
         self._orphan_trades: dict[str, list] = {}
         self.balances: dict[str, tuple[Decimal, Decimal]] = {}
         # Counters (metrics, tests, the status line).
-        self.stats: dict[str, int] = {k: 0 for k in (
-            "snapshots", "deltas", "trades", "gaps", "stalls", "dead_loops", "resyncs", "stream_errors",
-            "bad_levels", "orders_sent", "order_errors", "order_retries", "rate_limited", "breaker_refused",
-            "fills", "unknown_order_events", "fees_unconverted")}
+        self.stats: dict[str, int] = {
+            k: 0
+            for k in (
+                "snapshots",
+                "deltas",
+                "trades",
+                "gaps",
+                "stalls",
+                "dead_loops",
+                "resyncs",
+                "stream_errors",
+                "bad_levels",
+                "orders_sent",
+                "order_errors",
+                "order_retries",
+                "rate_limited",
+                "breaker_refused",
+                "fills",
+                "unknown_order_events",
+                "fees_unconverted",
+            )
+        }
 
     # ---- wiring ------------------------------------------------------------------------------
     def attach(self, bus: Bus, clock: Clock) -> None:
@@ -286,8 +325,9 @@ class CcxtVenue:
             self._start_stream("orders")
             self._start_stream("mytrades")
             self._spawn(self.refresh_balances())
-        self._tasks["watchdog"] = asyncio.get_running_loop().create_task(self._watchdog_loop(),
-                                                                          name=f"{self.name}-watchdog")
+        self._tasks["watchdog"] = asyncio.get_running_loop().create_task(
+            self._watchdog_loop(), name=f"{self.name}-watchdog"
+        )
 
     async def stop(self) -> None:
         if self._running and self.config.has_keys and self.config.cancel_on_shutdown:
@@ -347,7 +387,9 @@ class CcxtVenue:
                 self._book_failed(symbol, exc)
                 delay = backoff.next_delay()
                 # The first resubscription after a gap goes at once: the venue is fine, our copy is not.
-                await asyncio.sleep(0 if isinstance(exc, ccxt.ChecksumError) and backoff.attempts == 1 else delay)
+                await asyncio.sleep(
+                    0 if isinstance(exc, ccxt.ChecksumError) and backoff.attempts == 1 else delay
+                )
                 continue
             backoff.reset()
             self.watchdog.touch(stream)
@@ -380,8 +422,9 @@ class CcxtVenue:
             except BaseException as exc:
                 _reraise_if_ours(exc)
                 self.stats["stream_errors"] += 1
-                log.warning("%s %s stream: %s: %s", self.name, what, type(exc).__name__,
-                            self._scrub(str(exc))[:200])
+                log.warning(
+                    "%s %s stream: %s: %s", self.name, what, type(exc).__name__, self._scrub(str(exc))[:200]
+                )
                 await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
@@ -542,7 +585,9 @@ class CcxtVenue:
         self.book_nonce[symbol] = _nonce(ob)
         self.stats["snapshots"] += 1
         was_unsynced = symbol in self._unsynced
-        self._bus.publish(BookSnapshot(self._clock.now(), self.name, symbol, self._seq[symbol], sides[0], sides[1]))
+        self._bus.publish(
+            BookSnapshot(self._clock.now(), self.name, symbol, self._seq[symbol], sides[0], sides[1])
+        )
         if was_unsynced:
             self._unsynced.discard(symbol)
             if self.stats["snapshots"] > len(self.instruments):
@@ -554,7 +599,7 @@ class CcxtVenue:
 
     def publish_snapshot(self, symbol: str | None = None) -> None:
         """Publish the current book(s) whole again (the kernel asks after it saw a gap)."""
-        for sym in ([symbol] if symbol else list(self.instruments)):
+        for sym in [symbol] if symbol else list(self.instruments):
             ob = self._book_obj.get(sym)
             if ob is not None:
                 self._publish_snapshot(sym, ob)
@@ -594,8 +639,16 @@ class CcxtVenue:
             self._bus.publish_many(out)
 
     # ---- our orders --------------------------------------------------------------------------
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING) -> None:
+    def submit(
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+    ) -> None:
         inst = self.instruments.get(symbol)
         if inst is None:
             self._reject(order_id, symbol, f"{self.name} does not list {symbol!r}", new=True)
@@ -627,18 +680,25 @@ class CcxtVenue:
     def amend(self, order_id: int, symbol: str, price: int | None = None, size: int | None = None) -> None:
         # ccxt's editOrder is cancel-and-replace on most venues (a new venue order, a new queue place);
         # lobterm's Amended means "the same order moved", so amends are refused: cancel and re-enter.
-        self._reject(order_id, symbol, f"{self.name}: amend is not supported on live venues; cancel and "
-                                       "place a new order")
+        self._reject(
+            order_id,
+            symbol,
+            f"{self.name}: amend is not supported on live venues; cancel and place a new order",
+        )
 
     def _gate(self) -> str | None:
         if not self.breaker.allow():
             self.stats["breaker_refused"] += 1
-            return (f"{self.name}: circuit breaker open after {self.breaker.failures} order errors "
-                    f"(last: {self.breaker.last_error[:120]}); retry in {self.breaker.retry_in_s():.1f} s")
+            return (
+                f"{self.name}: circuit breaker open after {self.breaker.failures} order errors "
+                f"(last: {self.breaker.last_error[:120]}); retry in {self.breaker.retry_in_s():.1f} s"
+            )
         if not self.bucket.take():
             self.stats["rate_limited"] += 1
-            return (f"{self.name}: order rate limit ({self.config.orders_per_s:g}/s, burst "
-                    f"{self.config.order_burst}); retry in {self.bucket.wait_s():.2f} s")
+            return (
+                f"{self.name}: order rate limit ({self.config.orders_per_s:g}/s, burst "
+                f"{self.config.order_burst}); retry in {self.bucket.wait_s():.2f} s"
+            )
         return None
 
     async def _place(self, o: _LiveOrder, inst: Instrument) -> None:
@@ -736,8 +796,19 @@ class CcxtVenue:
             return
         if not o.accepted and status in ("open", "closed", "canceled", "expired"):
             o.accepted = True
-            self._bus.publish(Accepted(now, self.name, o.symbol, o.order_id, o.side,
-                                       0 if o.order_type == MARKET else o.price, o.size, o.order_type, OUR_OWNER))
+            self._bus.publish(
+                Accepted(
+                    now,
+                    self.name,
+                    o.symbol,
+                    o.order_id,
+                    o.side,
+                    0 if o.order_type == MARKET else o.price,
+                    o.size,
+                    o.order_type,
+                    OUR_OWNER,
+                )
+            )
         try:
             filled = inst.lots(order.get("filled") or 0, allow_zero=True)
         except InstrumentError:
@@ -771,19 +842,34 @@ class CcxtVenue:
             log.warning("%s: fill of order %d not understood: %s", self.name, o.order_id, exc)
             return
         o.trade_ids.add(tid)
-        self._publish_fill(o, inst, price, size, trade.get("takerOrMaker") == "maker", trade.get("fee"),
-                           _int_id(tid) or 0)
+        self._publish_fill(
+            o, inst, price, size, trade.get("takerOrMaker") == "maker", trade.get("fee"), _int_id(tid) or 0
+        )
         if o.terminal is not None:
             self._finish(o)
 
-    def _publish_fill(self, o: _LiveOrder, inst: Instrument, price: int, size: int, is_maker: bool,
-                      fee: Any, trade_id: int) -> None:
+    def _publish_fill(
+        self, o: _LiveOrder, inst: Instrument, price: int, size: int, is_maker: bool, fee: Any, trade_id: int
+    ) -> None:
         o.filled += size
         o.venue_filled = max(o.venue_filled, o.filled)
         self.stats["fills"] += 1
-        self._bus.publish(Fill(self._clock.now(), self.name, o.symbol, o.order_id, o.side, price, size,
-                               max(0, o.size - o.filled), is_maker, self._fee_units(inst, fee, price),
-                               trade_id, OUR_OWNER))
+        self._bus.publish(
+            Fill(
+                self._clock.now(),
+                self.name,
+                o.symbol,
+                o.order_id,
+                o.side,
+                price,
+                size,
+                max(0, o.size - o.filled),
+                is_maker,
+                self._fee_units(inst, fee, price),
+                trade_id,
+                OUR_OWNER,
+            )
+        )
 
     def _fee_units(self, inst: Instrument, fee: Any, price_ticks: int) -> int:
         if not isinstance(fee, dict) or fee.get("cost") in (None, 0, "0"):
@@ -915,8 +1001,10 @@ def instrument_from_market(venue: str, market: dict, precision_mode: int) -> Ins
             return to_decimal(value, symbol=symbol, what=what)
         if precision_mode == _DECIMAL_PLACES:
             return Decimal(1).scaleb(-int(value))
-        raise VenueError("other", f"{venue} {symbol}: precision mode {precision_mode} (significant digits) "
-                                  "has no fixed grid")
+        raise VenueError(
+            "other",
+            f"{venue} {symbol}: precision mode {precision_mode} (significant digits) has no fixed grid",
+        )
 
     tick = step(prec.get("price"), "price")
     lot = step(prec.get("amount"), "amount")
@@ -924,8 +1012,15 @@ def instrument_from_market(venue: str, market: dict, precision_mode: int) -> Ins
     min_lots = 1
     if min_amount:
         min_lots = max(1, math.ceil(to_decimal(min_amount) / lot))
-    return Instrument(symbol, tick_size=tick, lot_size=lot, min_lots=min_lots, base=market.get("base") or "",
-                      quote=market.get("quote") or "", venue=venue)
+    return Instrument(
+        symbol,
+        tick_size=tick,
+        lot_size=lot,
+        min_lots=min_lots,
+        base=market.get("base") or "",
+        quote=market.get("quote") or "",
+        venue=venue,
+    )
 
 
 def _order_type(order_type: int) -> tuple[str, dict]:

@@ -32,13 +32,30 @@ resync request (`publish_snapshot`) does nothing: the recording carries the snap
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from lobterm.engine.events import (BUY, FOK, IOC, MARKET, SELL, Accepted, Amended, BookDelta,
-                                   BookSnapshot, Cancelled, Done, Fill, Rejected, Trade, VenueStatus)
+from lobterm.engine.events import (
+    BUY,
+    FOK,
+    IOC,
+    MARKET,
+    OUR_OWNER,
+    SELL,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+    VenueStatus,
+)
 from lobterm.trading.oms import PENDING_NEW, WorkingOrder
 from lobterm.trading.paper import PaperConfig, PaperDesk
-from lobterm.venues.base import OUR_OWNER, stop_task
+from lobterm.venues.base import stop_task
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -135,8 +152,21 @@ def adopt_recorded_order(oms: OrderManager, ev: Accepted, tag: str = RECORDED_TA
     as if it had sent it: same id, venue, symbol, side, price and size."""
     if ev.order_id in oms.working:
         return
-    o = WorkingOrder(ev.order_id, ev.venue, ev.symbol, ev.side, ev.price, ev.size, ev.size, 0, ev.order_type,
-                     PENDING_NEW, tag, created_ts=ev.ts, updated_ts=ev.ts)
+    o = WorkingOrder(
+        ev.order_id,
+        ev.venue,
+        ev.symbol,
+        ev.side,
+        ev.price,
+        ev.size,
+        ev.size,
+        0,
+        ev.order_type,
+        PENDING_NEW,
+        tag,
+        created_ts=ev.ts,
+        updated_ts=ev.ts,
+    )
     o.routed = True
     oms.working[ev.order_id] = o
     # The OMS keeps a per-market index for the market maker and risk (see OrderManager.market_orders).
@@ -168,8 +198,15 @@ class ReplayVenue:
 
     mode = "REPLAY"
 
-    def __init__(self, name: str, instruments: dict[str, Instrument], *, recorded_own_in_book: bool,
-                 show_recorded_orders: bool = True, paper: PaperConfig | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        instruments: dict[str, Instrument],
+        *,
+        recorded_own_in_book: bool,
+        show_recorded_orders: bool = True,
+        paper: PaperConfig | None = None,
+    ) -> None:
         self.name = name
         self.instruments = dict(instruments)
         self.recorded_own_in_book = recorded_own_in_book
@@ -284,11 +321,13 @@ class ReplayVenue:
                 handler(ev)
 
     # ---- our requests: paper orders --------------------------------------------------------------
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = 0, stp: int = 1) -> None:
+    def submit(
+        self, order_id: int, symbol: str, side: int, price: int, size: int, order_type: int = 0, stp: int = 1
+    ) -> None:
         if order_id < PAPER_ID_BASE and self.show_recorded_orders:
-            self._refuse(order_id, symbol, "order ids below the replay's paper id base are recorded orders",
-                         new=True)
+            self._refuse(
+                order_id, symbol, "order ids below the replay's paper id base are recorded orders", new=True
+            )
             return
         self.desk.submit(order_id, symbol, side, price, size, order_type, stp)
 

@@ -17,12 +17,21 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 from urllib.parse import quote
 
-__all__ = ["Backoff", "CircuitBreaker", "StreamWatchdog", "TokenBucket", "scrub",
-           "CLOSED", "OPEN", "HALF_OPEN", "REDACTED"]
+__all__ = [
+    "Backoff",
+    "CircuitBreaker",
+    "StreamWatchdog",
+    "TokenBucket",
+    "scrub",
+    "CLOSED",
+    "OPEN",
+    "HALF_OPEN",
+    "REDACTED",
+]
 
 REDACTED = "***"
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -32,8 +41,14 @@ class Backoff:
     """Delays base, base*factor, ... up to `cap` seconds, each scaled by a random factor in
     [1 - jitter, 1] (so that many clients do not reconnect in lock-step). Seed it for tests."""
 
-    def __init__(self, base_s: float = 0.1, cap_s: float = 5.0, factor: float = 2.0, jitter: float = 0.5,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        base_s: float = 0.1,
+        cap_s: float = 5.0,
+        factor: float = 2.0,
+        jitter: float = 0.5,
+        rng: random.Random | None = None,
+    ) -> None:
         if not 0 < base_s <= cap_s:
             raise ValueError(f"backoff base {base_s!r} must be > 0 and <= cap {cap_s!r}")
         if factor < 1 or not 0 <= jitter < 1:

@@ -77,7 +77,7 @@ class VenueConfig:
     def secrets(self) -> list[str]:
         return [s for s in (self.api_key, self.secret, self.password) if s]
 
-    def with_env_secrets(self, environ: dict[str, str] | None = None) -> "VenueConfig":
+    def with_env_secrets(self, environ: dict[str, str] | None = None) -> VenueConfig:
         """Fill missing keys from LOBTERM_<VENUE>_API_KEY / _SECRET / _PASSWORD (environment wins
         over nothing, the file wins over the environment)."""
         env = os.environ if environ is None else environ
@@ -109,7 +109,7 @@ def venue_from_dict(name: str, values: dict[str, Any], base: VenueConfig | None 
             if isinstance(raw, str):
                 raw = [raw]
             if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s.strip() for s in raw):
-                raise VenueConfigError(where, "must be a non-empty list of symbols such as [\"BTC/USDT\"]")
+                raise VenueConfigError(where, 'must be a non-empty list of symbols such as ["BTC/USDT"]')
             value: Any = tuple(s.strip() for s in raw)
         elif key in ("urls", "options"):
             if not isinstance(raw, dict):

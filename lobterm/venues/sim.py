@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING
 
 from lobterm.engine.events import (
     BUY,
-    REJECTED,
     IOC,
     LIMIT,
     MARKET,
+    OUR_OWNER,
+    REJECTED,
     SELL,
     STP_CANCEL_RESTING,
     STP_NONE,
@@ -48,7 +49,7 @@ from lobterm.engine.events import (
 )
 from lobterm.engine.instrument import Instrument
 from lobterm.engine.matching import MatchingBook
-from lobterm.venues.base import OUR_OWNER, stop_task
+from lobterm.venues.base import stop_task
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -102,8 +103,13 @@ class SimVenue:
         self.instrument = cfg.instrument()
         self.instruments = {cfg.symbol: self.instrument}
         self.state = "idle"
-        self.book = MatchingBook(cfg.venue, cfg.symbol, maker_fee_ppm=cfg.maker_fee_ppm,
-                                 taker_fee_ppm=cfg.taker_fee_ppm, track_levels=True)
+        self.book = MatchingBook(
+            cfg.venue,
+            cfg.symbol,
+            maker_fee_ppm=cfg.maker_fee_ppm,
+            taker_fee_ppm=cfg.taker_fee_ppm,
+            track_levels=True,
+        )
         self.rng = random.Random(cfg.seed)
         self.fair = float(self.instrument.ticks_nearest(cfg.start_price))
         self.burst_left = 0.0  # seconds of burst remaining
@@ -160,8 +166,16 @@ class SimVenue:
             await asyncio.sleep(max(0.0, delay))
 
     # ---- our requests --------------------------------------------------------------------------
-    def submit(self, order_id: int, symbol: str, side: int, price: int, size: int,
-               order_type: int = LIMIT, stp: int = STP_CANCEL_RESTING) -> None:
+    def submit(
+        self,
+        order_id: int,
+        symbol: str,
+        side: int,
+        price: int,
+        size: int,
+        order_type: int = LIMIT,
+        stp: int = STP_CANCEL_RESTING,
+    ) -> None:
         self._request(symbol, self.book.submit, order_id, side, price, size, order_type, OUR_OWNER, stp)
 
     def cancel(self, order_id: int, symbol: str) -> None:
@@ -179,7 +193,9 @@ class SimVenue:
         self.book.now = now = self._clock.now()
         if symbol != self.config.symbol:
             order_id = args[0]
-            events = [Rejected(now, self.name, symbol, order_id, f"{self.name} does not list {symbol!r}", OUR_OWNER)]
+            events = [
+                Rejected(now, self.name, symbol, order_id, f"{self.name} does not list {symbol!r}", OUR_OWNER)
+            ]
             if call == self.book.submit:  # a refused new order ends there; a refused cancel/amend does not
                 events.append(Done(now, self.name, symbol, order_id, 0, REJECTED, OUR_OWNER))
             self._bus.publish_many(events)
@@ -341,8 +357,16 @@ class SimVenue:
 
     def publish_snapshot(self) -> None:
         book = self.book
-        self._bus.publish(BookSnapshot(book.now, self.name, self.config.symbol, self.seq,
-                                       tuple(book.depth(BUY)), tuple(book.depth(SELL))))
+        self._bus.publish(
+            BookSnapshot(
+                book.now,
+                self.name,
+                self.config.symbol,
+                self.seq,
+                tuple(book.depth(BUY)),
+                tuple(book.depth(SELL)),
+            )
+        )
 
     def _status(self, state: str, detail: str = "") -> None:
         self.state = state

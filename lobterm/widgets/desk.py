@@ -23,7 +23,13 @@ from textual.containers import Horizontal, Vertical
 
 from lobterm.config import Config, hedge_params, quote_params
 from lobterm.kernel import Kernel
-from lobterm.trading.market_maker import AVELLANEDA_STOIKOV, RUNNING, STOPPED, MarketMakerError, QuoteParamError
+from lobterm.trading.market_maker import (
+    AVELLANEDA_STOIKOV,
+    RUNNING,
+    STOPPED,
+    MarketMakerError,
+    QuoteParamError,
+)
 from lobterm.widgets.hedge import HedgePanel
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.inventory import InventoryPanel
@@ -47,28 +53,94 @@ SIDE_WIDE, SIDE_NARROW = 64, 58  # the side column's width at 150+ columns, and 
 class TradingDesk(Horizontal):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "next_ladder(1)", "Next ladder", id="next_ladder", group=_LADDER_GROUP),
-        Binding("shift+tab", "next_ladder(-1)", "Previous ladder", id="prev_ladder", group=_LADDER_GROUP,
-                key_display="⇧tab"),
-        Binding("ctrl+k", "kill_switch", "Kill", id="kill", key_display="^k",
-                tooltip="Kill switch (press again to re-arm)"),
-        Binding("m", "toggle_market_maker", "MM on/off", id="mm_toggle",
-                tooltip="Market maker: start / pause"),
-        Binding("e", "edit_market_maker", "MM edit", id="mm_edit",
-                tooltip="Market maker: edit every parameter (a form; enter applies, escape cancels)"),
-        Binding("greater_than_sign", "nudge('spread', 1)", "MM spread +", id="mm_spread_up", group=_MM_GROUP,
-                tooltip="MM spread a tick wider"),
-        Binding("less_than_sign", "nudge('spread', -1)", "MM spread -", id="mm_spread_down", group=_MM_GROUP,
-                tooltip="MM spread a tick tighter"),
-        Binding("right_curly_bracket", "nudge('skew', 1)", "MM skew +", id="mm_skew_up", group=_MM_GROUP,
-                tooltip="MM skew +0.01 tick per lot"),
-        Binding("left_curly_bracket", "nudge('skew', -1)", "MM skew -", id="mm_skew_down", group=_MM_GROUP,
-                tooltip="MM skew -0.01 tick per lot"),
-        Binding("right_parenthesis", "nudge('size', 1)", "MM size +", id="mm_size_up", group=_MM_GROUP,
-                tooltip="MM size up a step (1/5 of mm.size_lots)"),
-        Binding("left_parenthesis", "nudge('size', -1)", "MM size -", id="mm_size_down", group=_MM_GROUP,
-                tooltip="MM size down a step"),
-        *([Binding("ctrl+r", "toggle_recording", "Rec", id="record", key_display="^r",
-                   tooltip="Recording on/off (in sessions_dir)")] if HAS_RECORDING else []),
+        Binding(
+            "shift+tab",
+            "next_ladder(-1)",
+            "Previous ladder",
+            id="prev_ladder",
+            group=_LADDER_GROUP,
+            key_display="⇧tab",
+        ),
+        Binding(
+            "ctrl+k",
+            "kill_switch",
+            "Kill",
+            id="kill",
+            key_display="^k",
+            tooltip="Kill switch (press again to re-arm)",
+        ),
+        Binding(
+            "m", "toggle_market_maker", "MM on/off", id="mm_toggle", tooltip="Market maker: start / pause"
+        ),
+        Binding(
+            "e",
+            "edit_market_maker",
+            "MM edit",
+            id="mm_edit",
+            tooltip="Market maker: edit every parameter (a form; enter applies, escape cancels)",
+        ),
+        Binding(
+            "greater_than_sign",
+            "nudge('spread', 1)",
+            "MM spread +",
+            id="mm_spread_up",
+            group=_MM_GROUP,
+            tooltip="MM spread a tick wider",
+        ),
+        Binding(
+            "less_than_sign",
+            "nudge('spread', -1)",
+            "MM spread -",
+            id="mm_spread_down",
+            group=_MM_GROUP,
+            tooltip="MM spread a tick tighter",
+        ),
+        Binding(
+            "right_curly_bracket",
+            "nudge('skew', 1)",
+            "MM skew +",
+            id="mm_skew_up",
+            group=_MM_GROUP,
+            tooltip="MM skew +0.01 tick per lot",
+        ),
+        Binding(
+            "left_curly_bracket",
+            "nudge('skew', -1)",
+            "MM skew -",
+            id="mm_skew_down",
+            group=_MM_GROUP,
+            tooltip="MM skew -0.01 tick per lot",
+        ),
+        Binding(
+            "right_parenthesis",
+            "nudge('size', 1)",
+            "MM size +",
+            id="mm_size_up",
+            group=_MM_GROUP,
+            tooltip="MM size up a step (1/5 of mm.size_lots)",
+        ),
+        Binding(
+            "left_parenthesis",
+            "nudge('size', -1)",
+            "MM size -",
+            id="mm_size_down",
+            group=_MM_GROUP,
+            tooltip="MM size down a step",
+        ),
+        *(
+            [
+                Binding(
+                    "ctrl+r",
+                    "toggle_recording",
+                    "Rec",
+                    id="record",
+                    key_display="^r",
+                    tooltip="Recording on/off (in sessions_dir)",
+                )
+            ]
+            if HAS_RECORDING
+            else []
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -92,9 +164,18 @@ class TradingDesk(Horizontal):
                 self.market_makers[key] = kernel.add_market_maker(quote_params(config), market)
         self._base_sizes = {key: mm.params.size_lots for key, mm in self.market_makers.items()}
         flash_s = ui.flash_ms / 1000
-        self.ladders = [PriceLadder(kernel, m, default_qty=ui.default_qty, qty_presets=ui.qty_presets,
-                                    auto_recenter=ui.auto_recenter, flash_s=flash_s, id=f"ladder-{n}")
-                        for n, m in enumerate(kernel.markets.values())]
+        self.ladders = [
+            PriceLadder(
+                kernel,
+                m,
+                default_qty=ui.default_qty,
+                qty_presets=ui.qty_presets,
+                auto_recenter=ui.auto_recenter,
+                flash_s=flash_s,
+                id=f"ladder-{n}",
+            )
+            for n, m in enumerate(kernel.markets.values())
+        ]
         self.current = self.ladders[0]
         self.fills = OurFills(kernel)
         market = self.current.market
@@ -164,9 +245,13 @@ class TradingDesk(Horizontal):
             working = len(self.kernel.oms.working)  # the strategies cancel their own as they stop
             self.kernel.note("key", "kill_switch", {"working": working})
             risk.kill("operator")
-            self.notify(f"Every new order is blocked; market makers and hedger stopped; cancelling {working} "
-                        f"order{'s' if working != 1 else ''}. Press again to re-arm.",
-                        title="KILL SWITCH ON", severity="error", timeout=8)
+            self.notify(
+                f"Every new order is blocked; market makers and hedger stopped; cancelling {working} "
+                f"order{'s' if working != 1 else ''}. Press again to re-arm.",
+                title="KILL SWITCH ON",
+                severity="error",
+                timeout=8,
+            )
             self.pull()
             return
 
@@ -174,9 +259,14 @@ class TradingDesk(Horizontal):
             if yes:
                 self.rearm()
 
-        self.app.push_screen(ConfirmScreen(
-            "Re-arm trading?", f"The kill switch is on ({risk.kill_reason}). Re-arming lets orders through "
-            "again; the market makers stay paused until you start them."), answered)
+        self.app.push_screen(
+            ConfirmScreen(
+                "Re-arm trading?",
+                f"The kill switch is on ({risk.kill_reason}). Re-arming lets orders through "
+                "again; the market makers stay paused until you start them.",
+            ),
+            answered,
+        )
 
     def rearm(self) -> None:
         self.kernel.note("key", "rearm", {"was": self.kernel.risk.kill_reason})
@@ -203,8 +293,11 @@ class TradingDesk(Horizontal):
             mm.pause()
             self.notify("Market maker paused; its quotes are being cancelled.", timeout=3)
         elif mm.state == STOPPED or self.kernel.risk.killed:
-            self.notify(f"Market maker stopped ({mm.reason}): re-arm the kill switch first.",
-                        severity="error", timeout=5)
+            self.notify(
+                f"Market maker stopped ({mm.reason}): re-arm the kill switch first.",
+                severity="error",
+                timeout=5,
+            )
         else:
             self._note("mm_resume")
             try:
@@ -231,8 +324,10 @@ class TradingDesk(Horizontal):
             changes = {"skew_ticks_per_lot": round(max(0.0, p.skew_ticks_per_lot + direction * SKEW_STEP), 6)}
         else:
             if p.sizes:
-                self.notify("mm.sizes sets each level's size: change them in the parameter form (MM edit).",
-                            severity="warning")
+                self.notify(
+                    "mm.sizes sets each level's size: change them in the parameter form (MM edit).",
+                    severity="warning",
+                )
                 return
             step = max(1, self._base_sizes.get(self.market.key, p.size_lots) // 5)
             changes = {"size_lots": max(1, p.size_lots + direction * step)}
@@ -273,7 +368,9 @@ class TradingDesk(Horizontal):
         rec = k.recorder
         try:
             if rec is None or rec.closed:
-                rec = k.start_recording(self.config.sessions_dir, config=self.config, seed=self.config.sim.seed)
+                rec = k.start_recording(
+                    self.config.sessions_dir, config=self.config, seed=self.config.sim.seed
+                )
                 if rec.sync and not k.clock.virtual:
                     await rec.start()  # live clock: batches are flushed from a task on the loop
                 k.note("key", "recording_on", str(rec.path))

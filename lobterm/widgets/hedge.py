@@ -63,32 +63,60 @@ class HedgePanel(Static):
         st = h.stats
         p = h.params
         where = f"{qm.venue} {qm.symbol}" + ("" if not h.cross_venue else f" → {hm.venue} {hm.symbol}")
-        state_style = "bold $success" if h.state == "running" else "bold $error" if h.state == "stopped" \
+        state_style = (
+            "bold $success"
+            if h.state == "running"
+            else "bold $error"
+            if h.state == "stopped"
             else "bold $warning"
+        )
         exposure = h.exposure()
-        exposure_text = qm.instrument.format_size(exposure) if isinstance(exposure, int) else \
-            f"{_decimal(exposure * Fraction(qm.instrument.lot_size), 8)}"
-        head = Content.assemble(title, "  ", (p.policy, "bold $accent"), "  ",
-                                (f" {h.state.upper()} ", f"reverse {state_style}"), ("  " + where, "$foreground-muted"))
+        exposure_text = (
+            qm.instrument.format_size(exposure)
+            if isinstance(exposure, int)
+            else f"{_decimal(exposure * Fraction(qm.instrument.lot_size), 8)}"
+        )
+        head = Content.assemble(
+            title,
+            "  ",
+            (p.policy, "bold $accent"),
+            "  ",
+            (f" {h.state.upper()} ", f"reverse {state_style}"),
+            ("  " + where, "$foreground-muted"),
+        )
         overdue = h.overdue
-        line2 = Content.assemble(("exposure ", "$foreground-muted"), (exposure_text, "bold"),
-                                 ("  threshold ", "$foreground-muted"),
-                                 (qm.instrument.format_size(p.threshold_lots), "bold"),
-                                 ("  OVERDUE" if overdue else "", "bold $error"))
+        line2 = Content.assemble(
+            ("exposure ", "$foreground-muted"),
+            (exposure_text, "bold"),
+            ("  threshold ", "$foreground-muted"),
+            (qm.instrument.format_size(p.threshold_lots), "bold"),
+            ("  OVERDUE" if overdue else "", "bold $error"),
+        )
         o = h.in_flight
         if o is None:
             pending = Content.styled("pending: none", "$foreground-muted")
         else:
             side = "buy" if o.side == BUY else "sell"
             limit = "market" if not o.limit_price else f"limit {hi.format_price(o.limit_price)}"
-            pending = Content.assemble(("pending: ", "$foreground-muted"),
-                                       (f"{side} {hi.format_size(o.size)} {limit} ({o.why}), filled "
-                                        f"{hi.format_size(o.filled)}, {o.state}", "bold $warning"))
+            pending = Content.assemble(
+                ("pending: ", "$foreground-muted"),
+                (
+                    f"{side} {hi.format_size(o.size)} {limit} ({o.why}), filled "
+                    f"{hi.format_size(o.filled)}, {o.state}",
+                    "bold $warning",
+                ),
+            )
         pnl = h.hedge_pnl()
         pnl_text = "-" if pnl is None else f"{to_quote(hi, pnl, 2)} {hi.quote}"
         slip = _decimal(st.slippage_bps(), 2)
-        line4 = Content.assemble(("fills ", "$foreground-muted"), (str(st.fills), "bold"),
-                                 ("  volume ", "$foreground-muted"), (hi.format_size(st.volume), "bold"),
-                                 ("  P&L ", "$foreground-muted"), (pnl_text, "bold"),
-                                 ("  slippage ", "$foreground-muted"), (f"{slip} bps", "bold"))
+        line4 = Content.assemble(
+            ("fills ", "$foreground-muted"),
+            (str(st.fills), "bold"),
+            ("  volume ", "$foreground-muted"),
+            (hi.format_size(st.volume), "bold"),
+            ("  P&L ", "$foreground-muted"),
+            (pnl_text, "bold"),
+            ("  slippage ", "$foreground-muted"),
+            (f"{slip} bps", "bold"),
+        )
         return Content("\n").join([head, line2, pending, line4])

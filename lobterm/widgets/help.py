@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,8 +15,9 @@ from textual.widgets import Static
 __all__ = ["ConfirmQuitScreen", "ConfirmScreen", "HelpScreen", "check_keymap", "key_help"]
 
 
-def check_keymap(bindings: list[Binding], keymap: dict[str, str],
-                 normalize: Callable[[dict[str, str]], dict[str, str]]) -> tuple[dict[str, str], list[str]]:
+def check_keymap(
+    bindings: list[Binding], keymap: dict[str, str], normalize: Callable[[dict[str, str]], dict[str, str]]
+) -> tuple[dict[str, str], list[str]]:
     """The part of a user keymap (binding id -> keys) that is safe to apply, and what was wrong with the rest.
 
     Unknown ids are dropped. So is any entry that would put two actions on one key: Textual then
@@ -26,8 +28,10 @@ def check_keymap(bindings: list[Binding], keymap: dict[str, str],
     problems = []
     unknown = sorted(set(keymap) - set(ids))
     if unknown:
-        problems.append(f"unknown binding id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-                        f"(known: {', '.join(sorted(ids))})")
+        problems.append(
+            f"unknown binding id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(ids))})"
+        )
     wanted = normalize({k: v for k, v in keymap.items() if k in ids})
     while True:
         owners: dict[str, list[str]] = {}
@@ -39,8 +43,10 @@ def check_keymap(bindings: list[Binding], keymap: dict[str, str],
         if not dropped:
             return {k: keymap[k] for k in wanted}, problems
         for key, who in sorted(clashes.items()):
-            problems.append(f"key {key!r} would do {' and '.join(who)}: keeping the defaults of "
-                            f"{', '.join(i for i in who if i in wanted)}")
+            problems.append(
+                f"key {key!r} would do {' and '.join(who)}: keeping the defaults of "
+                f"{', '.join(i for i in who if i in wanted)}"
+            )
         for i in dropped:
             del wanted[i]
 
@@ -53,7 +59,9 @@ def key_help(screen: Screen) -> list[tuple[str, str, str]]:
     of their actions (Textual's ctrl+q quit).
     """
     app = screen.app
-    groups: dict[str, tuple[list[str], list[str], list[str]]] = {}  # action -> our keys, other keys, [text, id]
+    groups: dict[
+        str, tuple[list[str], list[str], list[str]]
+    ] = {}  # action -> our keys, other keys, [text, id]
     for active in screen.active_bindings.values():
         b = active.binding
         ours, others, about = groups.setdefault(b.action, ([], [], ["", ""]))
@@ -63,8 +71,11 @@ def key_help(screen: Screen) -> list[tuple[str, str, str]]:
         text = b.tooltip or b.description  # the long text where the key bar shows a short one
         if text and (b.id is not None or not about[0]):
             about[0] = text
-    return [(", ".join(ours + others), text, binding_id)
-            for ours, others, (text, binding_id) in groups.values() if ours]
+    return [
+        (", ".join(ours + others), text, binding_id)
+        for ours, others, (text, binding_id) in groups.values()
+        if ours
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -97,25 +108,36 @@ class HelpScreen(ModalScreen[None]):
             if row is None:
                 return Content(" " * (key_w + text_w + id_w + 4))
             keys, description, binding_id = row
-            return Content.assemble((f"{keys:>{key_w}}", "bold $accent"), "  ", f"{description:<{text_w}}",
-                                    "  ", (f"{binding_id:<{id_w}}", "$foreground-muted"))
+            return Content.assemble(
+                (f"{keys:>{key_w}}", "bold $accent"),
+                "  ",
+                f"{description:<{text_w}}",
+                "  ",
+                (f"{binding_id:<{id_w}}", "$foreground-muted"),
+            )
 
         # Two columns when the terminal is wide enough: every key on one screen at 160x48.
         two = 2 * (key_w + text_w + id_w + 4) + 4 + 6 <= self.app.size.width * 0.98 and len(self.rows) > 16
         if two:
             half = (len(self.rows) + 1) // 2
             left, right = self.rows[:half], self.rows[half:]
-            table = Content("\n").join(cell(row) + Content("    ") + cell(right[i] if i < len(right) else None)
-                                       for i, row in enumerate(left))
+            table = Content("\n").join(
+                cell(row) + Content("    ") + cell(right[i] if i < len(right) else None)
+                for i, row in enumerate(left)
+            )
         else:
             table = Content("\n").join(cell(row) for row in self.rows)
         with Vertical():
             yield Static("lobterm keys", classes="title")
             yield Static(table, id="help-keys")
-            yield Static("BIDS/ASKS: everybody else's size.  OUR BIDS/OUR ASKS: ours, as size (orders) and q: the "
-                         "lots ahead of our first order in the queue.\n"
-                         "Rebind in the config's [keys] table: binding id = \"key\", e.g. buy = \"B\".  "
-                         "escape closes this help.", classes="hint", markup=False)
+            yield Static(
+                "BIDS/ASKS: everybody else's size.  OUR BIDS/OUR ASKS: ours, as size (orders) and q: the "
+                "lots ahead of our first order in the queue.\n"
+                'Rebind in the config\'s [keys] table: binding id = "key", e.g. buy = "B".  '
+                "escape closes this help.",
+                classes="hint",
+                markup=False,
+            )
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -140,12 +162,15 @@ class ConfirmScreen(ModalScreen[bool]):
         self.detail = detail
 
     def body(self) -> Content:
-        return Content.assemble((self.question, "bold $warning"), f"\n\n{self.detail}" if self.detail else "",
-                                "\n\n")
+        return Content.assemble(
+            (self.question, "bold $warning"), f"\n\n{self.detail}" if self.detail else "", "\n\n"
+        )
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(self.body(), ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"),
-                     id="confirm-text")
+        yield Static(
+            Content.assemble(self.body(), ("y", "bold $accent"), " yes   ", ("n", "bold $accent"), " no"),
+            id="confirm-text",
+        )
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -166,5 +191,6 @@ class ConfirmQuitScreen(ConfirmScreen):
 
     def body(self) -> Content:
         s = "s" if self.working != 1 else ""
-        return Content.assemble((f"{self.working} order{s} of ours working.", "bold $warning"),
-                                "\n\nCancel them all and quit?   ")
+        return Content.assemble(
+            (f"{self.working} order{s} of ours working.", "bold $warning"), "\n\nCancel them all and quit?   "
+        )

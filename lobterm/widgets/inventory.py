@@ -99,8 +99,12 @@ class InventoryPanel(Static):
         inv = k.inventory
         quote_ccy = self.market.instrument.quote or ""
         lines = [Content.assemble(("INVENTORY & P&L", "bold"), (f"  ({quote_ccy})", "$foreground-muted"))]
-        lines.append(Content.styled(f"{'market':<13}{'pos':>7}{'avg entry':>10}{'real':>8}{'unreal':>8}"
-                                    f"{'net':>8}", "bold $foreground-muted"))
+        lines.append(
+            Content.styled(
+                f"{'market':<13}{'pos':>7}{'avg entry':>10}{'real':>8}{'unreal':>8}{'net':>8}",
+                "bold $foreground-muted",
+            )
+        )
         totals: dict[str, Decimal] = {}
         fee_totals: dict[str, Decimal] = {}
         bases: dict[str, Fraction] = {}
@@ -115,32 +119,53 @@ class InventoryPanel(Static):
             fees = to_quote(inst, pnl.fees, 2)
             avg = "-" if pos.avg_cost is None else str(to_price(inst, pos.avg_cost, inst.price_decimals + 2))
             name = f"{market.venue} {market.symbol}"
-            lines.append(Content.assemble(
-                f"{name[:12]:<13}", (f"{inst.format_size(pos.lots):>7}", _signed_style(pos.lots)),
-                f"{avg:>10}", (f"{q.realized:>8}", _signed_style(q.realized)),
-                (f"{q.unrealized:>8}", _signed_style(q.unrealized)), (f"{q.net:>8}", _signed_style(q.net))))
+            lines.append(
+                Content.assemble(
+                    f"{name[:12]:<13}",
+                    (f"{inst.format_size(pos.lots):>7}", _signed_style(pos.lots)),
+                    f"{avg:>10}",
+                    (f"{q.realized:>8}", _signed_style(q.realized)),
+                    (f"{q.unrealized:>8}", _signed_style(q.unrealized)),
+                    (f"{q.net:>8}", _signed_style(q.net)),
+                )
+            )
             ccy = inst.quote or "?"
             totals[ccy] = totals.get(ccy, Decimal(0)) + q.net
             fee_totals[ccy] = fee_totals.get(ccy, Decimal(0)) + fees
             rows += 1
         if not rows:
             lines.append(Content.styled("flat: no fills yet", "$foreground-muted"))
-        for key, market in k.markets.items():
+        for key in k.markets:
             base = inv.base_of(*key)
             if base not in bases:
                 bases[base] = inv.net(base)
-        net = "  ".join(f"{base} {Decimal(v.numerator) / Decimal(v.denominator):f}" for base, v in bases.items())
+        net = "  ".join(
+            f"{base} {Decimal(v.numerator) / Decimal(v.denominator):f}" for base, v in bases.items()
+        )
         total = "  ".join(f"{v} {c}" for c, v in totals.items()) or "0"
         fees_paid = "  ".join(f"{v}" for v in fee_totals.values()) or "0"
-        lines.append(Content.assemble(("net ", "$foreground-muted"), (net, "bold"),
-                                      ("  fees ", "$foreground-muted"), (fees_paid, "bold"),
-                                      ("  net P&L ", "$foreground-muted"), (total, "bold")))
+        lines.append(
+            Content.assemble(
+                ("net ", "$foreground-muted"),
+                (net, "bold"),
+                ("  fees ", "$foreground-muted"),
+                (fees_paid, "bold"),
+                ("  net P&L ", "$foreground-muted"),
+                (total, "bold"),
+            )
+        )
         lines.append(self._limits())
         width = 13
-        lines.append(Content.assemble(
-            ("P&L ", "$foreground-muted"), (f"{sparkline(list(self.pnl_series), width):<{width}}", "$accent"),
-            (" pos ", "$foreground-muted"), (f"{sparkline(list(self.position_series), width):<{width}}", "$warning"),
-            (" mid ", "$foreground-muted"), (sparkline(list(self.mid_series), width), "$primary")))
+        lines.append(
+            Content.assemble(
+                ("P&L ", "$foreground-muted"),
+                (f"{sparkline(list(self.pnl_series), width):<{width}}", "$accent"),
+                (" pos ", "$foreground-muted"),
+                (f"{sparkline(list(self.position_series), width):<{width}}", "$warning"),
+                (" mid ", "$foreground-muted"),
+                (sparkline(list(self.mid_series), width), "$primary"),
+            )
+        )
         return Content("\n").join(lines)
 
     def _limits(self) -> Content:
@@ -154,8 +179,13 @@ class InventoryPanel(Static):
         parts: list[tuple[str, str] | str] = [("limits ", "$foreground-muted")]
         if lim.max_position_lots:
             pct = abs(lots) * 100 // lim.max_position_lots
-            parts += ["pos ", (f"{inst.format_size(abs(lots))}/{inst.format_size(lim.max_position_lots)} ({pct}%)",
-                               "bold $error" if pct >= 80 else "bold")]
+            parts += [
+                "pos ",
+                (
+                    f"{inst.format_size(abs(lots))}/{inst.format_size(lim.max_position_lots)} ({pct}%)",
+                    "bold $error" if pct >= 80 else "bold",
+                ),
+            ]
         else:
             parts += ["pos ", ("no limit", "$foreground-muted")]
         if lim.daily_loss_limit is not None:

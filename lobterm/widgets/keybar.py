@@ -60,6 +60,9 @@ class KeyBar(Static):
     def redraw(self) -> None:
         parts: list[Content] = []
         for keys, description in self.items():
-            parts.append(Content.assemble((keys.replace(" ", _NBSP), "bold $accent"), _NBSP,
-                                          description.replace(" ", _NBSP)))
+            parts.append(
+                Content.assemble(
+                    (keys.replace(" ", _NBSP), "bold $accent"), _NBSP, description.replace(" ", _NBSP)
+                )
+            )
         self.update(Content("  ").join(parts))

@@ -87,9 +87,28 @@ _GAP = 1  # blank cells between columns
 _FIT_STEPS = (("volume", 0), ("last", 0), (("our_bids", "our_asks"), 10), (("bids", "asks"), 8), ("mid", 0))
 
 # Indices into a row key (a plain tuple, compared with the cached one on every clock tick).
-(_K_KIND, _K_PRICE, _K_CURSOR, _K_BID, _K_BID_OURS, _K_BID_N, _K_ASK, _K_ASK_OURS, _K_ASK_N,
- _K_BEST, _K_MID, _K_LAST_SIZE, _K_LAST_SIDE, _K_VOLUME, _K_BID_Q, _K_ASK_Q, _K_BID_BAR, _K_ASK_BAR,
- _K_VOL_BAR, _K_FLASH) = range(20)
+(
+    _K_KIND,
+    _K_PRICE,
+    _K_CURSOR,
+    _K_BID,
+    _K_BID_OURS,
+    _K_BID_N,
+    _K_ASK,
+    _K_ASK_OURS,
+    _K_ASK_N,
+    _K_BEST,
+    _K_MID,
+    _K_LAST_SIZE,
+    _K_LAST_SIDE,
+    _K_VOLUME,
+    _K_BID_Q,
+    _K_ASK_Q,
+    _K_BID_BAR,
+    _K_ASK_BAR,
+    _K_VOL_BAR,
+    _K_FLASH,
+) = range(20)
 _BEST_BID, _BEST_ASK = 1, 2
 _FLASH_BID, _FLASH_ASK = 1, 2
 
@@ -117,53 +136,148 @@ class PriceLadder(Widget, can_focus=True):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("b", "buy", "Buy", id="buy", tooltip="Buy the default qty at the cursor"),
         Binding("s", "sell", "Sell", id="sell", tooltip="Sell the default qty at the cursor"),
-        Binding("j", "join(0)", "Join bid", id="join_bid", group=_JOIN_GROUP,
-                tooltip="Join the bid: buy at the best bid"),
-        Binding("k", "join(1)", "Join offer", id="join_offer", group=_JOIN_GROUP,
-                tooltip="Join the offer: sell at the best ask"),
-        Binding("x", "cancel_at_cursor", "Cancel at cursor", id="cancel", group=_CANCEL_GROUP,
-                tooltip="Cancel our orders at the cursor"),
-        Binding("left_square_bracket", "cancel_side(0)", "Cancel bids", id="cancel_bids", group=_CANCEL_GROUP,
-                tooltip="Cancel all our bids (this market)"),
-        Binding("right_square_bracket", "cancel_side(1)", "Cancel asks", id="cancel_asks", group=_CANCEL_GROUP,
-                tooltip="Cancel all our asks (this market)"),
-        Binding("c", "cancel_all", "Cancel all", id="cancel_all", tooltip="Cancel all our orders (this market)"),
-        Binding("shift+up", "move_order(1)", "Move up", id="move_up", group=_MOVE_GROUP, key_display="⇧↑",
-                tooltip="Move our order at the cursor up a tick"),
-        Binding("shift+down", "move_order(-1)", "Move down", id="move_down", group=_MOVE_GROUP, key_display="⇧↓",
-                tooltip="Move our order at the cursor down a tick"),
-        Binding("F", "flatten", "Flatten", id="flatten",
-                tooltip="Flatten: cancel all, pause MM, close (IOC)"),
-        Binding("plus,equals_sign", "qty_step(1)", "Qty +", id="qty_up", group=_QTY_GROUP,
-                tooltip="Default qty: next preset up"),
-        Binding("minus", "qty_step(-1)", "Qty -", id="qty_down", group=_QTY_GROUP,
-                tooltip="Default qty: next preset down"),
+        Binding(
+            "j",
+            "join(0)",
+            "Join bid",
+            id="join_bid",
+            group=_JOIN_GROUP,
+            tooltip="Join the bid: buy at the best bid",
+        ),
+        Binding(
+            "k",
+            "join(1)",
+            "Join offer",
+            id="join_offer",
+            group=_JOIN_GROUP,
+            tooltip="Join the offer: sell at the best ask",
+        ),
+        Binding(
+            "x",
+            "cancel_at_cursor",
+            "Cancel at cursor",
+            id="cancel",
+            group=_CANCEL_GROUP,
+            tooltip="Cancel our orders at the cursor",
+        ),
+        Binding(
+            "left_square_bracket",
+            "cancel_side(0)",
+            "Cancel bids",
+            id="cancel_bids",
+            group=_CANCEL_GROUP,
+            tooltip="Cancel all our bids (this market)",
+        ),
+        Binding(
+            "right_square_bracket",
+            "cancel_side(1)",
+            "Cancel asks",
+            id="cancel_asks",
+            group=_CANCEL_GROUP,
+            tooltip="Cancel all our asks (this market)",
+        ),
+        Binding(
+            "c", "cancel_all", "Cancel all", id="cancel_all", tooltip="Cancel all our orders (this market)"
+        ),
+        Binding(
+            "shift+up",
+            "move_order(1)",
+            "Move up",
+            id="move_up",
+            group=_MOVE_GROUP,
+            key_display="⇧↑",
+            tooltip="Move our order at the cursor up a tick",
+        ),
+        Binding(
+            "shift+down",
+            "move_order(-1)",
+            "Move down",
+            id="move_down",
+            group=_MOVE_GROUP,
+            key_display="⇧↓",
+            tooltip="Move our order at the cursor down a tick",
+        ),
+        Binding(
+            "F", "flatten", "Flatten", id="flatten", tooltip="Flatten: cancel all, pause MM, close (IOC)"
+        ),
+        Binding(
+            "plus,equals_sign",
+            "qty_step(1)",
+            "Qty +",
+            id="qty_up",
+            group=_QTY_GROUP,
+            tooltip="Default qty: next preset up",
+        ),
+        Binding(
+            "minus",
+            "qty_step(-1)",
+            "Qty -",
+            id="qty_down",
+            group=_QTY_GROUP,
+            tooltip="Default qty: next preset down",
+        ),
         Binding("1", "qty_preset(0)", "Qty preset 1", id="qty_preset_1", group=_PRESET_GROUP),
         Binding("2", "qty_preset(1)", "Qty preset 2", id="qty_preset_2", group=_PRESET_GROUP),
         Binding("3", "qty_preset(2)", "Qty preset 3", id="qty_preset_3", group=_PRESET_GROUP),
         Binding("4", "qty_preset(3)", "Qty preset 4", id="qty_preset_4", group=_PRESET_GROUP),
-        Binding("z", "zoom(1)", "Zoom out", id="zoom_out", group=_ZOOM_GROUP,
-                tooltip="Zoom out: more ticks a row"),
-        Binding("Z", "zoom(-1)", "Zoom in", id="zoom_in", group=_ZOOM_GROUP, tooltip="Zoom in: fewer ticks a row"),
+        Binding(
+            "z", "zoom(1)", "Zoom out", id="zoom_out", group=_ZOOM_GROUP, tooltip="Zoom out: more ticks a row"
+        ),
+        Binding(
+            "Z", "zoom(-1)", "Zoom in", id="zoom_in", group=_ZOOM_GROUP, tooltip="Zoom in: fewer ticks a row"
+        ),
         Binding("r,space", "recenter", "Recenter", id="recenter"),
         Binding("up", "cursor(1)", "Cursor up a row", id="cursor_up", group=_CURSOR_GROUP, show=False),
         Binding("down", "cursor(-1)", "Cursor down a row", id="cursor_down", group=_CURSOR_GROUP, show=False),
-        Binding("pageup", "page(1)", "Page up (axis and cursor)", id="page_up", group=_CURSOR_GROUP,
-                show=False),
-        Binding("pagedown", "page(-1)", "Page down (axis and cursor)", id="page_down", group=_CURSOR_GROUP,
-                show=False),
-        Binding("home", "cursor_inside", "Cursor to the inside market", id="cursor_inside",
-                group=_CURSOR_GROUP, show=False),
+        Binding(
+            "pageup", "page(1)", "Page up (axis and cursor)", id="page_up", group=_CURSOR_GROUP, show=False
+        ),
+        Binding(
+            "pagedown",
+            "page(-1)",
+            "Page down (axis and cursor)",
+            id="page_down",
+            group=_CURSOR_GROUP,
+            show=False,
+        ),
+        Binding(
+            "home",
+            "cursor_inside",
+            "Cursor to the inside market",
+            id="cursor_inside",
+            group=_CURSOR_GROUP,
+            show=False,
+        ),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "ladder--title", "ladder--title-focus", "ladder--mode", "ladder--warning", "ladder--header",
-        "ladder--cursor", "ladder--cursor-mark",
-        "ladder--bid", "ladder--ask", "ladder--best-bid", "ladder--best-ask", "ladder--ours",
-        "ladder--price", "ladder--price-bid", "ladder--price-ask", "ladder--last-price",
-        "ladder--last-buy", "ladder--last-sell", "ladder--mid", "ladder--volume",
-        "ladder--bid-bar", "ladder--ask-bar", "ladder--volume-bar", "ladder--flash", "ladder--mode-live",
-        "ladder--mode-paper", "ladder--mode-replay",
+        "ladder--title",
+        "ladder--title-focus",
+        "ladder--mode",
+        "ladder--warning",
+        "ladder--header",
+        "ladder--cursor",
+        "ladder--cursor-mark",
+        "ladder--bid",
+        "ladder--ask",
+        "ladder--best-bid",
+        "ladder--best-ask",
+        "ladder--ours",
+        "ladder--price",
+        "ladder--price-bid",
+        "ladder--price-ask",
+        "ladder--last-price",
+        "ladder--last-buy",
+        "ladder--last-sell",
+        "ladder--mid",
+        "ladder--volume",
+        "ladder--bid-bar",
+        "ladder--ask-bar",
+        "ladder--volume-bar",
+        "ladder--flash",
+        "ladder--mode-live",
+        "ladder--mode-paper",
+        "ladder--mode-replay",
     }
 
     DEFAULT_CSS = """
@@ -210,11 +324,21 @@ class PriceLadder(Widget, can_focus=True):
             self.reason = reason
             super().__init__()
 
-    def __init__(self, kernel: Kernel, market: Market, *, default_qty: Decimal,
-                 qty_presets: tuple[Decimal, ...] = (), ticks_per_row: int = 1,
-                 columns: tuple[Column, ...] = LADDER_COLUMNS, auto_recenter: bool = True,
-                 flash_s: float = 0.3, name: str | None = None,
-                 id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        market: Market,
+        *,
+        default_qty: Decimal,
+        qty_presets: tuple[Decimal, ...] = (),
+        ticks_per_row: int = 1,
+        columns: tuple[Column, ...] = LADDER_COLUMNS,
+        auto_recenter: bool = True,
+        flash_s: float = 0.3,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.kernel = kernel
         self.market = market
@@ -279,9 +403,16 @@ class PriceLadder(Widget, can_focus=True):
                 break
             keys, new = step
             keys = (keys,) if isinstance(keys, str) else keys
-            cols = tuple(c for c in cols if c.key not in keys) if not new else tuple(
-                Column(c.key, c.title if len(c.title) <= new else c.title.split("  ")[0], new, c.align)
-                if c.key in keys else c for c in cols)
+            cols = (
+                tuple(c for c in cols if c.key not in keys)
+                if not new
+                else tuple(
+                    Column(c.key, c.title if len(c.title) <= new else c.title.split("  ")[0], new, c.align)
+                    if c.key in keys
+                    else c
+                    for c in cols
+                )
+            )
         if cols != self.columns:
             self.columns = cols
             self._strips = [None] * len(self._strips)
@@ -373,8 +504,9 @@ class PriceLadder(Widget, can_focus=True):
     def _fit_price_column(self) -> None:
         inst = self.market.instrument
         width = max(len(inst.format_price(self.top_price * 10)), 5) + 1
-        cols = tuple(Column(c.key, c.title, width, c.align) if c.key == "price" else c
-                     for c in self._base_columns)
+        cols = tuple(
+            Column(c.key, c.title, width, c.align) if c.key == "price" else c for c in self._base_columns
+        )
         if cols != self._base_columns:
             self._base_columns = cols
             self._refit()
@@ -433,8 +565,10 @@ class PriceLadder(Widget, can_focus=True):
         widths = {c.key: c.width for c in self.columns}
         # Depth bars share one scale per side pair, rounded to a 1-2-5 step so that it rarely moves.
         depth_scale = nice_scale(max((max(r.bid_total, r.ask_total) for r in rows), default=0))
-        volumes = [vap.get(r.price, 0) if tpr == 1 else sum(vap.get(q, 0) for q in range(r.price, r.price + tpr))
-                   for r in rows]
+        volumes = [
+            vap.get(r.price, 0) if tpr == 1 else sum(vap.get(q, 0) for q in range(r.price, r.price + tpr))
+            for r in rows
+        ]
         volume_scale = nice_scale(max(volumes, default=0))
         bid_w, ask_w, vol_w = widths.get("bids", 0), widths.get("asks", 0), widths.get("volume", 0)
         flash_s = self.flash_s
@@ -444,8 +578,9 @@ class PriceLadder(Widget, can_focus=True):
         for i, row in enumerate(rows):
             p = row.price
             hi = p + tpr - 1
-            best = (_BEST_BID if bid_px is not None and p <= bid_px <= hi else 0) | \
-                   (_BEST_ASK if ask_px is not None and p <= ask_px <= hi else 0)
+            best = (_BEST_BID if bid_px is not None and p <= bid_px <= hi else 0) | (
+                _BEST_ASK if ask_px is not None and p <= ask_px <= hi else 0
+            )
             mid = MID_NONE
             if mid2 is not None:
                 if 2 * p <= mid2 <= 2 * hi:
@@ -477,13 +612,28 @@ class PriceLadder(Widget, can_focus=True):
                 new_seen[p] = totals
             bid_q = self._queue(BUY, p, hi) if row.bid_ours and widths.get("our_bids", 0) > 12 else -1
             ask_q = self._queue(SELL, p, hi) if row.ask_ours and widths.get("our_asks", 0) > 12 else -1
-            keys[HEADER_LINES + i] = ("row", p, cursor is not None and p <= cursor <= hi,
-                                      row.bid_others, row.bid_ours, row.bid_our_count,
-                                      row.ask_others, row.ask_ours, row.ask_our_count,
-                                      best, mid, last_size, last_side, volumes[i], bid_q, ask_q,
-                                      bar_cells(row.bid_total, depth_scale, bid_w),
-                                      bar_cells(row.ask_total, depth_scale, ask_w),
-                                      bar_cells(volumes[i], volume_scale, vol_w), flash)
+            keys[HEADER_LINES + i] = (
+                "row",
+                p,
+                cursor is not None and p <= cursor <= hi,
+                row.bid_others,
+                row.bid_ours,
+                row.bid_our_count,
+                row.ask_others,
+                row.ask_ours,
+                row.ask_our_count,
+                best,
+                mid,
+                last_size,
+                last_side,
+                volumes[i],
+                bid_q,
+                ask_q,
+                bar_cells(row.bid_total, depth_scale, bid_w),
+                bar_cells(row.ask_total, depth_scale, ask_w),
+                bar_cells(volumes[i], volume_scale, vol_w),
+                flash,
+            )
         if flash_s > 0:
             self._seen = new_seen
             if len(flash_until) > 4 * max(1, len(rows)):  # rows that scrolled away while lit
@@ -578,7 +728,7 @@ class PriceLadder(Widget, can_focus=True):
         x = 0
         for col in self.columns:
             if col.key == column:
-                return self.rendered_lines()[y][x:x + col.width].strip()
+                return self.rendered_lines()[y][x : x + col.width].strip()
             x += col.width + _GAP
         raise KeyError(f"no column {column!r} (columns: {', '.join(c.key for c in self.columns)})")
 
@@ -606,8 +756,11 @@ class PriceLadder(Widget, can_focus=True):
             _, text, mode, rest, where, hint, focus = key
             style = base + self._style("title-focus" if focus else "title")
             badge = f"mode-{mode.lower()}" if mode in ("LIVE", "PAPER", "REPLAY") else "mode"
-            segments = [Segment(text, style), Segment(f" {mode} ", base + self._style(badge)),
-                        Segment(rest, style)]
+            segments = [
+                Segment(text, style),
+                Segment(f" {mode} ", base + self._style(badge)),
+                Segment(rest, style),
+            ]
             if where:
                 segments.append(Segment(f"   {where}", base + self._style("warning")))
             if hint:
@@ -626,7 +779,9 @@ class PriceLadder(Widget, can_focus=True):
         return sum(c.width for c in self.columns) + _GAP * (len(self.columns) - 1)
 
     def _cells_text(self, texts: dict[str, str]) -> str:
-        return (" " * _GAP).join(f"{texts.get(c.key, ''):{c.align}{c.width}}"[:c.width] for c in self.columns)
+        return (" " * _GAP).join(
+            f"{texts.get(c.key, ''):{c.align}{c.width}}"[: c.width] for c in self.columns
+        )
 
     def _fmt_size(self, lots: int) -> str:
         text = self._size_text.get(lots)
@@ -670,34 +825,46 @@ class PriceLadder(Widget, can_focus=True):
             ask_style = ask_style + st("flash")
         cells: dict[str, tuple[str, Style | None]] = {
             "cursor": ("▶" if is_cursor else "", st("cursor-mark")),
-            "our_bids": (ours(key[_K_BID_OURS], key[_K_BID_N], key[_K_BID_Q], widths.get("our_bids", 0)),
-                         st("ours") if key[_K_BID_OURS] else None),
+            "our_bids": (
+                ours(key[_K_BID_OURS], key[_K_BID_N], key[_K_BID_Q], widths.get("our_bids", 0)),
+                st("ours") if key[_K_BID_OURS] else None,
+            ),
             "bids": (fmt_size(key[_K_BID]) if key[_K_BID] else "", bid_style),
             "asks": (fmt_size(key[_K_ASK]) if key[_K_ASK] else "", ask_style),
-            "our_asks": (ours(key[_K_ASK_OURS], key[_K_ASK_N], key[_K_ASK_Q], widths.get("our_asks", 0)),
-                         st("ours") if key[_K_ASK_OURS] else None),
+            "our_asks": (
+                ours(key[_K_ASK_OURS], key[_K_ASK_N], key[_K_ASK_Q], widths.get("our_asks", 0)),
+                st("ours") if key[_K_ASK_OURS] else None,
+            ),
             "mid": (_MID_TEXT[key[_K_MID]], st("mid")),
             "volume": (fmt_size(key[_K_VOLUME]) if key[_K_VOLUME] else "", st("volume")),
         }
         if key[_K_LAST_SIZE]:
             buy = key[_K_LAST_SIDE] == 1
-            cells["last"] = (("▲" if buy else "▼") + fmt_size(key[_K_LAST_SIZE]),
-                             st("last-buy") if buy else st("last-sell"))
+            cells["last"] = (
+                ("▲" if buy else "▼") + fmt_size(key[_K_LAST_SIZE]),
+                st("last-buy") if buy else st("last-sell"),
+            )
             cells["price"] = (fmt_price(price), st("last-price"))
         else:
-            side_style = st("price-bid") if key[_K_BID] or key[_K_BID_OURS] else (
-                st("price-ask") if key[_K_ASK] or key[_K_ASK_OURS] else st("price"))
+            side_style = (
+                st("price-bid")
+                if key[_K_BID] or key[_K_BID_OURS]
+                else (st("price-ask") if key[_K_ASK] or key[_K_ASK_OURS] else st("price"))
+            )
             cells["price"] = (fmt_price(price), side_style)
         # Depth bars: (cells, anchored at the right edge?, bar style) per column.
-        bars = {"bids": (key[_K_BID_BAR], True, "bid-bar"), "asks": (key[_K_ASK_BAR], False, "ask-bar"),
-                "volume": (key[_K_VOL_BAR], False, "volume-bar")}
+        bars = {
+            "bids": (key[_K_BID_BAR], True, "bid-bar"),
+            "asks": (key[_K_ASK_BAR], False, "ask-bar"),
+            "volume": (key[_K_VOL_BAR], False, "volume-bar"),
+        }
         segments: list[Segment] = []
         gap = Segment(" " * _GAP, row_style)
         for n, col in enumerate(self.columns):
             if n:
                 segments.append(gap)
             text, style = cells.get(col.key, ("", None))
-            text = f"{text:{col.align}{col.width}}"[:col.width] if text else " " * col.width
+            text = f"{text:{col.align}{col.width}}"[: col.width] if text else " " * col.width
             # A cell's own background (ours, best bid/ask) wins over the cursor row's.
             cell_style = row_style + style if text.strip() and style is not None else row_style
             bar = bars.get(col.key)
@@ -830,8 +997,11 @@ class PriceLadder(Widget, can_focus=True):
         if lots is None:
             return None
         inst = self.market.instrument
-        self._note(action or ("buy" if side == BUY else "sell"), price=inst.format_price(price),
-                   qty=inst.format_size(lots))
+        self._note(
+            action or ("buy" if side == BUY else "sell"),
+            price=inst.format_price(price),
+            qty=inst.format_size(lots),
+        )
         if side == BUY:
             oid = self.kernel.buy(self.market, price, lots)
         else:
@@ -860,16 +1030,18 @@ class PriceLadder(Widget, can_focus=True):
         tpr = self.ticks_per_row
         low = self.cursor_price - self.cursor_price % tpr
         m = self.market
-        return [o for o in self.kernel.oms.orders(m.venue, m.symbol, side)
-                if low <= o.price < low + tpr]
+        return [o for o in self.kernel.oms.orders(m.venue, m.symbol, side) if low <= o.price < low + tpr]
 
     def action_cancel_at_cursor(self) -> None:
         if self.cursor_price is None:
             return
         orders = self._orders_in_row()
         if orders:
-            self._note("cancel_at_cursor", price=self.market.instrument.format_price(self.cursor_price),
-                       orders=len(orders))
+            self._note(
+                "cancel_at_cursor",
+                price=self.market.instrument.format_price(self.cursor_price),
+                orders=len(orders),
+            )
         n = self.kernel.oms.cancel_many(orders)
         if not n:
             price = self.market.instrument.format_price(self.cursor_price)
@@ -883,8 +1055,10 @@ class PriceLadder(Widget, can_focus=True):
         if orders:
             self._note(f"cancel_{what}s", orders=len(orders))
         n = self.kernel.oms.cancel_many(orders)
-        self.notify(f"Cancelling {n} {what}{'s' if n != 1 else ''}." if n else f"No {what}s of ours working.",
-                    timeout=2)
+        self.notify(
+            f"Cancelling {n} {what}{'s' if n != 1 else ''}." if n else f"No {what}s of ours working.",
+            timeout=2,
+        )
         self.pull()
 
     def action_cancel_all(self) -> None:
@@ -892,8 +1066,9 @@ class PriceLadder(Widget, can_focus=True):
         if any(True for _ in self.kernel.oms.market_orders(m.venue, m.symbol)):
             self._note("cancel_all")
         n = self.kernel.cancel_all(m)
-        self.notify(f"Cancelling {n} order{'s' if n != 1 else ''}." if n else "No orders of ours working.",
-                    timeout=2)
+        self.notify(
+            f"Cancelling {n} order{'s' if n != 1 else ''}." if n else "No orders of ours working.", timeout=2
+        )
         self.pull()
 
     def action_move_order(self, ticks: int) -> None:
@@ -904,8 +1079,12 @@ class PriceLadder(Widget, can_focus=True):
             self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
             return
         oms = self.kernel.oms
-        self._note("move_order", ticks=ticks, price=self.market.instrument.format_price(orders[0].price),
-                   orders=len(orders))
+        self._note(
+            "move_order",
+            ticks=ticks,
+            price=self.market.instrument.format_price(orders[0].price),
+            orders=len(orders),
+        )
         moved = [o for o in orders if o.price + ticks > 0 and oms.amend(o.order_id, price=o.price + ticks)]
         if moved:
             target = moved[0].amend_price if moved[0].amend_price is not None else moved[0].price
@@ -938,19 +1117,25 @@ class PriceLadder(Widget, can_focus=True):
         size = abs(lots)
         levels = m.l2.depth(BUY if side == SELL else SELL, 1_000)
         if not levels:
-            self.post_message(self.OrderRefused("flatten: the book has no "
-                                                f"{'bids' if side == SELL else 'offers'} to close against"))
+            self.post_message(
+                self.OrderRefused(
+                    f"flatten: the book has no {'bids' if side == SELL else 'offers'} to close against"
+                )
+            )
             self.pull()
             return
         need, price = size, levels[0][0]
-        for price, level_size in levels:
+        for price, level_size in levels:  # noqa: B007 - the last price taken is the limit
             need -= level_size
             if need <= 0:
                 break
         self.kernel.oms.new_order(m.venue, m.symbol, side, price, size, IOC, tag="flatten")
-        self.notify(f"{'Selling' if side == SELL else 'Buying'} {inst.format_size(size)} IOC at "
-                    f"{'≥' if side == SELL else '≤'} {inst.format_price(price)}; {', '.join(done)}.",
-                    title="Flatten", timeout=4)
+        self.notify(
+            f"{'Selling' if side == SELL else 'Buying'} {inst.format_size(size)} IOC at "
+            f"{'≥' if side == SELL else '≤'} {inst.format_price(price)}; {', '.join(done)}.",
+            title="Flatten",
+            timeout=4,
+        )
         self.pull()
 
     # ---- the default quantity -----------------------------------------------------------------
@@ -972,5 +1157,7 @@ class PriceLadder(Widget, can_focus=True):
             self.default_qty = self.qty_presets[index]
             self._note("qty", qty=self.default_qty)
         else:
-            self.notify(f"No quantity preset {index + 1} (ui.qty_presets has {len(self.qty_presets)}).",
-                        severity="warning")
+            self.notify(
+                f"No quantity preset {index + 1} (ui.qty_presets has {len(self.qty_presets)}).",
+                severity="warning",
+            )

@@ -11,8 +11,9 @@ maker requotes at once); escape closes the form and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -105,8 +106,11 @@ def describe_changes(changes: dict[str, Any], inst: Instrument) -> str:
         if f is None:
             parts.append(f"{name} {value}")
             continue
-        shown = field_text(f, replace(QuoteParams(), **{name: value}), inst) if f.kind != YES_NO else \
-            ("yes" if value else "no")
+        shown = (
+            field_text(f, replace(QuoteParams(), **{name: value}), inst)
+            if f.kind != YES_NO
+            else ("yes" if value else "no")
+        )
         parts.append(f"{f.label} {shown or '-'}")
     return ", ".join(parts)
 
@@ -139,8 +143,9 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
         Binding("enter,ctrl+s", "apply", "Apply"),
     ]
 
-    def __init__(self, market_maker: MarketMaker, *,
-                 note: Callable[[str, str, Any], None] | None = None) -> None:
+    def __init__(
+        self, market_maker: MarketMaker, *, note: Callable[[str, str, Any], None] | None = None
+    ) -> None:
         super().__init__()
         self.market_maker = market_maker
         self.note = note
@@ -165,8 +170,11 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
                         yield Input(field_text(f, p, inst), id=f.name)
                     yield Static(self._hint(f), id=f"{f.name}-error", classes="field-hint", markup=False)
             yield Static("", id="mm-edit-summary", markup=False)
-            yield Static("tab: next field · ←/→: yes/no · enter: apply all · escape: close, change nothing",
-                         classes="hint", markup=False)
+            yield Static(
+                "tab: next field · ←/→: yes/no · enter: apply all · escape: close, change nothing",
+                classes="hint",
+                markup=False,
+            )
 
     def _hint(self, f: Field) -> str:
         return f.hint.replace("base units", self.market_maker.instrument.base or "base units")
@@ -231,8 +239,10 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
         if changes is None and "" in self.problems:
             summary.update(self.problems[""])
         elif changes is None:
-            summary.update(f"{len(self.problems)} field{'s' if len(self.problems) != 1 else ''} to fix; "
-                           "nothing is applied until every field is clean")
+            summary.update(
+                f"{len(self.problems)} field{'s' if len(self.problems) != 1 else ''} to fix; "
+                "nothing is applied until every field is clean"
+            )
         elif changes:
             summary.update("enter applies: " + describe_changes(changes, self.market_maker.instrument))
         else:

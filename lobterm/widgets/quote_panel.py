@@ -35,8 +35,9 @@ class QuotePanel(Static):
     }
     """
 
-    def __init__(self, market_makers: dict[tuple[str, str], Any], market: Market, *,
-                 id: str | None = None) -> None:
+    def __init__(
+        self, market_makers: dict[tuple[str, str], Any], market: Market, *, id: str | None = None
+    ) -> None:
         super().__init__("", id=id, markup=False)
         self.market_makers = market_makers
         self.market = market
@@ -70,8 +71,9 @@ class QuotePanel(Static):
         mm = self.market_maker
         title = Content.assemble(("MARKET MAKER ", "bold"), (f"{m.venue} {m.symbol}", "bold $accent"))
         if mm is None:
-            return Content("\n").join([title, Content.styled("no market maker on this market",
-                                                             "$foreground-muted")])
+            return Content("\n").join(
+                [title, Content.styled("no market maker on this market", "$foreground-muted")]
+            )
         inst = m.instrument
         p = mm.params
         view = mm.ladder_view()
@@ -86,27 +88,62 @@ class QuotePanel(Static):
             spread = f"spread {p.spread_bps:g} bps"
         else:
             spread = f"spread {p.spread_ticks} ticks"
-        sizes = (" ".join(inst.format_size(s) for s in p.sizes) if p.sizes else inst.format_size(p.size_lots))
-        lines.append(Content.assemble(
-            ("levels ", "$foreground-muted"), (str(p.levels), "bold"), "  ",
-            (spread, "bold"), "  ", ("step ", "$foreground-muted"), (f"{p.level_step_ticks}t", "bold"), "  ",
-            ("size ", "$foreground-muted"), (sizes, "bold")))
-        lines.append(Content.assemble(
-            ("skew ", "$foreground-muted"), (f"{p.skew_ticks_per_lot:.2f} t/lot", "bold"), "  ",
-            ("tol ", "$foreground-muted"), (f"{p.refresh_tolerance_ticks}t", "bold"), "  ",
-            ("max pos ", "$foreground-muted"), (inst.format_size(p.max_position_lots), "bold"), "  ",
-            ("post-only" if p.post_only else "may take", "$foreground-muted")))
+        sizes = " ".join(inst.format_size(s) for s in p.sizes) if p.sizes else inst.format_size(p.size_lots)
+        lines.append(
+            Content.assemble(
+                ("levels ", "$foreground-muted"),
+                (str(p.levels), "bold"),
+                "  ",
+                (spread, "bold"),
+                "  ",
+                ("step ", "$foreground-muted"),
+                (f"{p.level_step_ticks}t", "bold"),
+                "  ",
+                ("size ", "$foreground-muted"),
+                (sizes, "bold"),
+            )
+        )
+        lines.append(
+            Content.assemble(
+                ("skew ", "$foreground-muted"),
+                (f"{p.skew_ticks_per_lot:.2f} t/lot", "bold"),
+                "  ",
+                ("tol ", "$foreground-muted"),
+                (f"{p.refresh_tolerance_ticks}t", "bold"),
+                "  ",
+                ("max pos ", "$foreground-muted"),
+                (inst.format_size(p.max_position_lots), "bold"),
+                "  ",
+                ("post-only" if p.post_only else "may take", "$foreground-muted"),
+            )
+        )
         res = "-" if view.reservation_tick is None else inst.format_price(view.reservation_tick)
         spread_now = "-" if view.quoted_spread_ticks is None else inst.format_price(view.quoted_spread_ticks)
-        lines.append(Content.assemble(
-            ("reservation ", "$foreground-muted"), (res, "bold"), "  ",
-            ("spread now ", "$foreground-muted"), (spread_now, "bold"), "  ",
-            ("pos ", "$foreground-muted"), (inst.format_size(view.position), "bold")))
+        lines.append(
+            Content.assemble(
+                ("reservation ", "$foreground-muted"),
+                (res, "bold"),
+                "  ",
+                ("spread now ", "$foreground-muted"),
+                (spread_now, "bold"),
+                "  ",
+                ("pos ", "$foreground-muted"),
+                (inst.format_size(view.position), "bold"),
+            )
+        )
         rows = _pairs(view.bids, view.asks)
-        cell = max([len(_quote(inst, r.desired_price, r.desired_size)) for pair in rows for r in pair if r] +
-                   [len(_quote(inst, r.working_price, r.working_size)) for pair in rows for r in pair if r] + [7])
-        lines.append(Content.assemble((f"{'bid desired':>{cell}} {'working':>{cell}}", "bold $foreground-muted"),
-                                      _SEP, (f"{'ask desired':>{cell}} {'working':>{cell}}", "bold $foreground-muted")))
+        cell = max(
+            [len(_quote(inst, r.desired_price, r.desired_size)) for pair in rows for r in pair if r]
+            + [len(_quote(inst, r.working_price, r.working_size)) for pair in rows for r in pair if r]
+            + [7]
+        )
+        lines.append(
+            Content.assemble(
+                (f"{'bid desired':>{cell}} {'working':>{cell}}", "bold $foreground-muted"),
+                _SEP,
+                (f"{'ask desired':>{cell}} {'working':>{cell}}", "bold $foreground-muted"),
+            )
+        )
         for bid, ask in rows:
             lines.append(Content.assemble(*self._side_cells(bid, cell), _SEP, *self._side_cells(ask, cell)))
         return Content("\n").join(lines)
@@ -120,7 +157,9 @@ class QuotePanel(Static):
         desired = _quote(inst, row.desired_price, row.desired_size)
         working = _quote(inst, row.working_price, row.working_size)
         matches = (row.desired_price, row.desired_size) == (row.working_price, row.working_size)
-        style = "$success" if matches else ("$warning" if row.working_price is not None else "$foreground-muted")
+        style = (
+            "$success" if matches else ("$warning" if row.working_price is not None else "$foreground-muted")
+        )
         if not working and desired:
             working = "-"
         return [(f"{desired:>{cell}} ", "bold"), (f"{working:>{cell}}", style)]
@@ -132,5 +171,6 @@ def _quote(inst: Any, price: int | None, size: int | None) -> str:
 
 def _pairs(bids: tuple[QuoteRow, ...], asks: tuple[QuoteRow, ...]) -> list[tuple]:
     n = max(len(bids), len(asks), 0)
-    return [(bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None) for i in range(n)] or \
-        [(None, None)]
+    return [(bids[i] if i < len(bids) else None, asks[i] if i < len(asks) else None) for i in range(n)] or [
+        (None, None)
+    ]

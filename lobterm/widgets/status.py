@@ -9,8 +9,8 @@ limits near) are sampled twice a second, so that the line does not repaint on ev
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.content import Content
@@ -26,8 +26,13 @@ __all__ = ["StatusBar", "venue_health"]
 
 SLOW_S = 0.5
 FAST_S = 0.125  # the last trade and the touch: at most 8 redraws a second
-_HEALTH_STYLE = {"live": "bold $success", "connecting": "bold $warning", "idle": "$warning",
-                 "stale": "bold $warning", "resyncing": "bold $warning"}
+_HEALTH_STYLE = {
+    "live": "bold $success",
+    "connecting": "bold $warning",
+    "idle": "$warning",
+    "stale": "bold $warning",
+    "resyncing": "bold $warning",
+}
 _DOWN_STATES = frozenset({"closed", "down", "error", "disconnected", "failed"})
 _SEP = (" │ ", "$foreground-muted")
 
@@ -88,17 +93,41 @@ class StatusBar(Static):
         bb, ba = m.unified.best_bid(), m.unified.best_ask()
         mm = next((x for x in k.market_makers if x.market is m), None)
         recorder = getattr(k, "recorder", None)
-        recording = None if recorder is None or getattr(recorder, "closed", False) else \
-            Path(str(getattr(recorder, "path", "on"))).name
-        key = (m.key, health, latencies, near, lots, working, default_qty, last, bb and bb[0], ba and ba[0],
-               self.last_reject, None if mm is None else mm.state, k.risk.killed, recording, self.replay_time)
+        recording = (
+            None
+            if recorder is None or getattr(recorder, "closed", False)
+            else Path(str(getattr(recorder, "path", "on"))).name
+        )
+        key = (
+            m.key,
+            health,
+            latencies,
+            near,
+            lots,
+            working,
+            default_qty,
+            last,
+            bb and bb[0],
+            ba and ba[0],
+            self.last_reject,
+            None if mm is None else mm.state,
+            k.risk.killed,
+            recording,
+            self.replay_time,
+        )
         if key == self._shown:
             return False
         # The last trade and the touch move many times a second in a busy market; nobody reads a status
         # line at 30 Hz, so those alone redraw it at most every FAST_S. Anything else redraws at once.
         shown = self._shown
-        if (shown is not None and now - self._drawn_at < FAST_S and shown[8] is not None and shown[9] is not None
-                and key[:7] == shown[:7] and key[10:] == shown[10:]):
+        if (
+            shown is not None
+            and now - self._drawn_at < FAST_S
+            and shown[8] is not None
+            and shown[9] is not None
+            and key[:7] == shown[:7]
+            and key[10:] == shown[10:]
+        ):
             return False
         self._shown = key
         self._drawn_at = now
@@ -106,33 +135,64 @@ class StatusBar(Static):
         parts: list[str | tuple[str, str]] = []
         if k.risk.killed:
             parts += [(" KILL SWITCH ON ", "bold reverse $error"), " "]
-        for (venue, state), lat in zip(health, latencies):
+        for (venue, state), lat in zip(health, latencies, strict=False):
             mode = getattr(k.venues[venue], "mode", "?")
-            parts += [(venue, "bold"), " ", (mode, "bold reverse $warning"), " ",
-                      (state, _HEALTH_STYLE.get(state, "bold $error"))]
+            parts += [
+                (venue, "bold"),
+                " ",
+                (mode, "bold reverse $warning"),
+                " ",
+                (state, _HEALTH_STYLE.get(state, "bold $error")),
+            ]
             if lat is not None:
                 parts += [(f" {lat}ms", "$foreground-muted")]
             parts.append("  ")
         if self.replay_time is not None:
             parts += [("REPLAY ", "bold $primary"), (self._replay_text(), "bold")]
-        parts += [_SEP, (m.symbol, "bold"), _SEP,
-                  "pos ", (f"{inst.format_size(lots)} {inst.base}".strip(),
-                           "bold $success" if lots > 0 else "bold $error" if lots < 0 else "bold"), _SEP,
-                  "working ", (str(working), "bold $warning" if working else "bold"), _SEP,
-                  "qty ", *self._qty(default_qty), _SEP, "last "]
+        parts += [
+            _SEP,
+            (m.symbol, "bold"),
+            _SEP,
+            "pos ",
+            (
+                f"{inst.format_size(lots)} {inst.base}".strip(),
+                "bold $success" if lots > 0 else "bold $error" if lots < 0 else "bold",
+            ),
+            _SEP,
+            "working ",
+            (str(working), "bold $warning" if working else "bold"),
+            _SEP,
+            "qty ",
+            *self._qty(default_qty),
+            _SEP,
+            "last ",
+        ]
         if last is None:
             parts.append(("-", "$foreground-muted"))
         else:
-            parts += [(inst.format_price(last.price), "bold"), " ",
-                      ("▲" if last.aggressor == BUY else "▼") + inst.format_size(last.size)]
+            parts += [
+                (inst.format_price(last.price), "bold"),
+                " ",
+                ("▲" if last.aggressor == BUY else "▼") + inst.format_size(last.size),
+            ]
         parts += [_SEP, "spread "]
         if bb is not None and ba is not None:
             parts.append((inst.format_price(ba[0] - bb[0]), "bold"))
         else:
             parts.append(("-", "$foreground-muted"))
         if mm is not None:
-            parts += [_SEP, "MM ", (mm.state, "bold $success" if mm.state == "running" else
-                                    "bold $error" if mm.state == "stopped" else "bold $warning")]
+            parts += [
+                _SEP,
+                "MM ",
+                (
+                    mm.state,
+                    "bold $success"
+                    if mm.state == "running"
+                    else "bold $error"
+                    if mm.state == "stopped"
+                    else "bold $warning",
+                ),
+            ]
         if recording is not None:
             parts += [_SEP, ("● REC ", "bold $error"), (recording, "$foreground-muted")]
         if near:

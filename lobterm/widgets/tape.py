@@ -12,7 +12,7 @@ bus subscription the views need, kernel-side bookkeeping with no textual in it.
 from __future__ import annotations
 
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.segment import Segment
@@ -22,8 +22,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from lobterm.engine.events import BUY, Fill
-from lobterm.venues.base import OUR_OWNER
+from lobterm.engine.events import BUY, OUR_OWNER, Fill
 
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel, Market
@@ -36,7 +35,7 @@ _ORDER_TYPES = ("LMT", "MKT", "IOC", "FOK", "POST")
 
 def clock_text(ts_ns: int) -> str:
     """HH:MM:SS.mmm (UTC) of a nanosecond timestamp."""
-    t = datetime.fromtimestamp(ts_ns / 1e9, tz=timezone.utc)
+    t = datetime.fromtimestamp(ts_ns / 1e9, tz=UTC)
     return t.strftime("%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
@@ -78,7 +77,13 @@ class OurFills:
 class TradeTape(Widget):
     """Venue trades of one market, newest at the top; ours are marked ◆."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"tape--title", "tape--buy", "tape--sell", "tape--ours", "tape--time"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "tape--title",
+        "tape--buy",
+        "tape--sell",
+        "tape--ours",
+        "tape--time",
+    }
     DEFAULT_CSS = """
     TradeTape { height: 1fr; min-height: 4; background: $surface; border-top: solid $panel-lighten-2; }
     TradeTape > .tape--title { text-style: bold; }
@@ -147,9 +152,11 @@ class TradeTape(Widget):
             inst = m.instrument
             buy = t.aggressor == BUY
             side_style = base + self._style("buy" if buy else "sell")
-            segments = [Segment(f" {clock_text(t.ts)} ", base + self._style("time")),
-                        Segment(f"{inst.format_price(t.price):>10} ", side_style),
-                        Segment(f"{'▲' if buy else '▼'}{inst.format_size(t.size):>9} ", side_style)]
+            segments = [
+                Segment(f" {clock_text(t.ts)} ", base + self._style("time")),
+                Segment(f"{inst.format_price(t.price):>10} ", side_style),
+                Segment(f"{'▲' if buy else '▼'}{inst.format_size(t.size):>9} ", side_style),
+            ]
             if ours:
                 segments.append(Segment(" ◆ ours ", base + self._style("ours")))
             strip = self._strips[cache_key] = Strip(segments).adjust_cell_length(width, base)
@@ -176,8 +183,16 @@ class Blotter(Static):
             return False
         self._next_pull = now + 1.0 / BLOTTER_HZ
         oms = self.kernel.oms
-        key = (oms.sent, oms.cancels_sent, oms.amends_sent, oms.done, oms.fills, oms.rejects, len(oms.working),
-               self.fills.version)
+        key = (
+            oms.sent,
+            oms.cancels_sent,
+            oms.amends_sent,
+            oms.done,
+            oms.fills,
+            oms.rejects,
+            len(oms.working),
+            self.fills.version,
+        )
         if key == self._shown:
             return False
         self._shown = key
@@ -188,10 +203,16 @@ class Blotter(Static):
         k = self.kernel
         oms = k.oms
         working = sorted(oms.working.values(), key=lambda o: o.order_id, reverse=True)
-        lines = [Content.assemble(("ORDERS ", "bold"), (f"{len(working)} working", "$foreground-muted"),
-                                  ("   FILLS ", "bold"), (f"{oms.fills}", "$foreground-muted"))]
+        lines = [
+            Content.assemble(
+                ("ORDERS ", "bold"),
+                (f"{len(working)} working", "$foreground-muted"),
+                ("   FILLS ", "bold"),
+                (f"{oms.fills}", "$foreground-muted"),
+            )
+        ]
         budget = self.rows
-        for o in working[:max(1, budget - 3)]:
+        for o in working[: max(1, budget - 3)]:
             lines.append(self._order_line(o))
             budget -= 1
         for f in self.fills.latest(max(0, min(3, budget))):
@@ -199,13 +220,18 @@ class Blotter(Static):
             if m is None:
                 continue
             inst = m.instrument
-            lines.append(Content.assemble(
-                (f"{clock_text(f.ts)[:8]} ", "$foreground-muted"), ("FILL ", "bold $accent"),
-                ("B" if f.side == BUY else "S", "bold $success" if f.side == BUY else "bold $error"),
-                f" {inst.format_size(f.size)} @ {inst.format_price(f.price)} ",
-                ("maker" if f.is_maker else "taker", "$foreground-muted"), f"  #{f.order_id}"))
+            lines.append(
+                Content.assemble(
+                    (f"{clock_text(f.ts)[:8]} ", "$foreground-muted"),
+                    ("FILL ", "bold $accent"),
+                    ("B" if f.side == BUY else "S", "bold $success" if f.side == BUY else "bold $error"),
+                    f" {inst.format_size(f.size)} @ {inst.format_price(f.price)} ",
+                    ("maker" if f.is_maker else "taker", "$foreground-muted"),
+                    f"  #{f.order_id}",
+                )
+            )
             budget -= 1
-        for o in list(oms.recent)[-max(0, budget):][::-1] if budget > 0 else []:
+        for o in list(oms.recent)[-max(0, budget) :][::-1] if budget > 0 else []:
             lines.append(self._order_line(o))
         if len(lines) == 1:
             lines.append(Content.styled("no orders yet", "$foreground-muted"))
@@ -222,7 +248,12 @@ class Blotter(Static):
         filled = f" filled {inst.format_size(o.filled)}" if o.filled else ""
         return Content.assemble(
             (f"#{o.order_id:<5}", "$foreground-muted"),
-            ("BUY " if buy else "SELL", ("bold $success" if buy else "bold $error") if live else "$foreground-muted"),
+            (
+                "BUY " if buy else "SELL",
+                ("bold $success" if buy else "bold $error") if live else "$foreground-muted",
+            ),
             f" {inst.format_size(o.size):>7} @ {inst.format_price(o.price):<9} {kind:<4} ",
-            (o.state, "bold" if live else "$foreground-muted"), (filled, "$foreground-muted"),
-            (f" {o.tag}", "$foreground-muted"))
+            (o.state, "bold" if live else "$foreground-muted"),
+            (filled, "$foreground-muted"),
+            (f" {o.tag}", "$foreground-muted"),
+        )

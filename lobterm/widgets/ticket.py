@@ -107,8 +107,12 @@ class ConfirmOrderScreen(ConfirmScreen):
         self.threshold = threshold
 
     def body(self) -> Content:
-        return Content.assemble(("Large order", "bold $warning"), f" (above {self.threshold})\n\n",
-                                (self.summary, "bold"), "\n\nSend it?   ")
+        return Content.assemble(
+            ("Large order", "bold $warning"),
+            f" (above {self.threshold})\n\n",
+            (self.summary, "bold"),
+            "\n\nSend it?   ",
+        )
 
 
 class OrderTicket(ModalScreen[int | None]):
@@ -138,8 +142,17 @@ class OrderTicket(ModalScreen[int | None]):
         Binding("ctrl+s", "send", "Send"),
     ]
 
-    def __init__(self, kernel: Kernel, market: Market, *, side: int = BUY, price: int | None = None,
-                 qty: Decimal | None = None, confirm_above_qty: Decimal = Decimal(0), band_bps: int = 0) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        market: Market,
+        *,
+        side: int = BUY,
+        price: int | None = None,
+        qty: Decimal | None = None,
+        confirm_above_qty: Decimal = Decimal(0),
+        band_bps: int = 0,
+    ) -> None:
         super().__init__()
         self.kernel = kernel
         self.markets = list(kernel.markets.values())
@@ -155,8 +168,15 @@ class OrderTicket(ModalScreen[int | None]):
     @classmethod
     def for_ladder(cls, ladder: PriceLadder, ui: UiConfig, side: int = BUY) -> OrderTicket:
         """A ticket for the ladder's market, at its cursor price and default quantity."""
-        return cls(ladder.kernel, ladder.market, side=side, price=ladder.cursor_price, qty=ladder.default_qty,
-                   confirm_above_qty=ui.confirm_above_qty, band_bps=ui.ticket_band_bps)
+        return cls(
+            ladder.kernel,
+            ladder.market,
+            side=side,
+            price=ladder.cursor_price,
+            qty=ladder.default_qty,
+            confirm_above_qty=ui.confirm_above_qty,
+            band_bps=ui.ticket_band_bps,
+        )
 
     # ---- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -175,17 +195,26 @@ class OrderTicket(ModalScreen[int | None]):
                 yield Choice(venue_names, self.markets.index(self.market), id="venue")
             with Horizontal(classes="row"):
                 yield Label("Price")
-                yield Input(inst.format_price(self.initial_price) if self.initial_price else "",
-                            placeholder=f"tick {inst.tick_size}", id="price")
+                yield Input(
+                    inst.format_price(self.initial_price) if self.initial_price else "",
+                    placeholder=f"tick {inst.tick_size}",
+                    id="price",
+                )
                 yield Static("", id="price-error", classes="error", markup=False)
             with Horizontal(classes="row"):
                 yield Label("Quantity")
-                yield Input(str(self.initial_qty) if self.initial_qty is not None else "",
-                            placeholder=f"lot {inst.lot_size}", id="qty")
+                yield Input(
+                    str(self.initial_qty) if self.initial_qty is not None else "",
+                    placeholder=f"lot {inst.lot_size}",
+                    id="qty",
+                )
                 yield Static("", id="qty-error", classes="error", markup=False)
             yield Static("", id="summary", markup=False)
-            yield Static("tab: next field · ←/→: change a choice · enter: send · escape: close", classes="hint",
-                         markup=False)
+            yield Static(
+                "tab: next field · ←/→: change a choice · enter: send · escape: close",
+                classes="hint",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self.query_one("#price", Input).focus()
@@ -261,8 +290,10 @@ class OrderTicket(ModalScreen[int | None]):
             else:
                 limit = self.kernel.risk.limits_for(m.venue, m.symbol).max_order_lots
                 if limit is not None and lots > limit:
-                    problems["qty"] = (f"{text} is above the maximum order size {inst.format_size(limit)} "
-                                       "(risk.max_order_qty)")
+                    problems["qty"] = (
+                        f"{text} is above the maximum order size {inst.format_size(limit)} "
+                        "(risk.max_order_qty)"
+                    )
         if problems:
             return None, problems
         return TicketOrder(m, side, order_type, price, lots), problems
@@ -293,8 +324,10 @@ class OrderTicket(ModalScreen[int | None]):
         if order.order_type == MARKET:
             return f"{side} {qty} at market on {self._market_name(order.market)}"
         value = inst.notional(order.price * order.lots)
-        return (f"{side} {qty} @ {inst.format_price(order.price)} {kind} on {self._market_name(order.market)} "
-                f"(value {value} {inst.quote})")
+        return (
+            f"{side} {qty} @ {inst.format_price(order.price)} {kind} on {self._market_name(order.market)} "
+            f"(value {value} {inst.quote})"
+        )
 
     # ---- sending -------------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -309,24 +342,41 @@ class OrderTicket(ModalScreen[int | None]):
             return
         inst = order.market.instrument
         if self.confirm_above_qty and inst.size(order.lots) > self.confirm_above_qty:
+
             def answered(yes: bool | None) -> None:
                 if yes:
                     self._send(order)
 
-            self.app.push_screen(ConfirmOrderScreen(self.describe(order), f"{self.confirm_above_qty} {inst.base}"),
-                                 answered)
+            self.app.push_screen(
+                ConfirmOrderScreen(self.describe(order), f"{self.confirm_above_qty} {inst.base}"), answered
+            )
             return
         self._send(order)
 
     def _send(self, order: TicketOrder) -> None:
         m = order.market
         inst = m.instrument
-        self.kernel.note("key", "ticket_order", {
-            "market": f"{m.venue}:{m.symbol}", "side": "buy" if order.side == BUY else "sell",
-            "type": dict((v, k) for k, v in ORDER_TYPES)[order.order_type],
-            "price": inst.format_price(order.price), "qty": inst.format_size(order.lots)})
-        self.sent = self.kernel.oms.new_order(m.venue, m.symbol, order.side, order.price, order.lots,
-                                              order.order_type, STP_CANCEL_RESTING, tag="manual")
+        self.kernel.note(
+            "key",
+            "ticket_order",
+            {
+                "market": f"{m.venue}:{m.symbol}",
+                "side": "buy" if order.side == BUY else "sell",
+                "type": dict((v, k) for k, v in ORDER_TYPES)[order.order_type],
+                "price": inst.format_price(order.price),
+                "qty": inst.format_size(order.lots),
+            },
+        )
+        self.sent = self.kernel.oms.new_order(
+            m.venue,
+            m.symbol,
+            order.side,
+            order.price,
+            order.lots,
+            order.order_type,
+            STP_CANCEL_RESTING,
+            tag="manual",
+        )
         self.dismiss(self.sent)
 
     def action_close(self) -> None:

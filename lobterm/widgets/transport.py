@@ -78,12 +78,23 @@ class TransportBar(Static):
         else:
             state, style = "▶ PLAYING", "bold $success"
         parts = [
-            ("REPLAY", "bold reverse $accent"), " ", (state, style), _SEP,
-            (format_offset(at - p.first_ts), "bold"), " / ", format_offset(p.last_ts - p.first_ts), _SEP,
-            (f"{wall} UTC", "$foreground-muted"), _SEP,
-            "speed ", (format_speed(p.speed), "bold $accent"), _SEP,
+            ("REPLAY", "bold reverse $accent"),
+            " ",
+            (state, style),
+            _SEP,
+            (format_offset(at - p.first_ts), "bold"),
+            " / ",
+            format_offset(p.last_ts - p.first_ts),
+            _SEP,
+            (f"{wall} UTC", "$foreground-muted"),
+            _SEP,
+            "speed ",
+            (format_speed(p.speed), "bold $accent"),
+            _SEP,
             f"event {p.seq:,}/{p.last_seq:,} ",
-            ("█" * filled, "$accent"), ("░" * (width - filled), "$foreground-muted"), f" {frac * 100:.1f}%",
+            ("█" * filled, "$accent"),
+            ("░" * (width - filled), "$foreground-muted"),
+            f" {frac * 100:.1f}%",
         ]
         content = Content.assemble(*parts)
         self.text = content.plain

@@ -29,9 +29,14 @@ from websockets.asyncio.client import connect
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = [pytest.mark.e2e,
-              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed and could not be "
-                                 "(.ci/run installs Debian's chromium package when it is missing)")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="chromium is not installed and could not be "
+        "(.ci/run installs Debian's chromium package when it is missing)",
+    ),
+]
 
 # Keep every frame the page's WebSocket receives (the app's terminal output), decoded as text.
 HOOK = """
@@ -104,7 +109,7 @@ def listening(pid: int) -> set[tuple[str, int]]:
             cols = line.split()
             if cols[3] == "0A" and cols[9] in inodes:
                 addr_hex, port_hex = cols[1].split(":")
-                addr = (socket.inet_ntoa(bytes.fromhex(addr_hex)[::-1]) if table == "tcp" else "v6:" + addr_hex)
+                addr = socket.inet_ntoa(bytes.fromhex(addr_hex)[::-1]) if table == "tcp" else "v6:" + addr_hex
                 out.add((addr, int(port_hex, 16)))
     return out
 
@@ -141,15 +146,22 @@ async def browse(port: int, user_dir: str, shot: Path, deadline: float) -> dict:
     async with connect(f"ws://127.0.0.1:{devtools_port}{path}", max_size=None) as ws:
         cdp = DevTools(ws)
         target = (await cdp.call("Target.createTarget", {"url": "about:blank"}))["targetId"]
-        session = (await cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True}))["sessionId"]
+        session = (await cdp.call("Target.attachToTarget", {"targetId": target, "flatten": True}))[
+            "sessionId"
+        ]
         await cdp.call("Page.enable", session=session)
-        await cdp.call("Emulation.setDeviceMetricsOverride", {"width": 1400, "height": 900, "deviceScaleFactor": 1,
-                                                               "mobile": False}, session=session)
+        await cdp.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1400, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
         await cdp.call("Page.addScriptToEvaluateOnNewDocument", {"source": HOOK}, session=session)
         await cdp.call("Page.navigate", {"url": f"http://127.0.0.1:{port}/"}, session=session)
         state: dict = {}
         while time.monotonic() < deadline:
-            res = await cdp.call("Runtime.evaluate", {"expression": STATE, "returnByValue": True}, session=session)
+            res = await cdp.call(
+                "Runtime.evaluate", {"expression": STATE, "returnByValue": True}, session=session
+            )
             state = json.loads(res["result"]["value"])
             if state["firstByte"] and "ASKS" in state["rx"] and "PRICE" in state["rx"]:
                 break
@@ -165,19 +177,47 @@ def test_lobterm_serve_shows_the_ladder_in_headless_chromium(tmp_path):
     port = free_port()
     config = tmp_path / "lobterm.toml"
     config.write_text(f'sessions_dir = "{tmp_path}"\n[metrics]\nport = 0\n[feed]\nenabled = true\nport = 0\n')
-    serve = subprocess.Popen([sys.executable, "-m", "lobterm", "--no-default-config", "--config", str(config),
-                              "--no-record", "serve", "--port", str(port)],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+    serve = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lobterm",
+            "--no-default-config",
+            "--config",
+            str(config),
+            "--no-record",
+            "serve",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     user_dir = tempfile.mkdtemp(prefix="lobterm-chromium-", dir=tmp_path)
     browser = None
     try:
         wait_for_port(port, serve, timeout=15)
-        browser = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                                    "--disable-background-networking", "--disable-component-update",
-                                    "--disable-sync", "--no-first-run", "--remote-debugging-port=0",
-                                    f"--user-data-dir={user_dir}", "about:blank"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        browser = subprocess.Popen(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+                f"--user-data-dir={user_dir}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         shot = tmp_path / "browser.png"
         state = asyncio.run(browse(port, user_dir, shot, deadline=time.monotonic() + 20))
         if os.environ.get("LOBTERM_SCREENSHOT"):

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -27,8 +27,9 @@ class Pane:
         self.socket = socket
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run([TMUX, "-L", self.socket, *args], check=True, capture_output=True,
-                              text=True, timeout=10).stdout
+        return subprocess.run(
+            [TMUX, "-L", self.socket, *args], check=True, capture_output=True, text=True, timeout=10
+        ).stdout
 
     def text(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "lob")
@@ -44,7 +45,9 @@ class Pane:
                 return screen
             if time.monotonic() > deadline:
                 size = self.tmux("display", "-p", "-t", "lob", "#{window_width}x#{window_height}")
-                raise AssertionError(f"timed out waiting for {what} ({size.strip()}); the pane shows:\n{screen}")
+                raise AssertionError(
+                    f"timed out waiting for {what} ({size.strip()}); the pane shows:\n{screen}"
+                )
             time.sleep(0.03)
 
 
@@ -75,19 +78,46 @@ def pane(tmp_path):
 
 def test_lobterm_trades_from_the_ladder_in_a_real_terminal(pane, capsys):
     # tmux started from under pytest hands the pane COLUMNS=80 LINES=24, which would pin Textual's size.
-    shell = (f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && timeout --foreground 60 {lobterm_command()}; "
-             f"echo EXIT=$?; sleep 30")
+    shell = (
+        f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && timeout --foreground 60 {lobterm_command()}; "
+        f"echo EXIT=$?; sleep 30"
+    )
     started = time.monotonic()
-    subprocess.run([TMUX, "-L", pane.socket, "-f", str(pane.conf), "new-session", "-d", "-s", "lob",
-                    "-x", "160", "-y", "48", "-e", "COLORTERM=truecolor", "-e", f"PYTHONPATH={ROOT}",
-                    "sh", "-c", shell], check=True, timeout=10)
+    subprocess.run(
+        [
+            TMUX,
+            "-L",
+            pane.socket,
+            "-f",
+            str(pane.conf),
+            "new-session",
+            "-d",
+            "-s",
+            "lob",
+            "-x",
+            "160",
+            "-y",
+            "48",
+            "-e",
+            "COLORTERM=truecolor",
+            "-e",
+            f"PYTHONPATH={ROOT}",
+            "sh",
+            "-c",
+            shell,
+        ],
+        check=True,
+        timeout=10,
+    )
 
     # The first ladder: a column of prices with sizes beside them.
     screen = pane.wait(lambda s: len(ladder_rows(s)) >= 20 and "PRICE" in s, "the first ladder", timeout=20)
     first_ladder_s = time.monotonic() - started
     with capsys.disabled():
-        print(f"\n[e2e] time to first ladder: {first_ladder_s:.2f} s "
-              f"(budget {FIRST_LADDER_BUDGET_S} s on a warm machine)")
+        print(
+            f"\n[e2e] time to first ladder: {first_ladder_s:.2f} s "
+            f"(budget {FIRST_LADDER_BUDGET_S} s on a warm machine)"
+        )
     assert first_ladder_s < 10, "far beyond the start-up budget, even on a loaded machine"
     assert "sim" in screen and "SIM" in screen and "BTC/USDT" in screen
     assert "Traceback" not in screen
@@ -96,8 +126,10 @@ def test_lobterm_trades_from_the_ladder_in_a_real_terminal(pane, capsys):
     pane.keys(*["Down"] * 15)
     pane.wait(lambda s: "working 0" in s, "the status bar")
     pane.keys("b")
-    pane.wait(lambda s: "working 1" in s and any("▶" in line and "0.010 (1)" in line for line in s.splitlines()),
-              "our order on the cursor row and in the status bar")
+    pane.wait(
+        lambda s: "working 1" in s and any("▶" in line and "0.010 (1)" in line for line in s.splitlines()),
+        "our order on the cursor row and in the status bar",
+    )
 
     # Cancel it.
     pane.keys("x")
@@ -114,11 +146,36 @@ def test_lobterm_trades_from_the_ladder_in_a_real_terminal(pane, capsys):
 
 
 def start(pane: Pane, extra: str = "") -> None:
-    shell = (f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && timeout --foreground 90 {lobterm_command()} "
-             f"{extra}; echo EXIT=$?; sleep 30")
-    subprocess.run([TMUX, "-L", pane.socket, "-f", str(pane.conf), "new-session", "-d", "-s", "lob",
-                    "-x", "160", "-y", "48", "-e", "COLORTERM=truecolor", "-e", f"PYTHONPATH={ROOT}",
-                    "sh", "-c", shell], check=True, timeout=10)
+    shell = (
+        f"unset COLUMNS LINES; cd {shlex.quote(str(ROOT))} && timeout --foreground 90 {lobterm_command()} "
+        f"{extra}; echo EXIT=$?; sleep 30"
+    )
+    subprocess.run(
+        [
+            TMUX,
+            "-L",
+            pane.socket,
+            "-f",
+            str(pane.conf),
+            "new-session",
+            "-d",
+            "-s",
+            "lob",
+            "-x",
+            "160",
+            "-y",
+            "48",
+            "-e",
+            "COLORTERM=truecolor",
+            "-e",
+            f"PYTHONPATH={ROOT}",
+            "sh",
+            "-c",
+            shell,
+        ],
+        check=True,
+        timeout=10,
+    )
 
 
 def cursor_line(screen: str) -> str:
@@ -131,14 +188,22 @@ def test_a_trading_session_with_the_keys_in_a_real_terminal(pane):
     pane.wait(lambda s: len(ladder_rows(s)) >= 20 and "MM paused" in s, "the desk", timeout=20)
 
     pane.keys("m")  # the market maker quotes five levels a side
-    pane.wait(lambda s: "MM running" in s and "working 10" in s and "RUNNING" in s, "the market maker quoting")
+    pane.wait(
+        lambda s: "MM running" in s and "working 10" in s and "RUNNING" in s, "the market maker quoting"
+    )
 
     pane.keys(*["Down"] * 15, "b")  # a bid of ours well under the market, on the cursor row
     pane.wait(lambda s: "working 11" in s and "0.010 (1)" in cursor_line(s), "our bid on the cursor row")
     before = PRICE_ROW.search(cursor_line(pane.text())).group()
     pane.keys("S-Up")  # move it up a tick: the cursor follows the order
-    screen = pane.wait(lambda s: PRICE_ROW.search(cursor_line(s)) and PRICE_ROW.search(cursor_line(s)).group() != before
-                       and "0.010 (1)" in cursor_line(s), "the order moved up a tick")
+    screen = pane.wait(
+        lambda s: (
+            PRICE_ROW.search(cursor_line(s))
+            and PRICE_ROW.search(cursor_line(s)).group() != before
+            and "0.010 (1)" in cursor_line(s)
+        ),
+        "the order moved up a tick",
+    )
     after = PRICE_ROW.search(cursor_line(screen)).group()
     assert round(float(after) - float(before), 6) == 0.1
 

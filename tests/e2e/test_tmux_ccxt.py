@@ -12,11 +12,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from test_tmux import (
+    ROOT,
+    TMUX,
+    lobterm_command,
+    pane,  # noqa: F401  (the tmux pane fixture)
+)
 
 from lobterm.engine.events import BUY, SELL
-
-from test_tmux import ROOT, TMUX, lobterm_command
-from test_tmux import pane  # noqa: F401  (the tmux pane fixture)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from binance_loopback import BinanceLoopback  # noqa: E402
@@ -43,6 +46,7 @@ class ThreadedVenue:
                 self.srv.add_liquidity(BUY, f"{65000 - i / 100:.2f}", "0.5")
                 self.srv.add_liquidity(SELL, f"{65000.01 + i / 100:.2f}", "0.4")
             await self.srv.start()
+
         self.call(go())
 
     def stop(self) -> None:
@@ -61,7 +65,7 @@ def test_lobterm_shows_a_live_venue_ladder_from_the_loopback_binance(pane, tmp_p
         config.write_text(f"""
 [venues.binance]
 symbols = ["BTC/USDT"]
-rest_url = "{o['rest_url']}"
+rest_url = "{o["rest_url"]}"
 [venues.binance.urls]
 {urls}
 [venues.binance.options]
@@ -69,15 +73,43 @@ fetchCurrencies = false
 fetchMargins = false
 fetchMarkets = {{ types = ["spot"] }}
 """)
-        shell = (f"unset COLUMNS LINES LOBTERM_BINANCE_API_KEY LOBTERM_BINANCE_SECRET; cd {shlex.quote(str(ROOT))} "
-                 f"&& timeout --foreground 60 {lobterm_command()} --no-record --config {shlex.quote(str(config))} "
-                 f"--venue binance; echo EXIT=$?; sleep 30")
-        subprocess.run([TMUX, "-L", pane.socket, "-f", str(pane.conf), "new-session", "-d", "-s", "lob",
-                        "-x", "160", "-y", "48", "-e", f"PYTHONPATH={ROOT}", "sh", "-c", shell],
-                       check=True, timeout=10)
+        shell = (
+            f"unset COLUMNS LINES LOBTERM_BINANCE_API_KEY LOBTERM_BINANCE_SECRET; cd {shlex.quote(str(ROOT))} "
+            f"&& timeout --foreground 60 {lobterm_command()} --no-record --config {shlex.quote(str(config))} "
+            f"--venue binance; echo EXIT=$?; sleep 30"
+        )
+        subprocess.run(
+            [
+                TMUX,
+                "-L",
+                pane.socket,
+                "-f",
+                str(pane.conf),
+                "new-session",
+                "-d",
+                "-s",
+                "lob",
+                "-x",
+                "160",
+                "-y",
+                "48",
+                "-e",
+                f"PYTHONPATH={ROOT}",
+                "sh",
+                "-c",
+                shell,
+            ],
+            check=True,
+            timeout=10,
+        )
         # The status line follows the touch at most 8 times a second: wait for it too.
-        screen = pane.wait(lambda s: len(VENUE_ROW.findall(s)) >= 10 and "0.50000" in s and "0.40000" in s
-                           and "spread 0.01" in s, "the venue's ladder", timeout=25)
+        screen = pane.wait(
+            lambda s: (
+                len(VENUE_ROW.findall(s)) >= 10 and "0.50000" in s and "0.40000" in s and "spread 0.01" in s
+            ),
+            "the venue's ladder",
+            timeout=25,
+        )
         assert "binance" in screen and "PAPER" in screen and "Traceback" not in screen
         assert "65000.00" in screen and "65000.01" in screen and "spread 0.01" in screen
         # The venue's book moves: more size at the best bid shows up on the ladder.

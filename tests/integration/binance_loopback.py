@@ -41,15 +41,27 @@ OTHERS = 2
 
 
 class BinanceLoopback:
-    def __init__(self, *, base: str = "BTC", quote: str = "USDT", tick: str = "0.01", lot: str = "0.00001",
-                 api_key: str = "", secret: str = "", balances: dict[str, str] | None = None,
-                 max_qty: str = "100", publish_every_s: float = 0.02) -> None:
+    def __init__(
+        self,
+        *,
+        base: str = "BTC",
+        quote: str = "USDT",
+        tick: str = "0.01",
+        lot: str = "0.00001",
+        api_key: str = "",
+        secret: str = "",
+        balances: dict[str, str] | None = None,
+        max_qty: str = "100",
+        publish_every_s: float = 0.02,
+    ) -> None:
         self.base, self.quote = base, quote
         self.market_id = base + quote
         self.inst = Instrument(f"{base}/{quote}", tick_size=Decimal(tick), lot_size=Decimal(lot))
         self.max_qty = Decimal(max_qty)
         self.api_key, self.secret = api_key, secret
-        self.book = MatchingBook("loop", self.market_id, maker_fee_ppm=0, taker_fee_ppm=1000, track_levels=True)
+        self.book = MatchingBook(
+            "loop", self.market_id, maker_fee_ppm=0, taker_fee_ppm=1000, track_levels=True
+        )
         self.update_id = 1000
         self.balances = {k: Decimal(v) for k, v in (balances or {base: "10", quote: "1000000"}).items()}
         self.publish_every_s = publish_every_s
@@ -109,8 +121,10 @@ class BinanceLoopback:
         return {
             "exchange": "binance",
             "rest_url": base,
-            "urls": {"api.ws.spot": f"ws://127.0.0.1:{self.port}/stream",
-                     "api.ws.ws-api.spot": f"ws://127.0.0.1:{self.port}/ws-api/v3"},
+            "urls": {
+                "api.ws.spot": f"ws://127.0.0.1:{self.port}/stream",
+                "api.ws.ws-api.spot": f"ws://127.0.0.1:{self.port}/ws-api/v3",
+            },
             "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
         }
 
@@ -118,8 +132,9 @@ class BinanceLoopback:
     def add_liquidity(self, side: int, price: str, qty: str) -> int:
         """Another participant's resting limit order (or a taker order when it crosses)."""
         self._next_other += 1
-        self.book.submit(self._next_other, side, self.inst.ticks(price), self.inst.lots(qty), LIMIT, OTHERS,
-                         STP_NONE)
+        self.book.submit(
+            self._next_other, side, self.inst.ticks(price), self.inst.lots(qty), LIMIT, OTHERS, STP_NONE
+        )
         self._after_match()
         return self._next_other
 
@@ -148,9 +163,19 @@ class BinanceLoopback:
         for ev in self.book.drain():
             if type(ev) is Fill and not ev.is_maker:
                 self._next_trade += 1
-                self._trades.append({"e": "trade", "E": now, "s": self.market_id, "t": self._next_trade,
-                                     "p": self._px(ev.price), "q": self._qty(ev.size), "T": now,
-                                     "m": ev.side == SELL, "M": True})
+                self._trades.append(
+                    {
+                        "e": "trade",
+                        "E": now,
+                        "s": self.market_id,
+                        "t": self._next_trade,
+                        "p": self._px(ev.price),
+                        "q": self._qty(ev.size),
+                        "T": now,
+                        "m": ev.side == SELL,
+                        "M": True,
+                    }
+                )
             if ev.owner == API_OWNER:
                 self._user_event(ev, now)
 
@@ -162,32 +187,79 @@ class BinanceLoopback:
             o["filled"] += ev.size
             o["quote"] += ev.price * ev.size
             px, qty = self.inst.price(ev.price), self.inst.size(ev.size)
-            fee = (px * qty * Decimal("0.001")).quantize(Decimal("0.00000001")) if not ev.is_maker else Decimal(0)
+            fee = (
+                (px * qty * Decimal("0.001")).quantize(Decimal("0.00000001"))
+                if not ev.is_maker
+                else Decimal(0)
+            )
             sign = 1 if o["side"] == BUY else -1
             self.balances[self.base] = self.balances.get(self.base, Decimal(0)) + sign * qty
             self.balances[self.quote] = self.balances.get(self.quote, Decimal(0)) - sign * px * qty - fee
             o["status"] = "FILLED" if o["filled"] >= o["size"] else "PARTIALLY_FILLED"
             self._next_trade += 1
-            self._push_report(o, "TRADE", now, last_qty=qty, last_px=px, fee=fee, trade_id=self._next_trade,
-                              maker=ev.is_maker)
+            self._push_report(
+                o,
+                "TRADE",
+                now,
+                last_qty=qty,
+                last_px=px,
+                fee=fee,
+                trade_id=self._next_trade,
+                maker=ev.is_maker,
+            )
         elif type(ev) is Cancelled:
             o["status"] = "EXPIRED" if ev.reason != "cancelled" else "CANCELED"
             self._push_report(o, "CANCELED" if o["status"] == "CANCELED" else "EXPIRED", now)
         elif type(ev) is Done:
             o["done"] = True
 
-    def _push_report(self, o: dict, exec_type: str, now: int, *, last_qty=Decimal(0), last_px=Decimal(0),
-                     fee=Decimal(0), trade_id=-1, maker=False) -> None:
+    def _push_report(
+        self,
+        o: dict,
+        exec_type: str,
+        now: int,
+        *,
+        last_qty=Decimal(0),
+        last_px=Decimal(0),
+        fee=Decimal(0),
+        trade_id=-1,
+        maker=False,
+    ) -> None:
         cancel_cid = o.get("cancel_cid") if exec_type == "CANCELED" else None
-        ev = {"e": "executionReport", "E": now, "s": self.market_id,
-              "c": cancel_cid or o["cid"], "S": "BUY" if o["side"] == BUY else "SELL", "o": o["type"],
-              "f": o["tif"], "q": self._qty(o["size"]), "p": self._px(o["price"]) if o["price"] else "0.00000000",
-              "P": "0.00000000", "F": "0.00000000", "g": -1, "C": o["cid"] if cancel_cid else "",
-              "x": exec_type, "X": o["status"], "r": "NONE", "i": o["id"], "l": f"{last_qty:f}",
-              "z": self._qty(o["filled"]), "L": f"{last_px:f}", "n": f"{fee:f}",
-              "N": self.quote if fee else None, "T": now, "t": trade_id, "I": 1, "w": o["status"] in ("NEW", "PARTIALLY_FILLED"),
-              "m": maker, "M": False, "O": o["created"], "Z": f"{self.inst.notional(o['quote']):f}",
-              "Y": f"{last_px * last_qty:f}", "Q": "0.00000000"}
+        ev = {
+            "e": "executionReport",
+            "E": now,
+            "s": self.market_id,
+            "c": cancel_cid or o["cid"],
+            "S": "BUY" if o["side"] == BUY else "SELL",
+            "o": o["type"],
+            "f": o["tif"],
+            "q": self._qty(o["size"]),
+            "p": self._px(o["price"]) if o["price"] else "0.00000000",
+            "P": "0.00000000",
+            "F": "0.00000000",
+            "g": -1,
+            "C": o["cid"] if cancel_cid else "",
+            "x": exec_type,
+            "X": o["status"],
+            "r": "NONE",
+            "i": o["id"],
+            "l": f"{last_qty:f}",
+            "z": self._qty(o["filled"]),
+            "L": f"{last_px:f}",
+            "n": f"{fee:f}",
+            "N": self.quote if fee else None,
+            "T": now,
+            "t": trade_id,
+            "I": 1,
+            "w": o["status"] in ("NEW", "PARTIALLY_FILLED"),
+            "m": maker,
+            "M": False,
+            "O": o["created"],
+            "Z": f"{self.inst.notional(o['quote']):f}",
+            "Y": f"{last_px * last_qty:f}",
+            "Q": "0.00000000",
+        }
         msg = json.dumps({"subscriptionId": 0, "event": ev})
         for ws in list(self._user):
             asyncio.get_running_loop().create_task(_send(ws, msg))
@@ -210,8 +282,20 @@ class BinanceLoopback:
                 now = int(time.time() * 1000)
                 bids = [[self._px(p), self._qty(s)] for (side, p), s in changes.items() if side == BUY]
                 asks = [[self._px(p), self._qty(s)] for (side, p), s in changes.items() if side == SELL]
-                last_batch = [json.dumps({"e": "depthUpdate", "E": now, "s": self.market_id, "U": first,
-                                          "u": self.update_id, "b": bids, "a": asks}), "depth"]
+                last_batch = [
+                    json.dumps(
+                        {
+                            "e": "depthUpdate",
+                            "E": now,
+                            "s": self.market_id,
+                            "U": first,
+                            "u": self.update_id,
+                            "b": bids,
+                            "a": asks,
+                        }
+                    ),
+                    "depth",
+                ]
                 await self._broadcast(last_batch[0], "@depth")
             trades, self._trades = self._trades, []
             for t in trades:
@@ -228,8 +312,13 @@ class BinanceLoopback:
         if self.http_faults:
             status = self.http_faults.pop(0)
             if status == 429:
-                return web.json_response({"code": -1003, "msg": "Too many requests; current limit is 1200 "
-                                          "request weight per 1 MINUTE."}, status=429)
+                return web.json_response(
+                    {
+                        "code": -1003,
+                        "msg": "Too many requests; current limit is 1200 request weight per 1 MINUTE.",
+                    },
+                    status=429,
+                )
             return web.Response(status=status, text="<html>Service Unavailable</html>")
         return None
 
@@ -239,28 +328,66 @@ class BinanceLoopback:
             return bad
         inst = self.inst
         symbol = {
-            "symbol": self.market_id, "status": "TRADING", "baseAsset": self.base, "baseAssetPrecision": 8,
-            "quoteAsset": self.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
-            "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+            "symbol": self.market_id,
+            "status": "TRADING",
+            "baseAsset": self.base,
+            "baseAssetPrecision": 8,
+            "quoteAsset": self.quote,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8,
             "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
-            "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+            "icebergAllowed": True,
+            "ocoAllowed": True,
+            "otoAllowed": True,
+            "quoteOrderQtyMarketAllowed": True,
+            "allowTrailingStop": True,
+            "cancelReplaceAllowed": True,
+            "isSpotTradingAllowed": True,
             "isMarginTradingAllowed": False,
             "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": f"{inst.tick_size:f}", "maxPrice": "1000000.00000000",
-                 "tickSize": f"{inst.tick_size:f}"},
-                {"filterType": "LOT_SIZE", "minQty": f"{inst.lot_size:f}", "maxQty": f"{self.max_qty:f}",
-                 "stepSize": f"{inst.lot_size:f}"},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": f"{self.max_qty:f}",
-                 "stepSize": "0.00000000"},
-                {"filterType": "NOTIONAL", "minNotional": "1.00000000", "applyMinToMarket": True,
-                 "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+                {
+                    "filterType": "PRICE_FILTER",
+                    "minPrice": f"{inst.tick_size:f}",
+                    "maxPrice": "1000000.00000000",
+                    "tickSize": f"{inst.tick_size:f}",
+                },
+                {
+                    "filterType": "LOT_SIZE",
+                    "minQty": f"{inst.lot_size:f}",
+                    "maxQty": f"{self.max_qty:f}",
+                    "stepSize": f"{inst.lot_size:f}",
+                },
+                {
+                    "filterType": "MARKET_LOT_SIZE",
+                    "minQty": "0.00000000",
+                    "maxQty": f"{self.max_qty:f}",
+                    "stepSize": "0.00000000",
+                },
+                {
+                    "filterType": "NOTIONAL",
+                    "minNotional": "1.00000000",
+                    "applyMinToMarket": True,
+                    "maxNotional": "9000000.00000000",
+                    "applyMaxToMarket": False,
+                    "avgPriceMins": 5,
+                },
             ],
-            "permissions": [], "permissionSets": [["SPOT"]], "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+            "permissions": [],
+            "permissionSets": [["SPOT"]],
+            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
             "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
         }
-        return web.json_response({"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
-                                  "exchangeFilters": [], "symbols": [symbol]})
+        return web.json_response(
+            {
+                "timezone": "UTC",
+                "serverTime": int(time.time() * 1000),
+                "rateLimits": [],
+                "exchangeFilters": [],
+                "symbols": [symbol],
+            }
+        )
 
     async def _depth(self, request: web.Request) -> web.Response:
         bad = self._fault(request)
@@ -268,9 +395,13 @@ class BinanceLoopback:
             return bad
         limit = int(request.query.get("limit", "100"))
         bids, asks = self.levels()
-        return web.json_response({"lastUpdateId": self.update_id,
-                                  "bids": [[self._px(p), self._qty(s)] for p, s in bids[:limit]],
-                                  "asks": [[self._px(p), self._qty(s)] for p, s in asks[:limit]]})
+        return web.json_response(
+            {
+                "lastUpdateId": self.update_id,
+                "bids": [[self._px(p), self._qty(s)] for p, s in bids[:limit]],
+                "asks": [[self._px(p), self._qty(s)] for p, s in asks[:limit]],
+            }
+        )
 
     async def _signed(self, request: web.Request) -> tuple[dict | None, web.Response | None]:
         raw = await request.text() if request.method == "POST" else request.query_string
@@ -313,13 +444,26 @@ class BinanceLoopback:
         elif qty > self.balances.get(self.base, Decimal(0)):
             return _error(-2010, "Account has insufficient balance for requested action.")
         tif = p.get("timeInForce", "GTC")
-        kind = {"MARKET": MARKET, "LIMIT_MAKER": POST_ONLY}.get(otype, IOC if tif in ("IOC", "FOK") else LIMIT)
+        kind = {"MARKET": MARKET, "LIMIT_MAKER": POST_ONLY}.get(
+            otype, IOC if tif in ("IOC", "FOK") else LIMIT
+        )
         self._next_oid += 1
         oid = self._next_oid
         now = int(time.time() * 1000)
-        o = {"id": oid, "cid": p.get("newClientOrderId") or f"srv{oid}", "side": side, "price": price,
-             "size": size, "filled": 0, "quote": 0, "type": otype, "tif": tif, "status": "NEW",
-             "created": now, "done": False}
+        o = {
+            "id": oid,
+            "cid": p.get("newClientOrderId") or f"srv{oid}",
+            "side": side,
+            "price": price,
+            "size": size,
+            "filled": 0,
+            "quote": 0,
+            "type": otype,
+            "tif": tif,
+            "status": "NEW",
+            "created": now,
+            "done": False,
+        }
         self._orders[oid] = o
         self._push_report(o, "NEW", now)
         self.book.submit(oid, side, price, size, kind, API_OWNER, STP_NONE)
@@ -352,18 +496,36 @@ class BinanceLoopback:
         _p, err = await self._signed(request)
         if err is not None:
             return err
-        return web.json_response({"makerCommission": 0, "takerCommission": 10, "canTrade": True,
-                                  "accountType": "SPOT", "updateTime": int(time.time() * 1000),
-                                  "balances": [{"asset": a, "free": f"{v:f}", "locked": "0"}
-                                               for a, v in self.balances.items()], "permissions": ["SPOT"]})
+        return web.json_response(
+            {
+                "makerCommission": 0,
+                "takerCommission": 10,
+                "canTrade": True,
+                "accountType": "SPOT",
+                "updateTime": int(time.time() * 1000),
+                "balances": [{"asset": a, "free": f"{v:f}", "locked": "0"} for a, v in self.balances.items()],
+                "permissions": ["SPOT"],
+            }
+        )
 
     def _order_json(self, o: dict, now: int) -> dict:
-        return {"symbol": self.market_id, "orderId": o["id"], "orderListId": -1, "clientOrderId": o["cid"],
-                "transactTime": now, "price": self._px(o["price"]) if o["price"] else "0.00000000",
-                "origQty": self._qty(o["size"]), "executedQty": self._qty(o["filled"]),
-                "cummulativeQuoteQty": f"{self.inst.notional(o['quote']):f}", "status": o["status"],
-                "timeInForce": o["tif"], "type": o["type"], "side": "BUY" if o["side"] == BUY else "SELL",
-                "workingTime": now, "selfTradePreventionMode": "NONE"}
+        return {
+            "symbol": self.market_id,
+            "orderId": o["id"],
+            "orderListId": -1,
+            "clientOrderId": o["cid"],
+            "transactTime": now,
+            "price": self._px(o["price"]) if o["price"] else "0.00000000",
+            "origQty": self._qty(o["size"]),
+            "executedQty": self._qty(o["filled"]),
+            "cummulativeQuoteQty": f"{self.inst.notional(o['quote']):f}",
+            "status": o["status"],
+            "timeInForce": o["tif"],
+            "type": o["type"],
+            "side": "BUY" if o["side"] == BUY else "SELL",
+            "workingTime": now,
+            "selfTradePreventionMode": "NONE",
+        }
 
     # ---- websockets ---------------------------------------------------------------------------------
     async def _public_ws(self, request: web.Request) -> web.WebSocketResponse:
@@ -406,15 +568,32 @@ class BinanceLoopback:
                     query = "&".join(f"{k}={params[k]}" for k in sorted(params))
                     expected = hmac.new(self.secret.encode(), query.encode(), hashlib.sha256).hexdigest()
                     if params.get("apiKey") != self.api_key or not hmac.compare_digest(signature, expected):
-                        await ws.send_str(json.dumps({"id": rid, "status": 401, "error": {
-                            "code": -1022, "msg": "Signature for this request is not valid."}}))
+                        await ws.send_str(
+                            json.dumps(
+                                {
+                                    "id": rid,
+                                    "status": 401,
+                                    "error": {
+                                        "code": -1022,
+                                        "msg": "Signature for this request is not valid.",
+                                    },
+                                }
+                            )
+                        )
                         continue
                     self.signatures_checked += 1
                     self._user.append(ws)
                     await ws.send_str(json.dumps({"id": rid, "status": 200, "result": {"subscriptionId": 0}}))
                 else:
-                    await ws.send_str(json.dumps({"id": rid, "status": 400, "error": {
-                        "code": -1100, "msg": f"Unknown method {req.get('method')!r}"}}))
+                    await ws.send_str(
+                        json.dumps(
+                            {
+                                "id": rid,
+                                "status": 400,
+                                "error": {"code": -1100, "msg": f"Unknown method {req.get('method')!r}"},
+                            }
+                        )
+                    )
         finally:
             if ws in self._user:
                 self._user.remove(ws)

@@ -21,8 +21,16 @@ from lobterm.recording.state import capture_state
 from lobterm.venues.sim import SimConfig
 
 
-def record_sim_session(path: Path, *, seed: int = 7, duration_s: float = 30.0, checkpoint_every_s: float = 5.0,
-                       mm: dict | None = None, market_maker: bool = True, rate_hz: float = 20.0) -> dict:
+def record_sim_session(
+    path: Path,
+    *,
+    seed: int = 7,
+    duration_s: float = 30.0,
+    checkpoint_every_s: float = 5.0,
+    mm: dict | None = None,
+    market_maker: bool = True,
+    rate_hz: float = 20.0,
+) -> dict:
     """Record a headless sim run to `path`; returns {"kernel", "fills", "checkpoints", "events"}."""
     config = Config(sim=SimConfig(seed=seed, rate_hz=rate_hz), mm=dict(mm or {}))
     kernel, venue = build_sim_kernel(config, virtual=True)
@@ -41,13 +49,32 @@ def record_sim_session(path: Path, *, seed: int = 7, duration_s: float = 30.0, c
         db.execute(ddl)
     inst = venue.instrument
     header = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "lobterm_version": "test", "created_ns": kernel.clock.now(),
-        "clock": "virtual", "seed": seed, "venues": [{"name": venue.name, "mode": venue.mode, "kind": "sim"}],
-        "instruments": [{"venue": venue.name, "symbol": inst.symbol, "tick_size": str(inst.tick_size),
-                         "lot_size": str(inst.lot_size), "min_lots": str(inst.min_lots),
-                         "price_decimals": str(inst.price_decimals), "size_decimals": str(inst.size_decimals)}],
-        "config": {"sim": {"seed": seed, "maker_fee_ppm": config.sim.maker_fee_ppm,
-                           "taker_fee_ppm": config.sim.taker_fee_ppm}, "mm": dict(mm or {})},
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "lobterm_version": "test",
+        "created_ns": kernel.clock.now(),
+        "clock": "virtual",
+        "seed": seed,
+        "venues": [{"name": venue.name, "mode": venue.mode, "kind": "sim"}],
+        "instruments": [
+            {
+                "venue": venue.name,
+                "symbol": inst.symbol,
+                "tick_size": str(inst.tick_size),
+                "lot_size": str(inst.lot_size),
+                "min_lots": str(inst.min_lots),
+                "price_decimals": str(inst.price_decimals),
+                "size_decimals": str(inst.size_decimals),
+            }
+        ],
+        "config": {
+            "sim": {
+                "seed": seed,
+                "maker_fee_ppm": config.sim.maker_fee_ppm,
+                "taker_fee_ppm": config.sim.taker_fee_ppm,
+            },
+            "mm": dict(mm or {}),
+        },
         "checkpoint_every_s": checkpoint_every_s,
     }
     db.executemany("INSERT INTO header VALUES (?, ?)", [(k, json.dumps(v)) for k, v in header.items()])
@@ -64,12 +91,18 @@ def record_sim_session(path: Path, *, seed: int = 7, duration_s: float = 30.0, c
             h = kernel.state_hash()
             seq = len(rows)
             checkpoints.append((seq, kernel.clock.now(), h))
-            db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)",
-                       (seq, kernel.clock.now(), encode(state), h))
+            db.execute(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?)", (seq, kernel.clock.now(), encode(state), h)
+            )
     db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", rows)
-    db.executemany("INSERT INTO end VALUES (?, ?)", [("closed_ns", json.dumps(kernel.clock.now())),
-                                                     ("events", json.dumps(len(rows))),
-                                                     ("last_seq", json.dumps(len(rows)))])
+    db.executemany(
+        "INSERT INTO end VALUES (?, ?)",
+        [
+            ("closed_ns", json.dumps(kernel.clock.now())),
+            ("events", json.dumps(len(rows))),
+            ("last_seq", json.dumps(len(rows))),
+        ],
+    )
     db.commit()
     db.close()
     fills = [r for r in rows if r[2] == "Fill"]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import msgspec
 import pytest
-
 from conftest_replay import record_sim_session
+
 from lobterm.cli import main
 from lobterm.engine.events import Accepted, Event
 from lobterm.recording.backtest import resolve_params, run_backtest
@@ -37,7 +37,9 @@ def sessions(tmp_path_factory) -> list[tuple[Path, dict]]:
 
 
 @pytest.mark.parametrize("i", [0, 1])
-def test_backtest_with_the_recorded_parameters_reproduces_the_recorded_fills_within_tolerance(sessions, i) -> None:
+def test_backtest_with_the_recorded_parameters_reproduces_the_recorded_fills_within_tolerance(
+    sessions, i
+) -> None:
     path, rec = sessions[i]
     recorded = rec["kernel"].inventory.position("sim", "BTC/USDT")
     res = run_backtest(str(path))
@@ -104,23 +106,42 @@ def test_latency_delays_quotes_and_is_reported(sessions) -> None:
     assert res.as_dict() != run_backtest(path).as_dict()
 
 
-def test_backtest_json_output_has_every_figure_and_the_progress_bar_goes_to_stderr(sessions, tmp_path, capsys) -> None:
+def test_backtest_json_output_has_every_figure_and_the_progress_bar_goes_to_stderr(
+    sessions, tmp_path, capsys
+) -> None:
     path = str(sessions[0][0])
     mm = tmp_path / "mm.toml"
     mm.write_text("[mm]\nspread_ticks = 3\n")
     assert main(["--no-default-config", "backtest", path, "--config", str(mm), "--json"]) == 0
     out, err = capsys.readouterr()
     d = json.loads(out)
-    for key, kind in {"fills": int, "volume": str, "realized_pnl": str, "unrealized_pnl": str, "fees": str,
-                      "net_pnl": str, "position_min": str, "position_max": str, "position_final": str,
-                      "max_drawdown": str, "time_quoted_pct": float, "events": int, "events_per_s": float,
-                      "params": dict, "params_source": str, "inventory_path": list, "latency_ms": float}.items():
+    for key, kind in {
+        "fills": int,
+        "volume": str,
+        "realized_pnl": str,
+        "unrealized_pnl": str,
+        "fees": str,
+        "net_pnl": str,
+        "position_min": str,
+        "position_max": str,
+        "position_final": str,
+        "max_drawdown": str,
+        "time_quoted_pct": float,
+        "events": int,
+        "events_per_s": float,
+        "params": dict,
+        "params_source": str,
+        "inventory_path": list,
+        "latency_ms": float,
+    }.items():
         assert isinstance(d[key], kind), key
     assert d["params"]["spread_ticks"] == 3 and d["params"]["levels"] == 4
     assert d["params_source"] == "recorded + --config"
     from decimal import Decimal
 
-    assert Decimal(d["net_pnl"]) == Decimal(d["realized_pnl"]) + Decimal(d["unrealized_pnl"]) - Decimal(d["fees"])
+    assert Decimal(d["net_pnl"]) == Decimal(d["realized_pnl"]) + Decimal(d["unrealized_pnl"]) - Decimal(
+        d["fees"]
+    )
     assert Decimal(d["max_drawdown"]) >= 0 and 0 <= d["time_quoted_pct"] <= 100
     assert "100.0%" in err and "events" in err
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest_replay import record_sim_session
+
 from lobterm.cli import main
 from lobterm.recording.backtest import resolve_params, run_backtest
 from lobterm.recording.fastpath import decode_market, run_fast_backtest
@@ -40,8 +40,16 @@ def _lots(volume: str) -> int:
     return round(Decimal(volume.split()[0]) * 1000)
 
 
-@pytest.mark.parametrize("overrides", [None, {"spread_ticks": 12}, {"skew_ticks_per_lot": 0.05, "size_skew": 0.5},
-                                       {"max_order_age_ms": 500}, {"use_amend": False, "max_order_age_ms": 2000}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        None,
+        {"spread_ticks": 12},
+        {"skew_ticks_per_lot": 0.05, "size_skew": 0.5},
+        {"max_order_age_ms": 500},
+        {"use_amend": False, "max_order_age_ms": 2000},
+    ],
+)
 def test_the_fast_path_agrees_with_the_reference_path_within_tolerance(session, overrides) -> None:
     params, source = resolve_params({"levels": 4}, overrides)
     ref = run_backtest(str(session), params, params_source=source)
@@ -50,9 +58,23 @@ def test_the_fast_path_agrees_with_the_reference_path_within_tolerance(session, 
     assert abs(fast.fills - ref.fills) <= TOLERANCE * max(ref.fills, 50), (fast.fills, ref.fills)
     assert abs(_lots(fast.volume) - _lots(ref.volume)) <= TOLERANCE * max(_lots(ref.volume), 500)
     if overrides is None:  # measured: exactly the same
-        for key in ("fills", "fills_by_rule", "volume", "realized_pnl", "unrealized_pnl", "fees", "net_pnl",
-                    "quotes_sent", "amends_sent", "cancels_sent", "position_min", "position_max",
-                    "position_final", "time_quoted_pct", "inventory_path"):
+        for key in (
+            "fills",
+            "fills_by_rule",
+            "volume",
+            "realized_pnl",
+            "unrealized_pnl",
+            "fees",
+            "net_pnl",
+            "quotes_sent",
+            "amends_sent",
+            "cancels_sent",
+            "position_min",
+            "position_max",
+            "position_final",
+            "time_quoted_pct",
+            "inventory_path",
+        ):
             assert getattr(fast, key) == getattr(ref, key), key
         assert abs(Decimal(fast.max_drawdown) - Decimal(ref.max_drawdown)) <= Decimal("0.01")
 
@@ -84,20 +106,41 @@ def test_the_fast_path_is_the_default_and_reports_compile_time_apart(session, ca
     out, err = capsys.readouterr()
     d = json.loads(out)
     assert d["engine"] == "fast" and err == ""
-    assert d["compile_seconds"] >= 0 and d["kernel_events_per_s"] > d["events_per_s"] > 0  # compile not in events/s
+    assert (
+        d["compile_seconds"] >= 0 and d["kernel_events_per_s"] > d["events_per_s"] > 0
+    )  # compile not in events/s
     assert main(["--no-default-config", "backtest", str(session), "--reference", "--no-progress"]) == 0
     assert "engine             reference" in capsys.readouterr().out
 
 
-def test_what_the_fast_path_does_not_do_runs_on_the_reference_path_saying_why(session, tmp_path, capsys) -> None:
+def test_what_the_fast_path_does_not_do_runs_on_the_reference_path_saying_why(
+    session, tmp_path, capsys
+) -> None:
     mm = tmp_path / "mm.toml"
     mm.write_text('[mm]\nmode = "avellaneda_stoikov"\n')
-    assert main(["--no-default-config", "backtest", str(session), "--config", str(mm), "--json",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            ["--no-default-config", "backtest", str(session), "--config", str(mm), "--json", "--no-progress"]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert json.loads(out)["engine"] == "reference"
     assert "ladder mode only" in err and "reference path" in err
-    assert main(["--no-default-config", "backtest", str(session), "--latency-ms", "20", "--json",
-                 "--no-progress", "--fast"]) == 0
+    assert (
+        main(
+            [
+                "--no-default-config",
+                "backtest",
+                str(session),
+                "--latency-ms",
+                "20",
+                "--json",
+                "--no-progress",
+                "--fast",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert json.loads(out)["engine"] == "reference" and "latency" in err

@@ -13,13 +13,12 @@ import time
 from decimal import Decimal
 
 import pytest
+from binance_loopback import BinanceLoopback
 
 from lobterm.config import Config
 from lobterm.engine.events import BUY, SELL, Accepted, Cancelled, Done, Fill, Rejected, VenueStatus
 from lobterm.venues.factory import build_kernel_async, market_roles
 from lobterm.venues.settings import venue_from_dict
-
-from binance_loopback import BinanceLoopback
 
 KEY = "lobKEY-7f3a9c2e5b1d8f40"
 SECRET = "lobSECRET-0d9e8c7b6a5f4e3d2c1b"
@@ -75,8 +74,12 @@ class Run:
     def synced_with(self, srv: BinanceLoopback) -> bool:
         l2 = self.market.l2
         bids, asks = srv.levels()
-        return (l2.valid and self.live.book_nonce.get(self.market.symbol) == srv.update_id
-                and l2.depth(BUY, 1000) == bids and l2.depth(SELL, 1000) == asks)
+        return (
+            l2.valid
+            and self.live.book_nonce.get(self.market.symbol) == srv.update_id
+            and l2.depth(BUY, 1000) == bids
+            and l2.depth(SELL, 1000) == asks
+        )
 
     def order_events(self, oid: int) -> list:
         return [type(e).__name__ for e in self.events if e.order_id == oid]
@@ -168,8 +171,10 @@ async def test_orders_are_acked_filled_and_cancelled_through_ccxt(srv, run):
     take = k.buy(m, inst.ticks("65001.50"), inst.lots("0.5"))  # through two ask levels
     await wait_for(lambda: k.oms.order(take).state == "filled", 2, "the fills")
     fills = [e for e in run.events if isinstance(e, Fill) and e.order_id == take]
-    assert [(f.price, f.size) for f in fills] == [(inst.ticks("65001.00"), inst.lots("0.4")),
-                                                    (inst.ticks("65001.50"), inst.lots("0.1"))]
+    assert [(f.price, f.size) for f in fills] == [
+        (inst.ticks("65001.00"), inst.lots("0.4")),
+        (inst.ticks("65001.50"), inst.lots("0.1")),
+    ]
     assert fills[0].fee > 0 and not fills[0].is_maker
     assert k.inventory.position(m.venue, m.symbol).lots == inst.lots("0.5")
     assert run.order_events(take)[-1] == "Done"
@@ -182,7 +187,10 @@ async def test_insufficient_funds_and_invalid_orders_reach_the_oms_as_rejected(s
     k.oms.on_reject = rejects.append
     broke = k.buy(m, inst.ticks("64000.00"), inst.lots("20"))  # 1.28M USDT, the account holds 1M
     await wait_for(lambda: k.oms.order(broke).state == "rejected", 2, "the venue's refusal")
-    assert "insufficient_funds" in k.oms.order(broke).reason and "insufficient balance" in k.oms.order(broke).reason
+    assert (
+        "insufficient_funds" in k.oms.order(broke).reason
+        and "insufficient balance" in k.oms.order(broke).reason
+    )
     huge = k.sell(m, inst.ticks("70000.00"), inst.lots("150"))  # above LOT_SIZE maxQty 100
     await wait_for(lambda: k.oms.order(huge).state == "rejected", 2, "the filter failure")
     assert "invalid_order" in k.oms.order(huge).reason and "LOT_SIZE" in k.oms.order(huge).reason
@@ -219,7 +227,7 @@ async def test_the_circuit_breaker_opens_after_n_errors_and_probes_after_the_coo
     srv.order_faults = [(-1013, "Filter failure: PRICE_FILTER")] * 2
     for i in range(2):
         oid = k.buy(m, inst.ticks(f"6400{i}.00"), inst.lots("0.01"))
-        await wait_for(lambda: k.oms.order(oid).state == "rejected", 2, "the venue's refusal")
+        await wait_for(lambda: k.oms.order(oid).state == "rejected", 2, "the venue's refusal")  # noqa: B023
     sent = len(srv.requests)
     blocked = k.buy(m, inst.ticks("64005.00"), inst.lots("0.01"))
     assert "circuit breaker open" in k.oms.order(blocked).reason and len(srv.requests) == sent
@@ -285,14 +293,20 @@ async def test_two_venues_quote_on_one_and_hedge_on_the_other(srv):
     seed_book(other)
     await other.start()
     try:
-        config = Config(venues={"binance": venue_config(srv),
-                                "binance2": venue_config(other, name="binance2", role="hedge")})
+        config = Config(
+            venues={
+                "binance": venue_config(srv),
+                "binance2": venue_config(other, name="binance2", role="hedge"),
+            }
+        )
         kernel = await build_kernel_async(config)
         quote, hedge = market_roles(kernel, config)
         assert (quote.venue, hedge.venue) == ("binance", "binance2")
         from lobterm.trading.hedger import HedgeParams
 
-        hedger = kernel.add_hedger(HedgeParams(policy="immediate", threshold_lots=1), quote=quote, hedge=hedge)
+        hedger = kernel.add_hedger(
+            HedgeParams(policy="immediate", threshold_lots=1), quote=quote, hedge=hedge
+        )
         await kernel.start()
         await wait_for(lambda: quote.l2.valid and hedge.l2.valid, 5, "both books")
         inst = quote.instrument

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from lobterm.config import Config, FeedConfig, quote_params
 from lobterm.engine.events import BUY, SELL
-from lobterm.feed import CLOSE_POLICY, CLOSE_SLOW
+from lobterm.feed import CLOSE_POLICY
 from lobterm.headless import build_sim_kernel
 
 
@@ -43,8 +43,13 @@ def expected_top(kernel, n: int) -> tuple[list, list]:
     """The kernel's unified top N, formatted the way the feed sends it."""
     m = kernel.default_market
     u, inst = m.unified, m.instrument
-    return tuple([[inst.format_price(p), inst.format_size(s), inst.format_size(u.our_size(side, p))]
-                  for p, s in u.depth(side, n)] for side in (BUY, SELL))
+    return tuple(
+        [
+            [inst.format_price(p), inst.format_size(s), inst.format_size(u.our_size(side, p))]
+            for p, s in u.depth(side, n)
+        ]
+        for side in (BUY, SELL)
+    )
 
 
 class BookImage:
@@ -61,7 +66,7 @@ class BookImage:
         else:
             assert msg["seq"] == self.seq + 1, f"sequence jumped from {self.seq} to {msg['seq']}"
             self.deltas += 1
-            for side, levels in zip(self.sides, (msg["bids"], msg["asks"])):
+            for side, levels in zip(self.sides, (msg["bids"], msg["asks"]), strict=False):
                 for p, s, o in levels:
                     if s == "0":
                         del side[p]
@@ -130,9 +135,13 @@ async def test_any_request_but_subscribe_gets_an_error_reply_and_is_counted():
     sent, cancels = kernel.oms.sent, kernel.oms.cancels_sent
     try:
         async with connect(f"ws://{host}:{port}/") as ws:
-            for bad in ({"op": "order", "side": "buy", "price": "1"}, "not json", [1, 2],
-                        {"op": "subscribe", "channel": "orders"},
-                        {"op": "subscribe", "channel": "book", "venue": "nowhere"}):
+            for bad in (
+                {"op": "order", "side": "buy", "price": "1"},
+                "not json",
+                [1, 2],
+                {"op": "subscribe", "channel": "orders"},
+                {"op": "subscribe", "channel": "book", "venue": "nowhere"},
+            ):
                 await ws.send(bad if isinstance(bad, str) else json.dumps(bad))
                 reply = json.loads(await asyncio.wait_for(ws.recv(), 2))
                 assert reply["type"] == "error", reply
@@ -159,14 +168,21 @@ async def test_a_missing_or_wrong_token_closes_with_policy_violation_and_the_rig
                 assert closed.value.rcvd.code == CLOSE_POLICY
                 assert "s3cret" not in closed.value.rcvd.reason
         assert kernel.feed.auth_failures == 2
-        for ws_url, kwargs in ((url, {"additional_headers": {"Authorization": "Bearer s3cret-token"}}),
-                               (url + "?token=s3cret-token", {})):
+        for ws_url, kwargs in (
+            (url, {"additional_headers": {"Authorization": "Bearer s3cret-token"}}),
+            (url + "?token=s3cret-token", {}),
+        ):
             async with connect(ws_url, **kwargs) as ws:
                 await ws.send(json.dumps({"op": "subscribe", "channel": "status"}))
                 assert json.loads(await asyncio.wait_for(ws.recv(), 2))["type"] == "subscribed"
                 status = json.loads(await asyncio.wait_for(ws.recv(), 2))
-                assert status == {"type": "status", "venue": "sim", "state": "up", "detail": "",
-                                  "ts": status["ts"]}
+                assert status == {
+                    "type": "status",
+                    "venue": "sim",
+                    "state": "up",
+                    "detail": "",
+                    "ts": status["ts"],
+                }
         assert kernel.feed.auth_failures == 2
     finally:
         await kernel.stop()
@@ -178,8 +194,12 @@ def _raw_ws_client(host: str, port: int) -> socket.socket:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((host, port))
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    s.sendall(
+        (
+            f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += s.recv(1)
@@ -187,7 +207,9 @@ def _raw_ws_client(host: str, port: int) -> socket.socket:
     for channel in ("book", "trades", "status"):
         payload = json.dumps({"op": "subscribe", "channel": channel}).encode()
         mask = os.urandom(4)
-        s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        s.sendall(
+            bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        )
     return s
 
 

@@ -11,11 +11,10 @@ from fractions import Fraction
 
 from lobterm.clock import VIRTUAL_EPOCH_NS, VirtualClock
 from lobterm.config import load
-from lobterm.engine.events import BUY, SELL, Fill
+from lobterm.engine.events import BUY, OUR_OWNER, SELL, Fill
 from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
-from lobterm.trading.hedger import Hedger, HedgeParams
-from lobterm.venues.base import OUR_OWNER
+from lobterm.trading.hedger import HedgeParams, Hedger
 from lobterm.venues.sim import SimConfig, SimVenue
 
 SECOND = 1_000_000_000
@@ -51,8 +50,16 @@ def _build_long(kernel: Kernel, market, lots: int) -> int:
 
 
 def _hedger(kernel: Kernel, quote, hedge=None, **params) -> Hedger:
-    return Hedger(kernel.bus, kernel.oms, kernel.markets, quote=quote, hedge=hedge,
-                  params=HedgeParams(**params), clock=kernel.clock, positions=kernel.inventory)
+    return Hedger(
+        kernel.bus,
+        kernel.oms,
+        kernel.markets,
+        quote=quote,
+        hedge=hedge,
+        params=HedgeParams(**params),
+        clock=kernel.clock,
+        positions=kernel.inventory,
+    )
 
 
 def _step(venues, seconds: float, until=None) -> float:
@@ -105,7 +112,9 @@ def test_twap_flattens_a_position_in_slices_spread_over_the_schedule() -> None:
     assert kernel.inventory.position(m.venue, m.symbol).lots == 0
     assert h.stats.twap_slices == 4 and [o.size for o in h.recent] == [15, 15, 15, 15]
     decided = [o.decided_ns for o in h.recent]
-    assert all(b - a >= 2 * SECOND - 50_000_000 for a, b in zip(decided, decided[1:])), "one slice every 2 s"
+    assert all(b - a >= 2 * SECOND - 50_000_000 for a, b in zip(decided, decided[1:], strict=False)), (
+        "one slice every 2 s"
+    )
     assert 6 <= took <= 8
     assert h.stats.volume == sum(f.size for f in log.of(_hedge_ids(h)))
 
@@ -173,8 +182,10 @@ def _reconcile(h: Hedger, log: FillLog, kernel: Kernel, hedge_market) -> None:
     bid, ask = hedge_market.l2.best_bid_price(), hedge_market.l2.best_ask_price()
     assert h.hedge_pnl() == s.cash + s.net_lots * Fraction(bid + ask, 2) - Fraction(s.fees, 1_000_000)
     refs = {o.order_id: o.reference_price for o in h.recent}
-    assert s.slippage == sum((refs[f.order_id] - f.price) * f.size if f.side == SELL
-                             else (f.price - refs[f.order_id]) * f.size for f in fills)
+    assert s.slippage == sum(
+        (refs[f.order_id] - f.price) * f.size if f.side == SELL else (f.price - refs[f.order_id]) * f.size
+        for f in fills
+    )
 
 
 def test_cross_venue_immediate_hedges_a_position_on_sim_a_on_sim_b_and_the_statistics_reconcile() -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 
 from lobterm.config import Config, quote_params
-from lobterm.engine.events import Cancelled
+from lobterm.engine.events import OUR_OWNER, Cancelled
 from lobterm.headless import build_sim_kernel
 from lobterm.recording.reader import SessionReader
 from lobterm.recording.schema import Note
 from lobterm.recording.verify import verify
 from lobterm.trading.market_maker import QuoteParamError
-from lobterm.venues.base import OUR_OWNER
 
 
 def steps(kernel, venue, n: int) -> None:
@@ -56,7 +55,8 @@ def test_parameter_changes_and_the_kill_switch_are_recorded_before_what_they_cau
     notes = [(seq, ev) for seq, _, ev in events if isinstance(ev, Note)]
     assert [(n.source, n.action, n.detail) for _, n in notes] == [
         ("mm", "params", {"market": "sim:BTC/USDT", "levels": 2, "spread_ticks": 4}),
-        ("risk", "kill_switch_on", "max loss")]
+        ("risk", "kill_switch_on", "max loss"),
+    ]
     (params_seq, _), (kill_seq, _) = notes
     # Fewer levels: the market maker at once cancels its outer quotes, recorded right after the change;
     # the kill switch cancels the rest, right after its note.

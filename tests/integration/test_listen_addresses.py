@@ -39,8 +39,12 @@ def listening(pid: int | str = "self") -> set[tuple[str, int]]:
             if family == socket.AF_INET:
                 addr = socket.inet_ntop(family, struct.pack("<I", int(addr_hex, 16)))
             else:
-                addr = socket.inet_ntop(family, b"".join(struct.pack("<I", int.from_bytes(raw[i:i + 4], "big"))
-                                                         for i in range(0, 16, 4)))
+                addr = socket.inet_ntop(
+                    family,
+                    b"".join(
+                        struct.pack("<I", int.from_bytes(raw[i : i + 4], "big")) for i in range(0, 16, 4)
+                    ),
+                )
             out.add((addr, int(port_hex, 16)))
     return out
 
@@ -52,8 +56,12 @@ def test_the_defaults_are_loopback_only_and_the_feed_is_off():
 
 
 def test_bad_service_settings_are_refused_naming_the_key(tmp_path):
-    for text, key in (("[metrics]\nport = 70000\n", "metrics.port"), ("[feed]\ntop_n = 0\n", "feed.top_n"),
-                      ("[feed]\nhost = \"\"\n", "feed.host"), ("[metrics]\nlisten = 1\n", "metrics.listen")):
+    for text, key in (
+        ("[metrics]\nport = 70000\n", "metrics.port"),
+        ("[feed]\ntop_n = 0\n", "feed.top_n"),
+        ('[feed]\nhost = ""\n', "feed.host"),
+        ("[metrics]\nlisten = 1\n", "metrics.listen"),
+    ):
         f = tmp_path / "c.toml"
         f.write_text(text)
         with pytest.raises(ConfigError) as err:
@@ -72,8 +80,10 @@ async def test_the_exporter_and_the_feed_listen_on_127_0_0_1_only():
         new = listening() - before
         assert {port for _addr, port in new} == {kernel.metrics.address[1], kernel.feed.address[1]}
         assert {addr for addr, _port in new} == {"127.0.0.1"}
-        assert describe_services(kernel) == [f"metrics: http://127.0.0.1:{kernel.metrics.address[1]}/metrics",
-                                             f"feed: ws://127.0.0.1:{kernel.feed.address[1]}/"]
+        assert describe_services(kernel) == [
+            f"metrics: http://127.0.0.1:{kernel.metrics.address[1]}/metrics",
+            f"feed: ws://127.0.0.1:{kernel.feed.address[1]}/",
+        ]
     finally:
         await kernel.stop()
 

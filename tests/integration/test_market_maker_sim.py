@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from lobterm.config import load
-from lobterm.engine.events import BUY, SELL, BookDelta, BookGap, Done, Fill
+from lobterm.engine.events import BUY, OUR_OWNER, SELL, BookDelta, BookGap, Done, Fill
 from lobterm.headless import build_sim_kernel
 from lobterm.trading.market_maker import AVELLANEDA_STOIKOV, CANCELLING, MarketMaker, QuoteParams
-from lobterm.venues.base import OUR_OWNER
 
 STEPS_PER_MINUTE = 1200  # the default sim runs 20 steps a simulated second
-PARAMS = QuoteParams(levels=5, spread_ticks=2, size_lots=10, skew_ticks_per_lot=0.1, size_skew=0.5,
-                     max_position_lots=60)
+PARAMS = QuoteParams(
+    levels=5, spread_ticks=2, size_lots=10, skew_ticks_per_lot=0.1, size_skew=0.5, max_position_lots=60
+)
 
 
 @dataclass
@@ -118,8 +118,12 @@ def test_it_pulls_quotes_when_the_book_is_invalidated_and_quotes_again_on_the_sn
     before = {q.order_id for q in mm.working_quotes}
     assert before
     seen = {}
-    kernel.bus.subscribe(BookGap, lambda ev: seen.update(
-        valid=m.l2.valid, states={q.state for q in mm.working_quotes}, reason=mm.reason))
+    kernel.bus.subscribe(
+        BookGap,
+        lambda ev: seen.update(
+            valid=m.l2.valid, states={q.state for q in mm.working_quotes}, reason=mm.reason
+        ),
+    )
     done = []
     kernel.bus.subscribe(Done, lambda ev: done.append(ev) if ev.order_id in before else None)
     # A delta that skips sequence numbers: the book is invalid until the venue's snapshot.
@@ -135,8 +139,15 @@ def test_it_pulls_quotes_when_the_book_is_invalidated_and_quotes_again_on_the_sn
 
 
 def test_avellaneda_stoikov_mode_quotes_within_its_limits_on_the_sim() -> None:
-    params = QuoteParams(mode=AVELLANEDA_STOIKOV, levels=3, gamma=0.0005, k=1.5, estimate_k=True,
-                         max_position_lots=40, size_lots=10)
+    params = QuoteParams(
+        mode=AVELLANEDA_STOIKOV,
+        levels=3,
+        gamma=0.0005,
+        k=1.5,
+        estimate_k=True,
+        max_position_lots=40,
+        size_lots=10,
+    )
     run = _run(params, 600, seed=2)
     mm = run.mm
     assert run.fills and max(abs(p) for p in run.positions) <= 40

@@ -12,10 +12,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from lobterm.config import Config, MetricsConfig, quote_params
-from lobterm.engine.events import BUY, POST_ONLY, SELL, BookDelta, Cancelled, Rejected
+from lobterm.engine.events import BUY, OUR_OWNER, POST_ONLY, SELL, BookDelta, Cancelled, Rejected
 from lobterm.headless import build_sim_kernel
 from lobterm.metrics import Metrics, reason_label
-from lobterm.venues.base import OUR_OWNER
 
 
 def scrape(metrics: Metrics) -> dict[str, list]:
@@ -44,10 +43,14 @@ def run():
     kernel, venue = build_sim_kernel(cfg, virtual=True)
     tally = Counter()
     kernel.bus.subscribe(BookDelta, lambda ev: tally.update([("delta", "")]))
-    kernel.bus.subscribe(Cancelled, lambda ev: tally.update([("cancel", reason_label(ev.reason))])
-                         if ev.owner == OUR_OWNER else None)
-    kernel.bus.subscribe(Rejected, lambda ev: tally.update([("reject", reason_label(ev.reason))])
-                         if ev.owner == OUR_OWNER else None)
+    kernel.bus.subscribe(
+        Cancelled,
+        lambda ev: tally.update([("cancel", reason_label(ev.reason))]) if ev.owner == OUR_OWNER else None,
+    )
+    kernel.bus.subscribe(
+        Rejected,
+        lambda ev: tally.update([("reject", reason_label(ev.reason))]) if ev.owner == OUR_OWNER else None,
+    )
     mm = kernel.add_market_maker(quote_params(cfg))
     metrics = kernel.start_metrics(cfg.metrics)
     venue.open()
@@ -144,6 +147,7 @@ async def test_a_blocked_event_loop_shows_as_lag():
     kernel, venue = build_sim_kernel(cfg, virtual=True)
     metrics = kernel.start_metrics(cfg.metrics)
     try:
+
         async def samples() -> float:
             s = await asyncio.to_thread(scrape, metrics)
             return value(s, "lobterm_event_loop_lag_seconds_count")
@@ -160,7 +164,8 @@ async def test_a_blocked_event_loop_shows_as_lag():
         s = await asyncio.to_thread(scrape, metrics)
         assert value(s, "lobterm_event_loop_lag_last_seconds") >= 0.3
         assert value(s, "lobterm_event_loop_lag_seconds_bucket", le="0.25") < value(
-            s, "lobterm_event_loop_lag_seconds_count")
+            s, "lobterm_event_loop_lag_seconds_count"
+        )
     finally:
         metrics.stop()
 

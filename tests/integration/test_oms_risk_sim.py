@@ -13,11 +13,21 @@ import hashlib
 import random
 
 from lobterm.config import load
-from lobterm.engine.events import (BUY, IOC, ORDER_EVENTS, SELL, Accepted, BookDelta, Done, Fill, Rejected)
+from lobterm.engine.events import (
+    BUY,
+    IOC,
+    ORDER_EVENTS,
+    OUR_OWNER,
+    SELL,
+    Accepted,
+    BookDelta,
+    Done,
+    Fill,
+    Rejected,
+)
 from lobterm.headless import build_sim_kernel
 from lobterm.trading.oms import LIVE_STATES, PENDING_CANCEL, REJECTED_STATE, OrderManager
 from lobterm.trading.risk import RiskLimits, RiskManager
-from lobterm.venues.base import OUR_OWNER
 
 VENUE, SYM = "sim", "BTC/USDT"
 
@@ -26,8 +36,9 @@ def _desk(limits: RiskLimits, seed: int = 7):
     cfg = load(use_defaults=False, overrides={"sim": {"seed": seed}})
     kernel, venue = build_sim_kernel(cfg, virtual=True)
     kernel.bus.unsubscribe(kernel.oms.on_event)  # the kernel's first-version OMS stays out of the way
-    risk = RiskManager(kernel.markets, kernel.clock, limits,
-                       position=lambda v, s: kernel.inventory.position(v, s).lots)
+    risk = RiskManager(
+        kernel.markets, kernel.clock, limits, position=lambda v, s: kernel.inventory.position(v, s).lots
+    )
     risk.subscribe(kernel.bus)
     oms = OrderManager(kernel.venues, kernel.bus, kernel.clock, risk)
     kernel.bus.subscribe(ORDER_EVENTS, oms.on_event)
@@ -75,8 +86,11 @@ class Quoter:
 
 
 def _assert_oms_mirrors_the_venue(oms: OrderManager, venue) -> None:
-    ours = {oid: (side, px, leaves) for oid, side, px, leaves, owner in venue.book.resting_orders()
-            if owner == OUR_OWNER}
+    ours = {
+        oid: (side, px, leaves)
+        for oid, side, px, leaves, owner in venue.book.resting_orders()
+        if owner == OUR_OWNER
+    }
     assert set(oms.working) == set(ours)
     for oid, o in oms.working.items():
         assert (o.side, o.price, o.leaves) == ours[oid]
@@ -85,8 +99,9 @@ def _assert_oms_mirrors_the_venue(oms: OrderManager, venue) -> None:
 
 
 def _run_session(seed: int, steps: int):
-    limits = RiskLimits(max_order_lots=50, max_position_lots=60, price_band_bps=50, messages_per_s=400,
-                        burst=100)
+    limits = RiskLimits(
+        max_order_lots=50, max_position_lots=60, price_band_bps=50, messages_per_s=400, burst=100
+    )
     kernel, venue, oms, risk = _desk(limits, seed)
     our_fills: list[Fill] = []
     kernel.bus.subscribe(Fill, lambda ev: ev.owner == OUR_OWNER and our_fills.append(ev))

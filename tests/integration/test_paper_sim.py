@@ -12,12 +12,10 @@ from bisect import bisect_right
 
 from lobterm.clock import VIRTUAL_EPOCH_NS, VirtualClock
 from lobterm.config import load
-from lobterm.engine.events import (BUY, IOC, ORDER_EVENTS, SELL, BookDelta, BookSnapshot, Done, Fill,
-                                   Trade)
+from lobterm.engine.events import BUY, IOC, ORDER_EVENTS, SELL, BookDelta, BookSnapshot, Done, Fill, Trade
 from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
-from lobterm.trading.paper import (CONSERVATIVE, PROBABILISTIC, QUEUE_SCALE, PaperConfig, PaperDesk,
-                                   PaperVenue)
+from lobterm.trading.paper import CONSERVATIVE, PROBABILISTIC, QUEUE_SCALE, PaperConfig, PaperDesk, PaperVenue
 from lobterm.venues.sim import SimVenue
 
 MS = 1_000_000
@@ -29,8 +27,9 @@ class PaperRun:
     what the market showed at each market data timestamp."""
 
     def __init__(self, config: PaperConfig, seed: int = 3) -> None:
-        kernel, venue = build_sim_kernel(load(use_defaults=False, overrides={"sim": {"seed": seed}}),
-                                         virtual=True)
+        kernel, venue = build_sim_kernel(
+            load(use_defaults=False, overrides={"sim": {"seed": seed}}), virtual=True
+        )
         self.kernel, self.venue = kernel, venue
         self.market = kernel.default_market
         self.desk = PaperDesk(venue.name, [venue.instrument], config)
@@ -97,16 +96,19 @@ def _assert_every_fill_is_justified(run: PaperRun) -> None:
     for f in run.fills():
         low, high, bid, ask = run.market_at(f.ts)
         if f.side == BUY:
-            assert (low is not None and low <= f.price) or (ask is not None and ask <= f.price), \
+            assert (low is not None and low <= f.price) or (ask is not None and ask <= f.price), (
                 f"bought at {f.price} at {f.ts}, market traded no lower than {low}, offered {ask}"
+            )
         else:
-            assert (high is not None and high >= f.price) or (bid is not None and bid >= f.price), \
+            assert (high is not None and high >= f.price) or (bid is not None and bid >= f.price), (
                 f"sold at {f.price} at {f.ts}, market traded no higher than {high}, bid {bid}"
+            )
 
 
 def test_paper_orders_get_filled_over_a_simulated_minute() -> None:
-    run = PaperRun(PaperConfig(maker_fee_ppm=100, taker_fee_ppm=400, new_latency_ns=2 * MS,
-                               cancel_latency_ns=2 * MS))
+    run = PaperRun(
+        PaperConfig(maker_fee_ppm=100, taker_fee_ppm=400, new_latency_ns=2 * MS, cancel_latency_ns=2 * MS)
+    )
     run.run()
     fills = run.fills()
     makers = [f for f in fills if f.is_maker]

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from lobterm.config import Config, quote_params
-from lobterm.engine.events import BookDelta, Fill, Trade
+from lobterm.engine.events import OUR_OWNER, BookDelta, Fill, Trade
 from lobterm.headless import build_sim_kernel, run_headless
 from lobterm.recording.export import export_session
 from lobterm.recording.reader import SessionError, SessionReader, list_sessions, session_info
@@ -19,18 +19,26 @@ from lobterm.recording.recorder import Recorder
 from lobterm.recording.schema import Note
 from lobterm.recording.state import capture_state, restore_state
 from lobterm.recording.verify import replay_kernel, verify
-from lobterm.venues.base import OUR_OWNER
 
 
-def record_sim(tmp_path, seconds: float = 60.0, *, checkpoint_every_s: float = 5.0, mm: bool = True,
-               paper: bool = False, config: Config | None = None):
+def record_sim(
+    tmp_path,
+    seconds: float = 60.0,
+    *,
+    checkpoint_every_s: float = 5.0,
+    mm: bool = True,
+    paper: bool = False,
+    config: Config | None = None,
+):
     """A headless sim run on the virtual clock, recorded; returns (kernel, recorder, our fills, trades)."""
     cfg = config or Config()
     kernel, venue = build_sim_kernel(cfg, virtual=True, paper=paper)
     fills, trades = [], []
     kernel.bus.subscribe(Fill, lambda ev: fills.append(ev) if ev.owner == OUR_OWNER else None)
     kernel.bus.subscribe(Trade, trades.append)
-    rec = kernel.start_recording(tmp_path, config=cfg, seed=cfg.sim.seed, checkpoint_every_s=checkpoint_every_s)
+    rec = kernel.start_recording(
+        tmp_path, config=cfg, seed=cfg.sim.seed, checkpoint_every_s=checkpoint_every_s
+    )
     maker = kernel.add_market_maker(quote_params(cfg)) if mm else None
     venue.open()
     if maker is not None:
@@ -73,7 +81,11 @@ def test_every_bus_event_is_stored_in_order_with_its_kind_and_ts(tmp_path) -> No
     assert [kind for _, _, kind, _ in raw] == [type(ev).__name__ for ev in seen[:3]]
     assert all(ts == ev.ts for (_, ts, ev) in stored)
     note = stored[-1][2]
-    assert isinstance(note, Note) and (note.source, note.action, note.detail) == ("ladder", "buy", {"price": "65000.1"})
+    assert isinstance(note, Note) and (note.source, note.action, note.detail) == (
+        "ladder",
+        "buy",
+        {"price": "65000.1"},
+    )
 
 
 def test_the_header_names_instruments_venues_seed_and_hides_secrets(tmp_path) -> None:
@@ -167,14 +179,16 @@ def test_export_csv_matches_the_kernels_fills_and_trades(tmp_path) -> None:
     with open(written["fills"][0], newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(fills) == written["fills"][1] > 0
-    for row, ev in zip(rows, fills):
+    for row, ev in zip(rows, fills, strict=False):
         assert int(row["ts_ns"]) == ev.ts and int(row["order_id"]) == ev.order_id
         assert Decimal(row["price"]) == inst.price(ev.price) and Decimal(row["size"]) == inst.size(ev.size)
         assert row["side"] == ("buy" if ev.side == 0 else "sell")
         assert Decimal(row["fee"]) == inst.fee(ev.fee)
     with open(written["trades"][0], newline="") as f:
         trows = list(csv.DictReader(f))
-    assert [(int(r["trade_id"]), Decimal(r["price"])) for r in trows] == [(t.trade_id, inst.price(t.price)) for t in trades]
+    assert [(int(r["trade_id"]), Decimal(r["price"])) for r in trows] == [
+        (t.trade_id, inst.price(t.price)) for t in trades
+    ]
     with open(written["top_of_book"][0], newline="") as f:
         tops = list(csv.DictReader(f))
     bb, ba = kernel.default_market.l2.best_bid(), kernel.default_market.l2.best_ask()

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest_replay import record_sim_session
+
 from lobterm.cli import main
 from lobterm.engine.events import BUY, Rejected
 from lobterm.recording.player import Player, SessionError, parse_seek
@@ -88,7 +88,10 @@ def test_recorded_orders_are_shown_as_they_were_and_cannot_be_cancelled(session,
     assert sorted(player.kernel.oms.working) == sorted(recorded.oms.working)
     m = player.kernel.default_market
     assert m.unified.own_orders() == recorded.default_market.unified.own_orders()
-    pos, rpos = player.kernel.inventory.position("sim", "BTC/USDT"), recorded.inventory.position("sim", "BTC/USDT")
+    pos, rpos = (
+        player.kernel.inventory.position("sim", "BTC/USDT"),
+        recorded.inventory.position("sim", "BTC/USDT"),
+    )
     assert (pos.lots, pos.cash, pos.fees, pos.realized) == (rpos.lots, rpos.cash, rpos.fees, rpos.realized)
     rejects: list = []
     player.kernel.bus.subscribe(Rejected, rejects.append)
@@ -150,8 +153,10 @@ def test_speed_steps_run_from_a_quarter_to_max() -> None:
     assert SPEEDS[0] == 0.25 and SPEEDS[-2] == 100.0 and SPEEDS[-1] is None
 
 
-@pytest.mark.parametrize("text,expected_s", [("0:00:10", 10), ("1:30", 90), ("42", 42), ("+5", 105), ("-2.5", 97.5),
-                                             ("01:02:03", 3723)])
+@pytest.mark.parametrize(
+    "text,expected_s",
+    [("0:00:10", 10), ("1:30", 90), ("42", 42), ("+5", 105), ("-2.5", 97.5), ("01:02:03", 3723)],
+)
 def test_parse_seek_understands_clock_times_and_relative_seconds(text: str, expected_s: float) -> None:
     first = 1_000_000_000_000
     now = first + 100 * 10**9

@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def lobterm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "lobterm", "--no-default-config", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lobterm", "--no-default-config", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +129,25 @@ def test_verify_exits_1_naming_the_first_mismatching_checkpoint(good_session, tm
 def test_a_recording_killed_with_sigkill_opens_and_verifies_up_to_its_last_flush(tmp_path) -> None:
     (tmp_path / "lobterm.toml").write_text("[sim]\nrate_hz = 100\n[recording]\ncheckpoint_every_s = 0.3\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOBTERM_SESSIONS_DIR": str(tmp_path / "sessions")}
-    proc = subprocess.Popen([sys.executable, "-m", "lobterm", "--config", "lobterm.toml", "--no-default-config",
-                             "run", "--headless", "--realtime", "--duration", "120"],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lobterm",
+            "--config",
+            "lobterm.toml",
+            "--no-default-config",
+            "run",
+            "--headless",
+            "--realtime",
+            "--duration",
+            "120",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         seen_seq = seen_cps = 0
@@ -162,14 +184,18 @@ def test_a_recording_killed_with_sigkill_opens_and_verifies_up_to_its_last_flush
     assert r.returncode == 0 and "not closed cleanly" in r.stdout
 
 
-def test_lobterm_sessions_dir_from_the_environment_comes_before_flags_but_after_files(tmp_path, monkeypatch) -> None:
+def test_lobterm_sessions_dir_from_the_environment_comes_before_flags_but_after_files(
+    tmp_path, monkeypatch
+) -> None:
     from lobterm.config import load
 
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text('sessions_dir = "from-file"\n')
     monkeypatch.setenv("LOBTERM_SESSIONS_DIR", str(tmp_path / "from-env"))
     assert load(cfg_file, use_defaults=False).sessions_dir == tmp_path / "from-env"
-    assert load(cfg_file, use_defaults=False,
-                overrides={"sessions_dir": str(tmp_path / "flag")}).sessions_dir == tmp_path / "flag"
+    assert (
+        load(cfg_file, use_defaults=False, overrides={"sessions_dir": str(tmp_path / "flag")}).sessions_dir
+        == tmp_path / "flag"
+    )
     monkeypatch.delenv("LOBTERM_SESSIONS_DIR")
     assert load(cfg_file, use_defaults=False).sessions_dir == Path("from-file")

@@ -123,9 +123,25 @@ def test_sequence_gap_is_reported_and_the_book_resyncs_from_a_snapshot() -> None
 
 
 def test_headless_cli_without_market_maker_prints_one_json_summary() -> None:
-    out = subprocess.run([sys.executable, "-m", "lobterm", "--no-default-config", "run", "--headless",
-                          "--duration", "5", "--seed", "9", "--json", "--no-mm"], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lobterm",
+            "--no-default-config",
+            "run",
+            "--headless",
+            "--duration",
+            "5",
+            "--seed",
+            "9",
+            "--json",
+            "--no-mm",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["seed"] == 9 and summary["events"] > 0 and summary["venue_trades"] >= 0
@@ -134,15 +150,35 @@ def test_headless_cli_without_market_maker_prints_one_json_summary() -> None:
 
 
 def test_headless_cli_rejects_a_bad_duration_with_a_message() -> None:
-    out = subprocess.run([sys.executable, "-m", "lobterm", "--no-default-config", "run", "--headless",
-                          "--duration", "nan"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "lobterm", "--no-default-config", "run", "--headless", "--duration", "nan"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "duration" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_headless_run_with_market_maker_reconciles_fills_position_and_pnl() -> None:
-    out = subprocess.run([sys.executable, "-m", "lobterm", "--no-default-config", "run", "--headless",
-                          "--duration", "60", "--seed", "1", "--json"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lobterm",
+            "--no-default-config",
+            "run",
+            "--headless",
+            "--duration",
+            "60",
+            "--seed",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["market_maker"] and s["our_orders"] > 50 and s["our_fills"] > 20

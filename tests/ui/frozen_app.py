@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from lobterm.app import LobtermApp
 from lobterm.config import Config
@@ -64,6 +64,8 @@ def freeze_ui_time(monkeypatch) -> FrozenUiTime:
     import lobterm.app  # noqa: F401  (imports every widget module)
 
     for name, module in list(sys.modules.items()):
-        if (name == "lobterm.app" or name.startswith("lobterm.widgets.")) and getattr(module, "time", None) is time:
+        if (name == "lobterm.app" or name.startswith("lobterm.widgets.")) and getattr(
+            module, "time", None
+        ) is time:
             monkeypatch.setattr(module, "time", frozen)
     return frozen

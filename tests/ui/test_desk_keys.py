@@ -19,10 +19,17 @@ from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
 from lobterm.venues.sim import SimVenue
 from lobterm.widgets.help import ConfirmScreen
-from lobterm.widgets.ladder import HEADER_LINES, _K_FLASH
-
-from tests.ui.test_ladder import SIZE, calm_config, cursor_below_best_bid, notifications, our_resting, ours, \
-    ready, wait_for
+from lobterm.widgets.ladder import _K_FLASH, HEADER_LINES
+from tests.ui.test_ladder import (
+    SIZE,
+    calm_config,
+    cursor_below_best_bid,
+    notifications,
+    our_resting,
+    ours,
+    ready,
+    wait_for,
+)
 
 
 def book_orders(app, side: int | None = None, venue: str = "sim") -> list[tuple[int, int, int]]:
@@ -31,7 +38,7 @@ def book_orders(app, side: int | None = None, venue: str = "sim") -> list[tuple[
 
 
 def our_resting_at(app, venue: str) -> list[tuple]:
-    from lobterm.venues.base import OUR_OWNER
+    from lobterm.engine.events import OUR_OWNER
 
     return [o for o in app.kernel.venues[venue].book.resting_orders() if o[4] == OUR_OWNER]
 
@@ -47,8 +54,13 @@ async def test_join_keys_rest_at_the_best_bid_and_the_best_offer():
         ladder = await ready(pilot)
         bid, ask = app.market.l2.best_bid_price(), app.market.l2.best_ask_price()
         await pilot.press("j", "k")
-        await wait_for(pilot, lambda: ours(ladder, bid, "our_bids") == "0.010 (1)"
-                       and ours(ladder, ask, "our_asks") == "0.010 (1)", what="both joins on the ladder")
+        await wait_for(
+            pilot,
+            lambda: (
+                ours(ladder, bid, "our_bids") == "0.010 (1)" and ours(ladder, ask, "our_asks") == "0.010 (1)"
+            ),
+            what="both joins on the ladder",
+        )
         assert book_orders(app) == [(BUY, bid, 10), (SELL, ask, 10)]
 
 
@@ -63,8 +75,11 @@ async def test_cancel_side_keys_cancel_only_our_bids_or_only_our_asks():
         await wait_for(pilot, lambda: len(book_orders(app)) == 3, what="two bids and an ask")
         await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: book_orders(app) == [(SELL, ask + 2, 10)], what="the bids cancelled")
-        await wait_for(pilot, lambda: ours(ladder, bid, "our_bids") == "" and ours(ladder, bid - 1, "our_bids") == "",
-                       what="our bids off the ladder")
+        await wait_for(
+            pilot,
+            lambda: ours(ladder, bid, "our_bids") == "" and ours(ladder, bid - 1, "our_bids") == "",
+            what="our bids off the ladder",
+        )
         assert ours(ladder, ask + 2, "our_asks") == "0.010 (1)"
         await pilot.press("right_square_bracket")
         await wait_for(pilot, lambda: book_orders(app) == [] and not app.kernel.oms.working, what="the asks")
@@ -81,8 +96,13 @@ async def test_move_keys_amend_our_order_a_tick_and_the_cursor_follows_it():
         await pilot.press("shift+up")
         await wait_for(pilot, lambda: book_orders(app) == [(BUY, price + 1, 10)], what="the amend up")
         assert ladder.cursor_price == price + 1
-        await wait_for(pilot, lambda: ours(ladder, price + 1, "our_bids") == "0.010 (1)"
-                       and ours(ladder, price, "our_bids") == "", what="the ladder to follow")
+        await wait_for(
+            pilot,
+            lambda: (
+                ours(ladder, price + 1, "our_bids") == "0.010 (1)" and ours(ladder, price, "our_bids") == ""
+            ),
+            what="the ladder to follow",
+        )
         await pilot.press("shift+down", "shift+down")
         await wait_for(pilot, lambda: book_orders(app) == [(BUY, price - 1, 10)], what="two ticks down")
         (order,) = app.kernel.oms.working.values()
@@ -107,9 +127,13 @@ async def test_flatten_cancels_our_orders_and_closes_the_position_with_an_ioc():
         k, m = app.kernel, app.market
         ask = m.l2.best_ask_price()
         await pilot.press("home", *["up"] * (ask - ladder.cursor_price), "b")  # at the ask: trades at once
-        await wait_for(pilot, lambda: k.inventory.position("sim", m.symbol).lots == 10, what="a long position")
+        await wait_for(
+            pilot, lambda: k.inventory.position("sim", m.symbol).lots == 10, what="a long position"
+        )
         await wait_for(pilot, lambda: "pos 0.010 BTC" in str(app.status.content), what="the status bar")
-        await wait_for(pilot, lambda: "sim BTC/USDT" in str(app.desk.inventory_panel.content), what="the panel")
+        await wait_for(
+            pilot, lambda: "sim BTC/USDT" in str(app.desk.inventory_panel.content), what="the panel"
+        )
         await cursor_below_best_bid(pilot)
         await pilot.press("b")
         await wait_for(pilot, lambda: len(book_orders(app)) == 1, what="a resting bid")
@@ -118,7 +142,9 @@ async def test_flatten_cancels_our_orders_and_closes_the_position_with_an_ioc():
         assert book_orders(app) == [] and not k.oms.working
         closing = [o for o in k.oms.recent if o.tag == "flatten"]
         assert [(o.side, o.order_type, o.filled) for o in closing] == [(SELL, IOC, 10)]
-        await wait_for(pilot, lambda: "pos 0.000 BTC" in str(app.status.content), what="flat in the status bar")
+        await wait_for(
+            pilot, lambda: "pos 0.000 BTC" in str(app.status.content), what="flat in the status bar"
+        )
         assert any(n.title == "Flatten" for n in notifications(app))
 
 
@@ -129,13 +155,21 @@ async def test_flatten_refused_by_risk_is_shown_and_the_position_stays():
         k, m = app.kernel, app.market
         ask = m.l2.best_ask_price()
         await pilot.press("home", *["up"] * (ask - ladder.cursor_price), "b")
-        await wait_for(pilot, lambda: k.inventory.position("sim", m.symbol).lots == 10, what="a long position")
+        await wait_for(
+            pilot, lambda: k.inventory.position("sim", m.symbol).lots == 10, what="a long position"
+        )
         await pilot.press("ctrl+k", "F")  # the kill switch blocks every new order, the closing one too
-        await wait_for(pilot, lambda: any(n.title == "Order rejected" and "kill" in n.message
-                                          for n in notifications(app)), what="the refusal")
+        await wait_for(
+            pilot,
+            lambda: any(n.title == "Order rejected" and "kill" in n.message for n in notifications(app)),
+            what="the refusal",
+        )
         assert k.inventory.position("sim", m.symbol).lots == 10
-        await wait_for(pilot, lambda: "reject:" in str(app.status.content) and "kill" in str(app.status.content),
-                       what="the refusal in the status bar")
+        await wait_for(
+            pilot,
+            lambda: "reject:" in str(app.status.content) and "kill" in str(app.status.content),
+            what="the refusal in the status bar",
+        )
 
 
 # ---- the kill switch and the market maker ---------------------------------------------------------
@@ -151,8 +185,11 @@ async def test_market_maker_key_starts_and_pauses_quoting_shown_in_the_quote_pan
         await wait_for(pilot, lambda: len(book_orders(app)) == 2 * levels, what="our quotes in the book")
         await wait_for(pilot, lambda: "RUNNING" in str(panel.content), what="RUNNING in the panel")
         best_quote = max(p for s, p, _ in book_orders(app) if s == BUY)
-        await wait_for(pilot, lambda: app.market.instrument.format_price(best_quote) in str(panel.content),
-                       what="the working quotes in the panel")
+        await wait_for(
+            pilot,
+            lambda: app.market.instrument.format_price(best_quote) in str(panel.content),
+            what="the working quotes in the panel",
+        )
         await wait_for(pilot, lambda: "MM running" in str(app.status.content), what="the status bar")
         await pilot.press("m")
         await wait_for(pilot, lambda: book_orders(app) == [], what="the quotes cancelled")
@@ -182,7 +219,9 @@ async def test_nudge_keys_change_the_market_makers_spread_skew_and_size_live():
         await wait_for(pilot, lambda: quoted_spread() == spread, what="the spread back")
         await pilot.press("right_parenthesis")
         assert mm.params.size_lots == 12
-        await wait_for(pilot, lambda: {size for _s, _p, size in book_orders(app)} == {12}, what="bigger quotes")
+        await wait_for(
+            pilot, lambda: {size for _s, _p, size in book_orders(app)} == {12}, what="bigger quotes"
+        )
         await wait_for(pilot, lambda: "size 0.012" in str(panel.content), what="the new size in the panel")
         await pilot.press("left_parenthesis")
         await wait_for(pilot, lambda: {size for _s, _p, size in book_orders(app)} == {10}, what="sizes back")
@@ -203,13 +242,17 @@ async def test_kill_switch_stops_everything_and_rearms_only_after_confirmation()
         await wait_for(pilot, lambda: len(book_orders(app)) == 2 * mm.params.levels, what="quoting")
         await pilot.press("ctrl+k")
         assert k.risk.killed and mm.state == "stopped"
-        await wait_for(pilot, lambda: book_orders(app) == [] and not k.oms.working, what="everything cancelled")
+        await wait_for(
+            pilot, lambda: book_orders(app) == [] and not k.oms.working, what="everything cancelled"
+        )
         await wait_for(pilot, lambda: "KILL SWITCH ON" in str(app.status.content), what="the status bar")
         await wait_for(pilot, lambda: "STOPPED" in str(app.desk.quote_panel.content), what="the quote panel")
         sent = k.oms.sent
         await cursor_below_best_bid(pilot)
         await pilot.press("b", "m")  # refused by risk; the market maker cannot start
-        await wait_for(pilot, lambda: any("kill" in n.message for n in notifications(app)), what="the refusal")
+        await wait_for(
+            pilot, lambda: any("kill" in n.message for n in notifications(app)), what="the refusal"
+        )
         assert book_orders(app) == [] and mm.state == "stopped" and k.oms.sent == sent
         await pilot.press("ctrl+k")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the re-arm question")
@@ -280,8 +323,11 @@ async def test_paper_ladder_is_marked_paper_and_shows_the_desks_queue_estimate()
         assert " PAPER " in ladder.rendered_lines()[0]
         price = await cursor_below_best_bid(pilot, rows=2)
         await pilot.press("b")
-        await wait_for(pilot, lambda: kernel.oms.working and ours(ladder, price, "our_bids") == "0.010 (1)",
-                       what="our paper bid")
+        await wait_for(
+            pilot,
+            lambda: kernel.oms.working and ours(ladder, price, "our_bids") == "0.010 (1)",
+            what="our paper bid",
+        )
         (oid,) = kernel.oms.working
         await kernel.stop()
         ladder.pull()
@@ -326,11 +372,15 @@ async def test_one_ladder_per_market_side_by_side_and_tab_moves_the_keyboard():
         second = app.desk.ladders[1]
         await wait_for(pilot, lambda: second.top_price is not None, what="the second ladder")
         assert first.region.x < second.region.x and first.region.width > 0 and second.region.width > 0
-        assert "BTC/USDT · simA" in first.rendered_lines()[0] and "ETH/USDT · simB" in second.rendered_lines()[0]
+        assert (
+            "BTC/USDT · simA" in first.rendered_lines()[0] and "ETH/USDT · simB" in second.rendered_lines()[0]
+        )
         await pilot.press("tab")
         assert app.ladder is second and second.has_focus
         await wait_for(pilot, lambda: "ETH/USDT" in str(app.status.content), what="the status bar to follow")
-        await wait_for(pilot, lambda: "simB ETH/USDT" in str(app.desk.quote_panel.content), what="the quote panel")
+        await wait_for(
+            pilot, lambda: "simB ETH/USDT" in str(app.desk.quote_panel.content), what="the quote panel"
+        )
         price = await cursor_below_best_bid(pilot)
         await pilot.press("b")
         await wait_for(pilot, lambda: ours(second, price, "our_bids") == "0.010 (1)", what="our bid on simB")
@@ -349,8 +399,11 @@ async def test_status_bar_shows_venue_health_latency_and_the_replay_clock_hook()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         status = app.status
-        await wait_for(pilot, lambda: "sim SIM live" in str(status.content) and "ms" in str(status.content),
-                       what="health and latency")
+        await wait_for(
+            pilot,
+            lambda: "sim SIM live" in str(status.content) and "ms" in str(status.content),
+            what="health and latency",
+        )
         app.market.stale = True
         await wait_for(pilot, lambda: "sim SIM stale" in str(status.content), what="a stale feed")
         app.market.stale = False
@@ -367,14 +420,19 @@ async def test_tape_marks_our_fills_and_the_blotter_lists_our_orders():
         ask = app.market.l2.best_ask_price()
         await pilot.press("home", *["up"] * (ask - ladder.cursor_price), "b")
         tape = app.desk.tape
-        await wait_for(pilot, lambda: any("◆ ours" in line for line in tape.lines()[1:]), what="our fill on the tape")
+        await wait_for(
+            pilot, lambda: any("◆ ours" in line for line in tape.lines()[1:]), what="our fill on the tape"
+        )
         fill_line = next(line for line in tape.lines()[1:] if "◆ ours" in line)
         assert app.market.instrument.format_price(ask) in fill_line and "0.010" in fill_line
         await cursor_below_best_bid(pilot)
         await pilot.press("b")
         blotter = app.desk.blotter
-        await wait_for(pilot, lambda: "1 working" in str(blotter.content) and "FILL" in str(blotter.content),
-                       what="the blotter")
+        await wait_for(
+            pilot,
+            lambda: "1 working" in str(blotter.content) and "FILL" in str(blotter.content),
+            what="the blotter",
+        )
         assert "filled" in str(blotter.content)  # the order that traded, with its fill
 
 
@@ -382,15 +440,22 @@ async def test_hedge_panel_says_when_no_hedger_runs_and_shows_one_when_configure
     app = LobtermApp(calm_config())
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await wait_for(pilot, lambda: "none configured" in str(app.desk.hedge_panel.content), what="no hedger")
+        await wait_for(
+            pilot, lambda: "none configured" in str(app.desk.hedge_panel.content), what="no hedger"
+        )
     cfg = calm_config()
     cfg.hedge = {"policy": "twap", "threshold_lots": 5}
     app = LobtermApp(cfg)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert app.kernel.hedger is not None
-        await wait_for(pilot, lambda: "twap" in str(app.desk.hedge_panel.content)
-                       and "RUNNING" in str(app.desk.hedge_panel.content), what="the hedger")
+        await wait_for(
+            pilot,
+            lambda: (
+                "twap" in str(app.desk.hedge_panel.content) and "RUNNING" in str(app.desk.hedge_panel.content)
+            ),
+            what="the hedger",
+        )
 
 
 async def test_recording_key_writes_a_session_file_and_shows_it(tmp_path):
@@ -417,7 +482,9 @@ async def test_quit_while_the_market_maker_quotes_pauses_it_cancels_everything_a
         await pilot.press("m")
         await wait_for(pilot, lambda: len(book_orders(app)) == 10, what="quoting")
         await pilot.press("q")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ConfirmQuitScreen", what="the question")
+        await wait_for(
+            pilot, lambda: app.screen.__class__.__name__ == "ConfirmQuitScreen", what="the question"
+        )
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
     assert book_orders(app) == [] and app.kernel.oms.working == {} and mm_of(app).state == "paused"

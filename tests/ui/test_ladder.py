@@ -12,14 +12,14 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from frozen_app import wait_for
+
 from lobterm.app import LobtermApp
 from lobterm.config import Config
-from lobterm.engine.events import BUY, SELL
-from lobterm.venues.base import OUR_OWNER
+from lobterm.engine.events import BUY, OUR_OWNER, SELL
 from lobterm.widgets.desk import TradingDesk
 from lobterm.widgets.help import ConfirmQuitScreen, HelpScreen
 from lobterm.widgets.ladder import HEADER_LINES, PriceLadder
-from frozen_app import wait_for
 
 SIZE = (160, 48)
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,12 +38,14 @@ def calm_config(**keys: str) -> Config:
     return cfg
 
 
-
 async def ready(pilot) -> PriceLadder:
     app = pilot.app
     ladder = app.ladder
-    await wait_for(pilot, lambda: ladder.top_price is not None and ladder.cell_text(ladder.cursor_price, "price"),
-                   what="the first ladder")
+    await wait_for(
+        pilot,
+        lambda: ladder.top_price is not None and ladder.cell_text(ladder.cursor_price, "price"),
+        what="the first ladder",
+    )
     return ladder
 
 
@@ -114,7 +116,7 @@ async def test_buy_key_rests_an_order_at_the_cursor_shown_as_ours():
         price = await cursor_below_best_bid(pilot)
         await pilot.press("b")
         await wait_for(pilot, lambda: ours(ladder, price, "our_bids") == "0.010 (1)", what="our bid")
-        (oid, order), = app.kernel.oms.working.items()
+        ((oid, order),) = app.kernel.oms.working.items()
         assert (order.side, order.price, order.leaves, order.state) == (BUY, price, 10, "working")
         assert app.kernel.venues["sim"].book.order(oid) == (BUY, price, 10, 0, OUR_OWNER)
         # The size column shows everybody else's size: the venue's level less ours.
@@ -163,8 +165,11 @@ async def test_cancel_all_key_removes_every_order_of_ours():
         await pilot.press("c")
         await wait_for(pilot, lambda: not app.kernel.oms.working, what="cancel all")
         assert our_resting(app) == []
-        await wait_for(pilot, lambda: ours(ladder, bid - 1, "our_bids") == ""
-                       and ours(ladder, ask + 1, "our_asks") == "", what="the ladder to clear")
+        await wait_for(
+            pilot,
+            lambda: ours(ladder, bid - 1, "our_bids") == "" and ours(ladder, ask + 1, "our_asks") == "",
+            what="the ladder to clear",
+        )
 
 
 # ---- the default quantity and rejections -------------------------------------------------------
@@ -193,7 +198,9 @@ async def test_off_grid_default_qty_is_refused_with_a_notification_and_sends_not
     app = LobtermApp(cfg)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await ready(pilot)
-        await wait_for(pilot, lambda: "0.0005 (not a valid order size)" in str(app.status.content), what="a warning")
+        await wait_for(
+            pilot, lambda: "0.0005 (not a valid order size)" in str(app.status.content), what="a warning"
+        )
         await pilot.press("b")
         await wait_for(pilot, lambda: notifications(app), what="a notification")
         note = notifications(app)[-1]
@@ -226,8 +233,12 @@ async def test_price_axis_stays_put_as_the_market_moves():
         ladder = await ready(pilot)
         top, cursor = ladder.top_price, ladder.cursor_price
         version = app.market.unified.version
-        await wait_for(pilot, lambda: app.market.unified.version > version + 200 and app.market.trades > 0,
-                       timeout=10, what="the market to move")
+        await wait_for(
+            pilot,
+            lambda: app.market.unified.version > version + 200 and app.market.trades > 0,
+            timeout=10,
+            what="the market to move",
+        )
         assert (ladder.top_price, ladder.cursor_price) == (top, cursor)
 
 
@@ -296,8 +307,11 @@ async def test_resize_keeps_the_cursor_visible_and_fills_the_new_height():
         ladder = await ready(pilot)
         await pilot.press(*["down"] * (ladder.price_rows // 2 - 2))
         await pilot.resize_terminal(120, 20)
-        await wait_for(pilot, lambda: ladder.size.height < 20 and len(ladder.rendered_lines()) == ladder.size.height,
-                       what="the resize")
+        await wait_for(
+            pilot,
+            lambda: ladder.size.height < 20 and len(ladder.rendered_lines()) == ladder.size.height,
+            what="the resize",
+        )
         assert ladder.row_of(ladder.cursor_price) is not None
         assert ladder.cell_text(ladder.cursor_price, "cursor") == "▶"
 
@@ -351,7 +365,11 @@ async def test_help_screen_lists_every_binding_with_its_key():
         texts = {text for _keys, text, _id in app.screen.rows}
         for binding in ours_:
             assert (binding.tooltip or binding.description) in texts, binding
-        assert keys_by_id["buy"] == "b" and keys_by_id["quit"].startswith("q") and "space" in keys_by_id["recenter"]
+        assert (
+            keys_by_id["buy"] == "b"
+            and keys_by_id["quit"].startswith("q")
+            and "space" in keys_by_id["recenter"]
+        )
         assert keys_by_id["kill"] == "^k" and keys_by_id["move_up"] == "⇧↑"
         text = str(app.screen.query_one("#help-keys").content)
         assert "Cancel all" in text and "Cursor to the inside market" in text and "cancel_all" in text

@@ -10,7 +10,6 @@ from lobterm.app import LobtermApp
 from lobterm.engine.events import BUY, SELL
 from lobterm.widgets.help import HelpScreen
 from lobterm.widgets.mm_editor import MarketMakerEditor
-
 from tests.ui.test_desk_keys import book_orders, mm_of
 from tests.ui.test_ladder import SIZE, calm_config, notifications, ready, wait_for
 
@@ -48,8 +47,13 @@ async def test_editor_opens_with_the_market_makers_current_values_in_base_units(
         editor = await open_editor(pilot)
         fields = ("levels", "spread_ticks", "size_lots", "max_position_lots", "refresh_tolerance_ticks")
         value = {f: editor.query_one(f"#{f}", Input).value for f in fields}
-        assert value == {"levels": "5", "spread_ticks": "2", "size_lots": "0.010",
-                         "max_position_lots": "0.100", "refresh_tolerance_ticks": "0"}
+        assert value == {
+            "levels": "5",
+            "spread_ticks": "2",
+            "size_lots": "0.010",
+            "max_position_lots": "0.100",
+            "refresh_tolerance_ticks": "0",
+        }
         assert str(editor.query_one("#post_only").render()).strip("◂▸ ") == "yes"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, MarketMakerEditor), what="the editor closed")
@@ -71,8 +75,15 @@ async def test_applied_changes_show_in_the_quote_panel_and_move_our_quotes_in_th
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, MarketMakerEditor), what="the editor closed")
         assert (mm.params.levels, mm.params.spread_ticks, mm.params.size_lots) == (3, 6, 20)
-        await wait_for(pilot, lambda: len(book_orders(app)) == 6 and quoted_spread(app) == 6
-                       and {size for _s, _p, size in book_orders(app)} == {20}, what="the new quotes")
+        await wait_for(
+            pilot,
+            lambda: (
+                len(book_orders(app)) == 6
+                and quoted_spread(app) == 6
+                and {size for _s, _p, size in book_orders(app)} == {20}
+            ),
+            what="the new quotes",
+        )
         shown = ("levels 3", "spread 6 ticks", "size 0.020")
         await wait_for(pilot, lambda: all(t in str(panel.content) for t in shown), what="the panel")
         assert any(n.title == "Market maker" and "size 0.020" in n.message for n in notifications(app))
@@ -116,8 +127,11 @@ async def test_post_only_and_per_level_sizes_are_editable():
         await wait_for(pilot, lambda: not isinstance(app.screen, MarketMakerEditor), what="the editor closed")
         assert (mm.params.sizes, mm.params.levels, mm.params.post_only) == ((10, 30), 2, False)
         await pilot.press("m")
-        await wait_for(pilot, lambda: sorted(size for _s, _p, size in book_orders(app)) == [10, 10, 30, 30],
-                       what="per-level sizes in the book")
+        await wait_for(
+            pilot,
+            lambda: sorted(size for _s, _p, size in book_orders(app)) == [10, 10, 30, 30],
+            what="per-level sizes in the book",
+        )
 
 
 async def test_the_editor_key_is_listed_in_help_and_rebindable():

@@ -10,13 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from conftest_replay import record_sim_session  # noqa: E402
+from frozen_app import wait_for
 
 from lobterm.config import Config  # noqa: E402
 from lobterm.recording.player import Player  # noqa: E402
 from lobterm.replay_app import ReplayApp  # noqa: E402
 from lobterm.widgets.help import key_help  # noqa: E402
 from lobterm.widgets.transport import SeekScreen  # noqa: E402
-from frozen_app import wait_for
 
 SIZE = (160, 40)
 
@@ -26,7 +26,6 @@ def session_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("replay-ui") / "sim.lobterm.sqlite"
     record_sim_session(path, seed=3, duration_s=30.0, checkpoint_every_s=5.0)
     return path
-
 
 
 def paused_app(path: Path) -> ReplayApp:
@@ -44,7 +43,9 @@ async def test_step_pause_resume_and_speed_keys_drive_the_player(session_path) -
         for _ in range(3):
             await pilot.press("full_stop")
         assert p.seq == 3 and p.paused
-        await wait_for(pilot, lambda: "event 3/" in app.transport.text, what="the transport bar to show event 3")
+        await wait_for(
+            pilot, lambda: "event 3/" in app.transport.text, what="the transport bar to show event 3"
+        )
         await pilot.press("right_square_bracket", "right_square_bracket")
         assert p.speed == 5.0
         await pilot.press("left_square_bracket")
@@ -57,8 +58,13 @@ async def test_step_pause_resume_and_speed_keys_drive_the_player(session_path) -
         for _ in range(12):
             await pilot.press("left_square_bracket")
         assert p.speed == 0.25
-        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket",
-                          "right_square_bracket", "right_square_bracket")
+        await pilot.press(
+            "right_square_bracket",
+            "right_square_bracket",
+            "right_square_bracket",
+            "right_square_bracket",
+            "right_square_bracket",
+        )
         assert p.speed == 10.0
         await pilot.press("space")
         assert not p.paused
@@ -109,8 +115,15 @@ async def test_transport_keys_are_bindings_with_ids_shown_in_help_and_footer(ses
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         ids = {binding_id for _keys, _text, binding_id in key_help(app.screen)}
-        assert {"replay_pause", "replay_slower", "replay_faster", "replay_step", "replay_seek", "replay_start",
-                "replay_end"} <= ids
+        assert {
+            "replay_pause",
+            "replay_slower",
+            "replay_faster",
+            "replay_step",
+            "replay_seek",
+            "replay_start",
+            "replay_end",
+        } <= ids
         keys = {binding_id: k for k, _t, binding_id in key_help(app.screen)}
         assert keys["recenter"] == "r"  # space pauses in a replay
 
@@ -124,8 +137,14 @@ async def test_the_ladder_shows_our_recorded_orders_as_they_were(session_path) -
         p.seek_seq(cp.seq)
         await pilot.pause()
         assert app.kernel.state_hash() == cp.hash
-        await wait_for(pilot, lambda: f"working {len(app.kernel.oms.working)}" in str(app.status.render())
-                       and len(app.kernel.oms.working) > 0, what="the status bar's working orders")
+        await wait_for(
+            pilot,
+            lambda: (
+                f"working {len(app.kernel.oms.working)}" in str(app.status.render())
+                and len(app.kernel.oms.working) > 0
+            ),
+            what="the status bar's working orders",
+        )
         assert "REPLAY" in str(app.status.render())
 
 

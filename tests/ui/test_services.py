@@ -7,14 +7,13 @@ import json
 import socket
 import urllib.request
 
+from frozen_app import wait_for
 from websockets.asyncio.client import connect
 
 from lobterm.app import LobtermApp
 from lobterm.config import Config, FeedConfig, MetricsConfig
-from frozen_app import wait_for
 
 SIZE = (160, 48)
-
 
 
 async def test_the_app_serves_metrics_and_the_feed_of_its_own_kernel():
@@ -25,10 +24,13 @@ async def test_the_app_serves_metrics_and_the_feed_of_its_own_kernel():
     app.services = True
     async with app.run_test(size=SIZE) as pilot:
         kernel = app.kernel
-        await wait_for(pilot, lambda: kernel.feed is not None and kernel.feed.address is not None, what="the feed")
+        await wait_for(
+            pilot, lambda: kernel.feed is not None and kernel.feed.address is not None, what="the feed"
+        )
         host, port = kernel.metrics.address
         body = await asyncio.to_thread(
-            lambda: urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode())
+            lambda: urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
+        )
         assert 'lobterm_venue_up{state="up",venue="sim"} 1.0' in body
         fhost, fport = kernel.feed.address
         assert (host, fhost) == ("127.0.0.1", "127.0.0.1")

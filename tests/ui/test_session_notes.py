@@ -5,13 +5,11 @@ recorder writes a real SQLite file, `lobterm.recording.reader` reads it back."""
 from __future__ import annotations
 
 from lobterm.app import LobtermApp
-from lobterm.engine.events import Accepted
+from lobterm.engine.events import OUR_OWNER, Accepted
 from lobterm.recording.reader import SessionReader
 from lobterm.recording.schema import Note
-from lobterm.venues.base import OUR_OWNER
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.mm_editor import MarketMakerEditor
-
 from tests.ui.test_desk_keys import book_orders, mm_of
 from tests.ui.test_ladder import SIZE, calm_config, ready, wait_for
 from tests.ui.test_mm_editor import open_editor, type_into
@@ -61,10 +59,22 @@ async def test_key_actions_parameter_changes_and_the_kill_switch_are_notes_in_or
         events = list(session.events())
     notes = [(seq, ev) for seq, _ts, ev in events if isinstance(ev, Note)]
     assert [(n.source, n.action) for _, n in notes] == [
-        ("key", "recording_on"), ("key", "join_bid"), ("key", "join_offer"), ("key", "cancel_all"),
-        ("key", "mm_resume"), ("key", "mm_nudge"), ("mm", "params"), ("key", "mm_edit"), ("mm", "params"),
-        ("key", "mm_pause"), ("key", "kill_switch"), ("risk", "kill_switch_on"), ("key", "rearm"),
-        ("key", "qty"), ("key", "recording_off")]
+        ("key", "recording_on"),
+        ("key", "join_bid"),
+        ("key", "join_offer"),
+        ("key", "cancel_all"),
+        ("key", "mm_resume"),
+        ("key", "mm_nudge"),
+        ("mm", "params"),
+        ("key", "mm_edit"),
+        ("mm", "params"),
+        ("key", "mm_pause"),
+        ("key", "kill_switch"),
+        ("risk", "kill_switch_on"),
+        ("key", "rearm"),
+        ("key", "qty"),
+        ("key", "recording_off"),
+    ]
     by_action = {n.action: n for _, n in notes if n.source == "key"}
     params = [n.detail for _, n in notes if n.source == "mm"]
     assert params == [{"market": "sim:BTC/USDT", "spread_ticks": 3}, {"market": "sim:BTC/USDT", "levels": 2}]

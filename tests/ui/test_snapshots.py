@@ -19,8 +19,11 @@ SNAPSHOT_SIZE = (130, 36)
 def _ready(ui_time):
     async def ready(pilot) -> None:
         app = pilot.app
-        await wait_for(pilot, lambda: app.ladder.top_price is not None and app.ladder.cursor_price is not None,
-                       what="the first ladder")
+        await wait_for(
+            pilot,
+            lambda: app.ladder.top_price is not None and app.ladder.cursor_price is not None,
+            what="the first ladder",
+        )
         # One order of ours on each side, so that the snapshot shows how ours are marked.
         m = app.market
         app.kernel.buy(m, m.l2.best_bid_price() - 2, 15)
@@ -28,6 +31,7 @@ def _ready(ui_time):
         await pilot.pause(0.1)  # a few UI clock ticks: the changed sizes flash
         ui_time.advance(10.0)  # past the flash, and one more once-a-second sample
         await pilot.pause(0.1)
+
     return ready
 
 
@@ -35,4 +39,6 @@ def _ready(ui_time):
 def test_main_screen(snap_compare, theme, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # no user themes
     ui_time = freeze_ui_time(monkeypatch)
-    assert snap_compare(frozen_app(frozen_config(theme)), terminal_size=SNAPSHOT_SIZE, run_before=_ready(ui_time))
+    assert snap_compare(
+        frozen_app(frozen_config(theme)), terminal_size=SNAPSHOT_SIZE, run_before=_ready(ui_time)
+    )

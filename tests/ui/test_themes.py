@@ -9,8 +9,16 @@ from frozen_app import SIZE, frozen_app, frozen_config, wait_for
 from textual.color import Color
 from textual.widgets._toast import Toast
 
-from lobterm.themes import (BUILTIN_NAMES, LADDER_KEYS, ThemeError, builtin_themes, load_theme_file,
-                            load_user_themes, next_theme, parse_theme)
+from lobterm.themes import (
+    BUILTIN_NAMES,
+    LADDER_KEYS,
+    ThemeError,
+    builtin_themes,
+    load_theme_file,
+    load_user_themes,
+    next_theme,
+    parse_theme,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,16 +41,19 @@ def test_the_example_themes_in_the_repo_load():
         assert theme.variables["ladder-bid"] != builtin_themes()["dark"].variables["ladder-bid"]
 
 
-@pytest.mark.parametrize("data, key, problem", [
-    ({"dark": True}, "name", "a theme needs a name"),
-    ({"name": "x", "colour": {}}, "colour", "unknown key"),
-    ({"name": "x", "ladder": {"bid": "bleu"}}, "ladder.bid", "'bleu' is not a colour"),
-    ({"name": "x", "ladder": {"bid": 12}}, "ladder.bid", "must be a colour in quotes"),
-    ({"name": "x", "ladder": {"bids": "red"}}, "ladder.bids", "unknown colour"),
-    ({"name": "x", "colors": {"primary": "#12"}}, "colors.primary", "is not a colour"),
-    ({"name": "x", "dark": "yes"}, "dark", "must be true or false"),
-    ({"name": "x", "ladder": "red"}, "ladder", "must be a [table]"),
-])
+@pytest.mark.parametrize(
+    "data, key, problem",
+    [
+        ({"dark": True}, "name", "a theme needs a name"),
+        ({"name": "x", "colour": {}}, "colour", "unknown key"),
+        ({"name": "x", "ladder": {"bid": "bleu"}}, "ladder.bid", "'bleu' is not a colour"),
+        ({"name": "x", "ladder": {"bid": 12}}, "ladder.bid", "must be a colour in quotes"),
+        ({"name": "x", "ladder": {"bids": "red"}}, "ladder.bids", "unknown colour"),
+        ({"name": "x", "colors": {"primary": "#12"}}, "colors.primary", "is not a colour"),
+        ({"name": "x", "dark": "yes"}, "dark", "must be true or false"),
+        ({"name": "x", "ladder": "red"}, "ladder", "must be a [table]"),
+    ],
+)
 def test_a_bad_theme_names_the_key_and_what_is_wrong(data, key, problem):
     with pytest.raises(ThemeError) as err:
         parse_theme(data, "my.toml")
@@ -54,7 +65,10 @@ def test_a_partial_user_theme_falls_back_on_the_builtin_light_or_dark():
     theme = parse_theme({"name": "pale", "dark": False, "ladder": {"bid": "#010203"}}, "pale.toml")
     light = builtin_themes()["light"]
     assert theme.variables["ladder-bid"] == "#010203"
-    assert theme.variables["ladder-ask"] == light.variables["ladder-ask"] and theme.background == light.background
+    assert (
+        theme.variables["ladder-ask"] == light.variables["ladder-ask"]
+        and theme.background == light.background
+    )
 
 
 def test_user_themes_load_and_a_bad_file_is_reported_not_fatal(tmp_path):
@@ -63,8 +77,10 @@ def test_user_themes_load_and_a_bad_file_is_reported_not_fatal(tmp_path):
     (tmp_path / "c-broken.toml").write_text('name = "broken\n')
     themes, problems = load_user_themes(tmp_path)
     assert [t.name for t in themes] == ["good"]
-    assert [(Path(p.where).name, p.key) for p in problems] == [("b-bad.toml", "ladder.bid"),
-                                                                ("c-broken.toml", "(file)")]
+    assert [(Path(p.where).name, p.key) for p in problems] == [
+        ("b-bad.toml", "ladder.bid"),
+        ("c-broken.toml", "(file)"),
+    ]
 
 
 def test_next_theme_cycles_and_wraps():
@@ -91,12 +107,17 @@ async def test_switching_theme_redraws_the_ladder_in_the_new_colours():
         seen = []
         for name in BUILTIN_NAMES:
             expected = builtin_themes()[name].variables["ladder-best-bid"]
-            await wait_for(pilot, lambda: best_bid_cell_style(app).bgcolor is not None and
-                           Color.from_rich_color(best_bid_cell_style(app).bgcolor) == Color.parse(expected),
-                           what=f"the best bid in the {name} colours")
+            await wait_for(
+                pilot,
+                lambda: (
+                    best_bid_cell_style(app).bgcolor is not None
+                    and Color.from_rich_color(best_bid_cell_style(app).bgcolor) == Color.parse(expected)  # noqa: B023
+                ),
+                what=f"the best bid in the {name} colours",
+            )
             seen.append(best_bid_cell_style(app).bgcolor)
             await pilot.press("ctrl+t")
-            await wait_for(pilot, lambda: app.theme != name, what="the next theme")
+            await wait_for(pilot, lambda: app.theme != name, what="the next theme")  # noqa: B023
         assert len(set(seen)) == 3 and app.theme == "dark"  # round again
 
 
@@ -123,8 +144,11 @@ async def test_a_bad_user_theme_file_gives_a_visible_notice_and_the_rest_still_w
         toast_text = " ".join(str(t.render()) for t in app.screen.query(Toast))
         assert "typo.toml" in toast_text
         assert app.theme == "mine" and "mine" in app.theme_names and "typo" not in app.theme_names
-        await wait_for(pilot, lambda: Color.from_rich_color(best_bid_cell_style(app).bgcolor) == Color.parse("#123456"),
-                       what="the user's best bid colour")
+        await wait_for(
+            pilot,
+            lambda: Color.from_rich_color(best_bid_cell_style(app).bgcolor) == Color.parse("#123456"),
+            what="the user's best bid colour",
+        )
 
 
 async def test_an_unknown_theme_name_in_config_is_a_notice_and_dark_is_used(tmp_path, monkeypatch):

@@ -9,10 +9,8 @@ from frozen_app import frozen_app, frozen_config, wait_for
 from textual.widgets import Input, Static
 
 from lobterm.config import Config
-from lobterm.engine.events import BUY, SELL
-from lobterm.venues.base import OUR_OWNER
+from lobterm.engine.events import BUY, OUR_OWNER, SELL
 from lobterm.widgets.ticket import ConfirmOrderScreen, OrderTicket
-
 
 SIZE = (100, 34)
 
@@ -31,7 +29,9 @@ async def fill(pilot, field: str, text: str) -> None:
     ticket.query_one(f"#{field}", Input).focus()
     await pilot.press("ctrl+a", "ctrl+k")  # home, delete to the end
     await pilot.press(*text)
-    await wait_for(pilot, lambda: ticket.query_one(f"#{field}", Input).value == text, what=f"{field} = {text}")
+    await wait_for(
+        pilot, lambda: ticket.query_one(f"#{field}", Input).value == text, what=f"{field} = {text}"
+    )
 
 
 def error_of(ticket: OrderTicket, field: str) -> str:
@@ -112,7 +112,9 @@ async def test_a_price_far_through_the_market_is_refused_on_either_side():
         await fill(pilot, "price", far_above)
         await pilot.press("enter")
         await pilot.pause(0.05)
-        assert "bps above the mid" in error_of(ticket, "price") and "ui.ticket_band_bps" in error_of(ticket, "price")
+        assert "bps above the mid" in error_of(ticket, "price") and "ui.ticket_band_bps" in error_of(
+            ticket, "price"
+        )
         assert app.kernel.oms.sent == 0
         # The same price to sell is a resting offer far away: allowed (no message).
         ticket.query_one("#side").focus()
@@ -140,8 +142,11 @@ async def test_a_valid_ticket_rests_in_the_sim_book_and_shows_on_the_ladder():
         order = app.kernel.oms.working[ticket.sent]
         assert (order.side, order.price, order.leaves, order.tag) == (BUY, price, 25, "manual")
         assert app.kernel.venues["sim"].book.order(ticket.sent) == (BUY, price, 25, 0, OUR_OWNER)
-        await wait_for(pilot, lambda: (app.ladder.cell_text(price, "our_bids") or "").startswith("0.025 (1)"),
-                       what="our bid on the ladder")
+        await wait_for(
+            pilot,
+            lambda: (app.ladder.cell_text(price, "our_bids") or "").startswith("0.025 (1)"),
+            what="our bid on the ladder",
+        )
 
 
 async def test_a_sell_ticket_of_another_type_goes_out_with_that_type():
@@ -151,7 +156,9 @@ async def test_a_sell_ticket_of_another_type_goes_out_with_that_type():
         ticket.query_one("#side").focus()
         await pilot.press("right")  # Sell
         await pilot.press("tab", "right")  # type: market
-        await wait_for(pilot, lambda: ticket.query_one("#price", Input).disabled, what="price disabled for market")
+        await wait_for(
+            pilot, lambda: ticket.query_one("#price", Input).disabled, what="price disabled for market"
+        )
         await fill(pilot, "qty", "0.004")
         position_before = app.kernel.inventory.position("sim", app.market.symbol).lots
         await pilot.press("enter")
@@ -180,7 +187,9 @@ async def test_an_order_above_the_confirmation_size_asks_first():
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmOrderScreen), what="the question again")
         await pilot.press("y")
-        await wait_for(pilot, lambda: not isinstance(app.screen, (OrderTicket, ConfirmOrderScreen)), what="sent")
+        await wait_for(
+            pilot, lambda: not isinstance(app.screen, (OrderTicket, ConfirmOrderScreen)), what="sent"
+        )
         assert [o[1:4] for o in our_resting(app)] == [(BUY, price, 600)]
 
 

@@ -53,8 +53,9 @@ def test_microprice_leans_towards_the_thinner_side(book):
     assert an.microprice(book) == Fraction(304, 3)
 
 
-@pytest.mark.parametrize("n, expected", [(1, Fraction(1, 3)), (2, Fraction(0)), (3, Fraction(1, 7)),
-                                         (50, Fraction(1, 7))])
+@pytest.mark.parametrize(
+    "n, expected", [(1, Fraction(1, 3)), (2, Fraction(0)), (3, Fraction(1, 7)), (50, Fraction(1, 7))]
+)
 def test_imbalance_over_n_levels(book, n, expected):
     # n=1: (4-2)/6; n=2: (10-10)/20; n=3: (20-15)/35
     assert an.imbalance(book, n) == expected
@@ -128,10 +129,17 @@ def test_importing_analytics_does_not_import_numba_or_numpy():
     import subprocess
     from pathlib import Path
 
-    code = ("import sys, lobterm.engine.analytics, lobterm.engine.unified; "
-            "print('numba' in sys.modules, 'numpy' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[2])
+    code = (
+        "import sys, lobterm.engine.analytics, lobterm.engine.unified; "
+        "print('numba' in sys.modules, 'numpy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.stdout.split() == ["False", "False"]
 
 
@@ -141,8 +149,9 @@ def _padded(levels: list[tuple[int, int]], depth: int) -> tuple[list[int], list[
     return prices, sizes
 
 
-side_books = st.lists(st.dictionaries(st.integers(1, 200), st.integers(1, 20), max_size=6),
-                      min_size=1, max_size=8)
+side_books = st.lists(
+    st.dictionaries(st.integers(1, 200), st.integers(1, 20), max_size=6), min_size=1, max_size=8
+)
 
 
 @settings(max_examples=25, deadline=None)
@@ -151,7 +160,7 @@ def test_vwap_arrays_equal_the_book_walk_row_by_row(asks_per_row, qty):
     books = [book_of(asks=sorted(a.items())) for a in asks_per_row]
     rows = [_padded(b.depth(SELL, 6), 6) for b in books]
     filled, cost = an.vwap_arrays([r[0] for r in rows], [r[1] for r in rows], qty)
-    for b, f, c in zip(books, filled.tolist(), cost.tolist()):
+    for b, f, c in zip(books, filled.tolist(), cost.tolist(), strict=False):
         r = an.vwap(b, BUY, qty)
         assert (f, c) == (r.filled, r.cost)
 

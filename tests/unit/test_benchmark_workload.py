@@ -67,4 +67,3 @@ def test_replay_leaves_the_same_resting_orders_as_the_workloads_order_stream(wor
             resting[oid] = (side, price, qty)
     book, _ = replay_keeping_events(workload["ops"])
     assert {oid: (side, price, size) for oid, side, price, size, _ in book.resting_orders()} == resting
-

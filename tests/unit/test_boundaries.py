@@ -16,9 +16,26 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[2] / "lobterm"
 
-ENGINE_ALLOWED = {"__future__", "bisect", "dataclasses", "decimal", "fractions", "typing", "math",
-                  "collections", "functools", "itertools", "heapq", "enum", "operator", "msgspec",
-                  "sortedcontainers", "numpy", "numba", "lobterm"}
+ENGINE_ALLOWED = {
+    "__future__",
+    "bisect",
+    "dataclasses",
+    "decimal",
+    "fractions",
+    "typing",
+    "math",
+    "collections",
+    "functools",
+    "itertools",
+    "heapq",
+    "enum",
+    "operator",
+    "msgspec",
+    "sortedcontainers",
+    "numpy",
+    "numba",
+    "lobterm",
+}
 ENGINE_FORBIDDEN_REASON = "engine/ must stay pure (no I/O, clocks, randomness or UI)"
 
 
@@ -41,7 +58,9 @@ def _modules(sub: str) -> list[Path]:
 def test_engine_module_imports_only_pure_modules(path: Path) -> None:
     bad = {n for n in _imports(path) if n.split(".")[0] not in ENGINE_ALLOWED}
     assert not bad, f"{path.name} imports {sorted(bad)}: {ENGINE_FORBIDDEN_REASON}"
-    engine_internal = {n for n in _imports(path) if n.startswith("lobterm") and not n.startswith("lobterm.engine")}
+    engine_internal = {
+        n for n in _imports(path) if n.startswith("lobterm") and not n.startswith("lobterm.engine")
+    }
     assert not engine_internal, f"{path.name} imports {sorted(engine_internal)} from outside engine/"
 
 
@@ -53,10 +72,12 @@ def test_core_packages_never_import_textual(sub: str) -> None:
 
 
 def test_starting_the_tui_path_does_not_import_ccxt() -> None:
-    code = ("import sys, lobterm.cli, lobterm.app, lobterm.headless, lobterm.kernel; "
-            "from lobterm.config import load; from lobterm.headless import build_sim_kernel; "
-            "build_sim_kernel(load(use_defaults=False), virtual=True); "
-            "print('ccxt' in sys.modules)")
+    code = (
+        "import sys, lobterm.cli, lobterm.app, lobterm.headless, lobterm.kernel; "
+        "from lobterm.config import load; from lobterm.headless import build_sim_kernel; "
+        "build_sim_kernel(load(use_defaults=False), virtual=True); "
+        "print('ccxt' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

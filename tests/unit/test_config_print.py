@@ -18,8 +18,14 @@ SECRETS = ("AKfile-0123456789", "SECfile-abcdef", "pw-file-777", "feed-token-xyz
 def lobterm(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("LOBTERM_")}
     environ.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "lobterm", *args], cwd=home, env={**environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "lobterm", *args],
+        cwd=home,
+        env={**environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_lobterm_config_prints_the_effective_config_with_every_secret_redacted(tmp_path):
@@ -70,10 +76,12 @@ def test_lobterm_config_applies_flags_over_files(tmp_path):
 
 
 def test_a_bad_config_file_exits_2_naming_the_key(tmp_path):
-    for text, key in (('[ui]\ndefault_qty = "lots"\n', "ui.default_qty"),
-                      ("[ui]\ncolour = 1\n", "ui.colour"),
-                      ("[ui]\nticket_band_bps = -5\n", "ui.ticket_band_bps"),
-                      ("[sim\n", "(file)")):
+    for text, key in (
+        ('[ui]\ndefault_qty = "lots"\n', "ui.default_qty"),
+        ("[ui]\ncolour = 1\n", "ui.colour"),
+        ("[ui]\nticket_band_bps = -5\n", "ui.ticket_band_bps"),
+        ("[sim\n", "(file)"),
+    ):
         (tmp_path / "lobterm.toml").write_text(text)
         out = lobterm("config", home=tmp_path)
         assert out.returncode == 2, text
@@ -83,10 +91,12 @@ def test_a_bad_config_file_exits_2_naming_the_key(tmp_path):
 
 def test_the_printed_config_loads_back_to_the_same_config(tmp_path):
     cfg = tmp_path / "a.toml"
-    cfg.write_text('[ui]\nqty_presets = ["0.005", "0.050"]\ntheme = "light"\n[mm]\nlevels = 3\n'
-                   '[risk]\nmax_order_qty = "2.000"\n[keys]\nsell = "S"\n[venues.x]\nexchange = "okx"\n'
-                   'symbols = ["BTC/USDT"]\n[venues.x.options]\nfetchCurrencies = false\n'
-                   '[venues.x.urls]\n"api.ws.spot" = "wss://example.invalid/ws"\n')
+    cfg.write_text(
+        '[ui]\nqty_presets = ["0.005", "0.050"]\ntheme = "light"\n[mm]\nlevels = 3\n'
+        '[risk]\nmax_order_qty = "2.000"\n[keys]\nsell = "S"\n[venues.x]\nexchange = "okx"\n'
+        'symbols = ["BTC/USDT"]\n[venues.x.options]\nfetchCurrencies = false\n'
+        '[venues.x.urls]\n"api.ws.spot" = "wss://example.invalid/ws"\n'
+    )
     original = load(cfg, use_defaults=False)
     printed = tmp_path / "printed.toml"
     printed.write_text(effective_toml(original))
@@ -95,10 +105,20 @@ def test_the_printed_config_loads_back_to_the_same_config(tmp_path):
 
 
 def test_redact_covers_nested_secrets_but_not_the_key_bindings():
-    tree = {"keys": {"buy": "b"}, "venues": {"v": {"api_key": "x", "apiKey": "y", "options": {"SECRET_THING": "z"},
-                                                   "secret": ""}},
-            "feed": {"token": "t", "top_n": 10}}
-    assert redact(tree) == {"keys": {"buy": "b"},
-                            "venues": {"v": {"api_key": REDACTED, "apiKey": REDACTED,
-                                             "options": {"SECRET_THING": REDACTED}, "secret": ""}},
-                            "feed": {"token": REDACTED, "top_n": 10}}
+    tree = {
+        "keys": {"buy": "b"},
+        "venues": {"v": {"api_key": "x", "apiKey": "y", "options": {"SECRET_THING": "z"}, "secret": ""}},
+        "feed": {"token": "t", "top_n": 10},
+    }
+    assert redact(tree) == {
+        "keys": {"buy": "b"},
+        "venues": {
+            "v": {
+                "api_key": REDACTED,
+                "apiKey": REDACTED,
+                "options": {"SECRET_THING": REDACTED},
+                "secret": "",
+            }
+        },
+        "feed": {"token": REDACTED, "top_n": 10},
+    }

@@ -20,7 +20,11 @@ BUY, SELL = 0, 1
 
 
 def book(ts: int = 1, bid: int = 100, ask: int = 105, size: int = 10) -> list[list[int]]:
-    return [[fk.K_SNAP, ts, 0, 0, 2, 1], [fk.K_LEVEL, ts, BUY, bid, size, 0], [fk.K_LEVEL, ts, SELL, ask, size, 0]]
+    return [
+        [fk.K_SNAP, ts, 0, 0, 2, 1],
+        [fk.K_LEVEL, ts, BUY, bid, size, 0],
+        [fk.K_LEVEL, ts, SELL, ask, size, 0],
+    ]
 
 
 def order(ts: int, side: int, price: int, size: int, post_only: int = 1) -> list[int]:
@@ -37,8 +41,9 @@ def delta(ts: int, seq: int, side: int, price: int, size: int) -> list[int]:
 
 def run(script: list[list[int]], lo: int = 90, hi: int = 110, cancel_model: str = "conservative"):
     """(fills as tuples (ts, side, price, size, maker, order id, leaves, rule), scalars, slots by order id)."""
-    ip, fp, sizes = _kernel_inputs(QuoteParams(levels=1), None, 0, PaperConfig(cancel_model=cancel_model),
-                                   mm_on=False)
+    ip, fp, sizes = _kernel_inputs(
+        QuoteParams(levels=1), None, 0, PaperConfig(cancel_model=cancel_model), mm_on=False
+    )
     rows = np.array(script, dtype=np.int64)
     fills, S, slots = run_kernel(rows, lo, hi, ip, fp, sizes, int(rows[-1, fk.C_TS]))
     by_id = {int(s[fk.Q_OID]): s for s in slots if s[fk.Q_OID]}
@@ -77,13 +82,17 @@ def test_the_book_crossing_our_price_fills_us_at_our_price_as_maker_up_to_the_cr
 def test_level_decreases_that_trades_do_not_explain_are_cancels_behind_us_in_the_conservative_model() -> None:
     _f, _S, orders = run(book() + [order(2, BUY, 100, 5), delta(3, 2, BUY, 100, 7)])
     assert orders[1][fk.D_AHEAD] == 7 * QUEUE_SCALE  # min(ahead 10, level 7)
-    _f, _S, orders = run(book() + [order(2, BUY, 100, 5), delta(3, 2, BUY, 100, 12), delta(4, 3, BUY, 100, 11)])
+    _f, _S, orders = run(
+        book() + [order(2, BUY, 100, 5), delta(3, 2, BUY, 100, 12), delta(4, 3, BUY, 100, 11)]
+    )
     assert orders[1][fk.D_AHEAD] == 10 * QUEUE_SCALE  # added behind us, then 1 of 12 cancelled: still 10
 
 
 def test_in_the_probabilistic_model_cancels_come_from_ahead_of_us_in_proportion() -> None:
-    _f, _S, orders = run(book() + [order(2, BUY, 100, 5), delta(3, 2, BUY, 100, 12), delta(4, 3, BUY, 100, 9)],
-                         cancel_model="probabilistic")
+    _f, _S, orders = run(
+        book() + [order(2, BUY, 100, 5), delta(3, 2, BUY, 100, 12), delta(4, 3, BUY, 100, 9)],
+        cancel_model="probabilistic",
+    )
     assert orders[1][fk.D_AHEAD] == 10 * QUEUE_SCALE - 10 * QUEUE_SCALE * 3 // 12
 
 
@@ -97,5 +106,7 @@ def test_a_post_only_order_that_would_trade_is_rejected_and_a_plain_limit_takes_
 def test_a_sequence_gap_invalidates_the_book_until_the_next_snapshot() -> None:
     _f, S, _o = run(book() + [delta(2, 3, BUY, 101, 4)])
     assert S[fk.S_VALID] == 0 and S[fk.S_GAPS] == 1
-    _f, S, _o = run(book() + [delta(2, 3, BUY, 101, 4)] + [[fk.K_SNAP, 3, 0, 0, 1, 9], [fk.K_LEVEL, 3, SELL, 104, 2, 0]])
+    _f, S, _o = run(
+        book() + [delta(2, 3, BUY, 101, 4)] + [[fk.K_SNAP, 3, 0, 0, 1, 9], [fk.K_LEVEL, 3, SELL, 104, 2, 0]]
+    )
     assert S[fk.S_VALID] == 1 and S[fk.S_BID] == -1 and S[fk.S_ASK] == 104 - 90

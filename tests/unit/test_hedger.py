@@ -14,13 +14,27 @@ from fractions import Fraction
 import pytest
 
 from lobterm.clock import VIRTUAL_EPOCH_NS, VirtualClock
-from lobterm.engine.events import (BUY, EXPIRED, FILLED, IOC, LIMIT, MARKET, REJECTED, SELL,
-                                   STP_CANCEL_RESTING, Accepted, BookSnapshot, Cancelled, Done, Fill,
-                                   Rejected)
+from lobterm.engine.events import (
+    BUY,
+    EXPIRED,
+    FILLED,
+    IOC,
+    LIMIT,
+    MARKET,
+    OUR_OWNER,
+    REJECTED,
+    SELL,
+    STP_CANCEL_RESTING,
+    Accepted,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+)
 from lobterm.engine.instrument import Instrument
 from lobterm.kernel import Kernel
-from lobterm.trading.hedger import PAUSED, RUNNING, STOPPED, Hedger, HedgeParamError, HedgeParams
-from lobterm.venues.base import OUR_OWNER
+from lobterm.trading.hedger import PAUSED, RUNNING, STOPPED, HedgeParamError, HedgeParams, Hedger
 
 SYMBOL = "BTC/USDT"
 S = 1_000_000_000  # one second in ns
@@ -45,8 +59,9 @@ class LoopbackVenue:
 
     def __init__(self, name: str, lot_size: str = "0.001") -> None:
         self.name = name
-        self.instruments = {SYMBOL: Instrument(SYMBOL, tick_size=Decimal("0.1"), lot_size=Decimal(lot_size),
-                                               venue=name)}
+        self.instruments = {
+            SYMBOL: Instrument(SYMBOL, tick_size=Decimal("0.1"), lot_size=Decimal(lot_size), venue=name)
+        }
         self.state = "up"
         self.sent: list[Sent] = []
         self.cancels: list[int] = []
@@ -80,9 +95,16 @@ class Desk:
         self._maker_id = 10_000
 
     def hedger(self, *, cross: bool = False, own_fills: bool = False, **params) -> Hedger:
-        return Hedger(self.bus, self.kernel.oms, self.kernel.markets, quote=("X", SYMBOL),
-                      hedge=("Y", SYMBOL) if cross else None, params=HedgeParams(**params), clock=self.clock,
-                      positions=None if own_fills else self.kernel.inventory)
+        return Hedger(
+            self.bus,
+            self.kernel.oms,
+            self.kernel.markets,
+            quote=("X", SYMBOL),
+            hedge=("Y", SYMBOL) if cross else None,
+            params=HedgeParams(**params),
+            clock=self.clock,
+            positions=None if own_fills else self.kernel.inventory,
+        )
 
     def now(self) -> int:
         return self.clock.now()
@@ -103,24 +125,54 @@ class Desk:
         self._maker_id += 1
         oid = self._maker_id
         ts = self.now()
-        self.bus.publish_many([Accepted(ts, venue, SYMBOL, oid, side, price, size, LIMIT, OUR_OWNER),
-                               Fill(ts, venue, SYMBOL, oid, side, price, size, 0, True, 0, oid, OUR_OWNER),
-                               Done(ts, venue, SYMBOL, oid, size, FILLED, OUR_OWNER)])
+        self.bus.publish_many(
+            [
+                Accepted(ts, venue, SYMBOL, oid, side, price, size, LIMIT, OUR_OWNER),
+                Fill(ts, venue, SYMBOL, oid, side, price, size, 0, True, 0, oid, OUR_OWNER),
+                Done(ts, venue, SYMBOL, oid, size, FILLED, OUR_OWNER),
+            ]
+        )
 
     def answer(self, venue: str, sent: Sent, fills: list[tuple[int, int]] = (), fee: int = 0) -> None:
         """The venue's answer to an IOC: Accepted, the fills, then the rest expires."""
         ts = self.now()
-        evs = [Accepted(ts, venue, SYMBOL, sent.order_id, sent.side, sent.price, sent.size, sent.order_type,
-                        OUR_OWNER)]
+        evs = [
+            Accepted(
+                ts, venue, SYMBOL, sent.order_id, sent.side, sent.price, sent.size, sent.order_type, OUR_OWNER
+            )
+        ]
         leaves = sent.size
         for price, size in fills:
             leaves -= size
-            evs.append(Fill(ts, venue, SYMBOL, sent.order_id, sent.side, price, size, leaves, False, fee,
-                            sent.order_id, OUR_OWNER))
+            evs.append(
+                Fill(
+                    ts,
+                    venue,
+                    SYMBOL,
+                    sent.order_id,
+                    sent.side,
+                    price,
+                    size,
+                    leaves,
+                    False,
+                    fee,
+                    sent.order_id,
+                    OUR_OWNER,
+                )
+            )
         if leaves:
             evs.append(Cancelled(ts, venue, SYMBOL, sent.order_id, leaves, EXPIRED, OUR_OWNER))
-        evs.append(Done(ts, venue, SYMBOL, sent.order_id, sent.size - leaves,
-                        FILLED if not leaves else EXPIRED, OUR_OWNER))
+        evs.append(
+            Done(
+                ts,
+                venue,
+                SYMBOL,
+                sent.order_id,
+                sent.size - leaves,
+                FILLED if not leaves else EXPIRED,
+                OUR_OWNER,
+            )
+        )
         self.bus.publish_many(evs)
 
     def fill_all(self, venue: str, sent: Sent) -> None:
@@ -128,8 +180,12 @@ class Desk:
 
     def reject(self, venue: str, sent: Sent, reason: str = "risk: max order size") -> None:
         ts = self.now()
-        self.bus.publish_many([Rejected(ts, venue, SYMBOL, sent.order_id, reason, OUR_OWNER),
-                               Done(ts, venue, SYMBOL, sent.order_id, 0, REJECTED, OUR_OWNER)])
+        self.bus.publish_many(
+            [
+                Rejected(ts, venue, SYMBOL, sent.order_id, reason, OUR_OWNER),
+                Done(ts, venue, SYMBOL, sent.order_id, 0, REJECTED, OUR_OWNER),
+            ]
+        )
 
     def position(self, venue: str) -> int:
         return self.kernel.inventory.position(venue, SYMBOL).lots
@@ -370,9 +426,16 @@ class LotsOnly:
 
 def test_opportunistic_uses_the_quote_mid_when_the_cost_of_the_position_is_unknown(desk: Desk) -> None:
     desk.maker_fill("X", BUY, 1001, 10)  # before the hedger: it never saw the cost
-    h = Hedger(desk.bus, desk.kernel.oms, desk.kernel.markets, quote=("X", SYMBOL), hedge=("Y", SYMBOL),
-               params=HedgeParams(policy="opportunistic", deadline_s=60), clock=desk.clock,
-               positions=LotsOnly(desk.kernel))
+    h = Hedger(
+        desk.bus,
+        desk.kernel.oms,
+        desk.kernel.markets,
+        quote=("X", SYMBOL),
+        hedge=("Y", SYMBOL),
+        params=HedgeParams(policy="opportunistic", deadline_s=60),
+        clock=desk.clock,
+        positions=LotsOnly(desk.kernel),
+    )
     assert h.avg_cost() is None
     desk.book("X", 1000, 1002)  # quote mid 1001
     desk.book("Y", 1000, 1001)
@@ -521,19 +584,22 @@ def test_an_unknown_parameter_is_refused_by_name(desk: Desk) -> None:
         h.set_params(threshhold=3)
 
 
-@pytest.mark.parametrize("change, name", [
-    ({"policy": "vwap"}, "policy"),
-    ({"threshold_lots": -1}, "threshold_lots"),
-    ({"threshold_lots": 2.5}, "threshold_lots"),
-    ({"target_lots": 1}, "target_lots"),  # above the threshold of 0
-    ({"max_slippage_bps": -1}, "max_slippage_bps"),
-    ({"max_slippage_bps": float("nan")}, "max_slippage_bps"),
-    ({"twap_seconds": 0}, "twap_seconds"),
-    ({"overdue_after_s": "soon"}, "overdue_after_s"),
-    ({"reference": "vwap"}, "reference"),
-    ({"max_order_lots": 0}, "max_order_lots"),
-    ({"edge_bps": True}, "edge_bps"),
-])
+@pytest.mark.parametrize(
+    "change, name",
+    [
+        ({"policy": "vwap"}, "policy"),
+        ({"threshold_lots": -1}, "threshold_lots"),
+        ({"threshold_lots": 2.5}, "threshold_lots"),
+        ({"target_lots": 1}, "target_lots"),  # above the threshold of 0
+        ({"max_slippage_bps": -1}, "max_slippage_bps"),
+        ({"max_slippage_bps": float("nan")}, "max_slippage_bps"),
+        ({"twap_seconds": 0}, "twap_seconds"),
+        ({"overdue_after_s": "soon"}, "overdue_after_s"),
+        ({"reference": "vwap"}, "reference"),
+        ({"max_order_lots": 0}, "max_order_lots"),
+        ({"edge_bps": True}, "edge_bps"),
+    ],
+)
 def test_each_parameter_is_validated(desk: Desk, change: dict, name: str) -> None:
     h = desk.hedger()
     with pytest.raises(HedgeParamError) as err:

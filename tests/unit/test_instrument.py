@@ -27,11 +27,19 @@ BTC = Instrument("BTC/USDT", tick_size=Decimal("0.1"), lot_size=Decimal("0.001")
 
 # Grids seen on real venues: decimal steps, half and quarter ticks, whole-number ticks, tiny lots.
 GRIDS = [
-    ("0.1", "0.001"), ("0.01", "0.00001"), ("0.5", "1"), ("0.25", "0.1"), ("25", "0.01"),
-    ("1", "1"), ("0.00000001", "0.1"), ("0.0001", "10"), ("5E-7", "1E+2"),
+    ("0.1", "0.001"),
+    ("0.01", "0.00001"),
+    ("0.5", "1"),
+    ("0.25", "0.1"),
+    ("25", "0.01"),
+    ("1", "1"),
+    ("0.00000001", "0.1"),
+    ("0.0001", "10"),
+    ("5E-7", "1E+2"),
 ]
-instruments = st.sampled_from([Instrument(f"X{i}/USD", tick_size=Decimal(t), lot_size=Decimal(lot))
-                               for i, (t, lot) in enumerate(GRIDS)])
+instruments = st.sampled_from(
+    [Instrument(f"X{i}/USD", tick_size=Decimal(t), lot_size=Decimal(lot)) for i, (t, lot) in enumerate(GRIDS)]
+)
 units = st.integers(1, MAX_UNITS)
 
 FAST = settings(max_examples=300, deadline=None)
@@ -133,8 +141,19 @@ def test_off_grid_size_is_refused(value):
     refused(BTC.lots, value, "not a multiple of the lot size 0.001")
 
 
-NOT_FINITE = ["NaN", "nan", "sNaN", float("nan"), Decimal("NaN"), "inf", "Infinity", "-inf", float("inf"),
-              float("-inf"), Decimal("-Infinity")]
+NOT_FINITE = [
+    "NaN",
+    "nan",
+    "sNaN",
+    float("nan"),
+    Decimal("NaN"),
+    "inf",
+    "Infinity",
+    "-inf",
+    float("inf"),
+    float("-inf"),
+    Decimal("-Infinity"),
+]
 
 
 @pytest.mark.parametrize("value", NOT_FINITE, ids=repr)
@@ -147,8 +166,9 @@ def test_nan_and_infinity_are_refused_as_sizes(value):
     refused(BTC.lots, value, "must be finite")
 
 
-@pytest.mark.parametrize("value", ["-1", -1, -0.1, Decimal("-100.1"), 0, "0", "0.0", "-0", 0.0, Decimal(0)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "value", ["-1", -1, -0.1, Decimal("-100.1"), 0, "0", "0.0", "-0", 0.0, Decimal(0)], ids=repr
+)
 def test_zero_and_negative_prices_are_refused(value):
     refused(BTC.ticks, value, "must be greater than zero")
 
@@ -275,8 +295,9 @@ def test_ticks_nearest_refuses_what_ticks_refuses_except_off_grid(value):
         BTC.ticks_nearest(value)
 
 
-prices = st.builds(lambda k, places: Decimal(f"{k}E-{places}"), st.integers(1, 10**40), st.integers(0, 40)) \
-    .filter(lambda d: Decimal("0.1") <= d <= Decimal("1E+13"))
+prices = st.builds(
+    lambda k, places: Decimal(f"{k}E-{places}"), st.integers(1, 10**40), st.integers(0, 40)
+).filter(lambda d: Decimal("0.1") <= d <= Decimal("1E+13"))
 
 
 @FAST
@@ -320,8 +341,9 @@ def test_format_of_a_whole_number_grid_shows_no_decimals():
 
 
 def test_explicit_display_decimals_pad_the_price():
-    inst = Instrument("X/USD", tick_size=Decimal("0.5"), lot_size=Decimal("1"),
-                      price_decimals=2, size_decimals=1)
+    inst = Instrument(
+        "X/USD", tick_size=Decimal("0.5"), lot_size=Decimal("1"), price_decimals=2, size_decimals=1
+    )
     assert inst.format_price(3) == "1.50" and inst.format_size(2) == "2.0"
 
 

@@ -14,13 +14,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lobterm.config import load
-from lobterm.engine.events import BUY, IOC, SELL, Fill
+from lobterm.engine.events import BUY, IOC, OUR_OWNER, SELL, Fill
 from lobterm.engine.instrument import Instrument
 from lobterm.headless import build_sim_kernel
-from lobterm.trading.inventory import (AVG_EXACT_DENOMINATOR, AVG_GRID, MARK_CLOSE, MARK_LAST, MARK_MID,
-                                       Inventory, InventoryError, TopOfBook, mark_price,
-                                       recompute_from_fills, to_price, to_quote)
-from lobterm.venues.base import OUR_OWNER
+from lobterm.trading.inventory import (
+    AVG_EXACT_DENOMINATOR,
+    AVG_GRID,
+    MARK_CLOSE,
+    MARK_LAST,
+    MARK_MID,
+    Inventory,
+    InventoryError,
+    TopOfBook,
+    mark_price,
+    recompute_from_fills,
+    to_price,
+    to_quote,
+)
 
 SIM = "sim"
 SYM = "BTC/USDT"
@@ -28,8 +38,17 @@ BTC = Instrument(SYM, tick_size=Decimal("0.1"), lot_size=Decimal("0.001"), venue
 _ids = count(1)
 
 
-def fill(side: int, price: int, size: int, fee: int = 0, *, venue: str = SIM, symbol: str = SYM,
-         owner: int = OUR_OWNER, maker: bool = False) -> Fill:
+def fill(
+    side: int,
+    price: int,
+    size: int,
+    fee: int = 0,
+    *,
+    venue: str = SIM,
+    symbol: str = SYM,
+    owner: int = OUR_OWNER,
+    maker: bool = False,
+) -> Fill:
     n = next(_ids)
     return Fill(n, venue, symbol, n, side, price, size, 0, maker, fee, n, owner)
 
@@ -87,10 +106,14 @@ def test_flip_short_to_long_realizes_the_short_and_opens_the_rest_at_the_fill_pr
 
 def test_partial_fills_of_one_order_book_like_one_fill() -> None:
     whole = book(fill(BUY, 100, 2), fill(SELL, 107, 6)).position(SIM, SYM)
-    parts = book(fill(BUY, 100, 2), fill(SELL, 107, 1), fill(SELL, 107, 4),
-                 fill(SELL, 107, 1)).position(SIM, SYM)
-    assert (parts.lots, parts.cash, parts.realized, parts.avg_cost) == \
-           (whole.lots, whole.cash, whole.realized, whole.avg_cost) == (-4, 442, 14, 107)
+    parts = book(fill(BUY, 100, 2), fill(SELL, 107, 1), fill(SELL, 107, 4), fill(SELL, 107, 1)).position(
+        SIM, SYM
+    )
+    assert (
+        (parts.lots, parts.cash, parts.realized, parts.avg_cost)
+        == (whole.lots, whole.cash, whole.realized, whole.avg_cost)
+        == (-4, 442, 14, 107)
+    )
 
 
 # ---- fees ---------------------------------------------------------------------------------------------
@@ -191,8 +214,10 @@ def test_net_position_per_base_asset_adds_venues_with_different_lot_sizes() -> N
     inv.on_fill(fill(SELL, 130000, 2, venue="perp", symbol=perp.symbol))  # -0.02 BTC
     inv.on_fill(fill(BUY, 300000, 7, symbol=eth.symbol))
     assert inv.net("BTC") == Fraction(-15, 1000)
-    assert inv.net_by_venue("BTC") == {(SIM, SYM): Fraction(5, 1000),
-                                       ("perp", perp.symbol): Fraction(-2, 100)}
+    assert inv.net_by_venue("BTC") == {
+        (SIM, SYM): Fraction(5, 1000),
+        ("perp", perp.symbol): Fraction(-2, 100),
+    }
     assert inv.net("ETH") == Fraction(7, 100)
     assert inv.net("SOL") == 0
 
@@ -276,8 +301,14 @@ def test_snapshot_gives_exact_pnl_per_position_and_a_total_per_quote_currency() 
 
 
 # ---- reconciliation ----------------------------------------------------------------------------------------
-SEQUENCE = [fill(BUY, 100, 3, 30_000), fill(SELL, 104, 5, -52_000), fill(BUY, 99, 1), fill(BUY, 97, 6, 10),
-            fill(SELL, 101, 2, 5, venue="other"), fill(BUY, 50, 9, owner=3)]
+SEQUENCE = [
+    fill(BUY, 100, 3, 30_000),
+    fill(SELL, 104, 5, -52_000),
+    fill(BUY, 99, 1),
+    fill(BUY, 97, 6, 10),
+    fill(SELL, 101, 2, 5, venue="other"),
+    fill(BUY, 50, 9, owner=3),
+]
 
 
 def test_recomputing_from_the_fills_gives_the_same_books() -> None:
@@ -316,8 +347,13 @@ def test_kernel_books_from_sim_venue_fills_reconcile_with_the_fills() -> None:
 
 
 # ---- properties ------------------------------------------------------------------------------------------
-fill_args = st.tuples(st.sampled_from([BUY, SELL]), st.integers(1, 1000), st.integers(1, 50),
-                      st.integers(-100, 400), st.sampled_from(["quote", "base"]))
+fill_args = st.tuples(
+    st.sampled_from([BUY, SELL]),
+    st.integers(1, 1000),
+    st.integers(1, 50),
+    st.integers(-100, 400),
+    st.sampled_from(["quote", "base"]),
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -29,8 +29,16 @@ def book() -> L2Book:
 
 
 def state(b: L2Book) -> tuple:
-    return (dict(b.bids), dict(b.asks), b.best_bid(), b.best_ask(), b.depth(BUY, 100), b.depth(SELL, 100),
-            b.seq, b.valid)
+    return (
+        dict(b.bids),
+        dict(b.asks),
+        b.best_bid(),
+        b.best_ask(),
+        b.depth(BUY, 100),
+        b.depth(SELL, 100),
+        b.seq,
+        b.valid,
+    )
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -112,11 +120,24 @@ def test_every_change_increments_the_version(book):
     assert book.version == v + 2
 
 
-@pytest.mark.parametrize("side, price, size", [
-    (2, 100, 1), (-1, 100, 1), (None, 100, 1),
-    (BUY, 0, 1), (BUY, -5, 1), (BUY, 100.0, 1), (BUY, "100", 1), (BUY, 10**16, 1),
-    (SELL, 100, -1), (SELL, 100, 1.5), (SELL, 100, None), (SELL, 100, 10**16), (SELL, 100, True),
-])
+@pytest.mark.parametrize(
+    "side, price, size",
+    [
+        (2, 100, 1),
+        (-1, 100, 1),
+        (None, 100, 1),
+        (BUY, 0, 1),
+        (BUY, -5, 1),
+        (BUY, 100.0, 1),
+        (BUY, "100", 1),
+        (BUY, 10**16, 1),
+        (SELL, 100, -1),
+        (SELL, 100, 1.5),
+        (SELL, 100, None),
+        (SELL, 100, 10**16),
+        (SELL, 100, True),
+    ],
+)
 def test_apply_level_rejects_garbage_and_leaves_the_book_unchanged(book, side, price, size):
     before, version = state(book), book.version
     with pytest.raises(L2BookError):
@@ -172,11 +193,17 @@ def test_stale_deltas_are_ignored_and_counted(book, seq):
     assert state(book) == before and book.stale == 1 and book.ignored == 1
 
 
-@pytest.mark.parametrize("bad", [
-    delta(11, 5, 100, 1), delta(11, BUY, 0, 1), delta(11, BUY, 100, -1),
-    BookDelta(0, "other", S, 11, BUY, 100, 1), BookDelta(0, V, "ETH/USDT", 11, BUY, 100, 1),
-    BookDelta(0, V, S, "11", BUY, 100, 1),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        delta(11, 5, 100, 1),
+        delta(11, BUY, 0, 1),
+        delta(11, BUY, 100, -1),
+        BookDelta(0, "other", S, 11, BUY, 100, 1),
+        BookDelta(0, V, "ETH/USDT", 11, BUY, 100, 1),
+        BookDelta(0, V, S, "11", BUY, 100, 1),
+    ],
+)
 def test_garbage_deltas_are_counted_and_change_nothing(book, bad):
     before, version = state(book), book.version
     assert book.apply_delta(bad) is None
@@ -197,15 +224,18 @@ def test_gap_increments_the_version_so_the_ui_shows_staleness(book):
 
 
 # ---- apply_snapshot: garbage ---------------------------------------------------------------
-@pytest.mark.parametrize("bad", [
-    snap(11, bids=[(100, 1), (100, 2)]),
-    snap(11, bids=[(100, 0), (100, 2)]),
-    snap(11, asks=[(0, 1)]),
-    snap(11, asks=[(101, -1)]),
-    snap(11, bids=[(100,)]),
-    BookSnapshot(0, "other", S, 11, (), ()),
-    BookSnapshot(0, V, S, None, (), ()),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        snap(11, bids=[(100, 1), (100, 2)]),
+        snap(11, bids=[(100, 0), (100, 2)]),
+        snap(11, asks=[(0, 1)]),
+        snap(11, asks=[(101, -1)]),
+        snap(11, bids=[(100,)]),
+        BookSnapshot(0, "other", S, 11, (), ()),
+        BookSnapshot(0, V, S, None, (), ()),
+    ],
+)
 def test_garbage_snapshot_raises_and_leaves_the_book_unchanged(book, bad):
     before, version = state(book), book.version
     with pytest.raises(L2BookError):
@@ -305,6 +335,7 @@ class L2BookMachine(RuleBasedStateMachine):
         self.version = b.version
 
 
-L2BookMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
-                                           suppress_health_check=[HealthCheck.too_slow])
+L2BookMachine.TestCase.settings = settings(
+    max_examples=60, stateful_step_count=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 test_l2book_matches_a_dict_model = L2BookMachine.TestCase

@@ -11,13 +11,23 @@ from fractions import Fraction
 
 import pytest
 
-from lobterm.engine.events import BUY, SELL, Fill
+from lobterm.engine.events import BUY, OUR_OWNER, SELL, Fill
 from lobterm.engine.instrument import Instrument
 from lobterm.trading.inventory import Inventory
-from lobterm.trading.margin import (LEVEL_DANGER, LEVEL_LIQUIDATION, LEVEL_OK, LEVEL_WARN, MarginError,
-                                    MarginMonitor, MarginRules, ReduceOrder, collateral_units,
-                                    conservative_tick, liquidation_price, reduce_order)
-from lobterm.venues.base import OUR_OWNER
+from lobterm.trading.margin import (
+    LEVEL_DANGER,
+    LEVEL_LIQUIDATION,
+    LEVEL_OK,
+    LEVEL_WARN,
+    MarginError,
+    MarginMonitor,
+    MarginRules,
+    ReduceOrder,
+    collateral_units,
+    conservative_tick,
+    liquidation_price,
+    reduce_order,
+)
 
 MMR = Fraction(1, 200)
 RULES = MarginRules.from_leverage(10, "0.005")
@@ -30,8 +40,13 @@ def test_leverage_sets_the_initial_rate() -> None:
 
 def test_isolated_collateral_defaults_to_the_initial_margin_at_entry() -> None:
     s = MarginMonitor(RULES).assess(10, 1000, 1000)
-    assert (s.collateral, s.notional, s.equity, s.initial_margin, s.maintenance_margin) == (1000, 10000, 1000,
-                                                                                          1000, 50)
+    assert (s.collateral, s.notional, s.equity, s.initial_margin, s.maintenance_margin) == (
+        1000,
+        10000,
+        1000,
+        1000,
+        50,
+    )
     assert s.available == 0 and s.effective_leverage == 10
 
 
@@ -73,14 +88,17 @@ def test_a_flat_position_is_ok_with_no_liquidation_price() -> None:
     assert (s.margin_ratio, s.level, s.liquidation_price, s.reduce) == (0, LEVEL_OK, None, None)
 
 
-@pytest.mark.parametrize("mark, ratio, level", [
-    (1000, Fraction(1, 20), LEVEL_OK),  # 50 / 1000
-    (910, Fraction(455, 1000), LEVEL_OK),  # 45.5 / 100
-    (909, Fraction(505, 1000), LEVEL_WARN),  # 45.45 / 90
-    (906, Fraction(755, 1000), LEVEL_WARN),  # 45.3 / 60
-    (905, Fraction(905, 1000), LEVEL_DANGER),  # 45.25 / 50
-    (904, Fraction(1130, 1000), LEVEL_LIQUIDATION),  # 45.2 / 40
-])
+@pytest.mark.parametrize(
+    "mark, ratio, level",
+    [
+        (1000, Fraction(1, 20), LEVEL_OK),  # 50 / 1000
+        (910, Fraction(455, 1000), LEVEL_OK),  # 45.5 / 100
+        (909, Fraction(505, 1000), LEVEL_WARN),  # 45.45 / 90
+        (906, Fraction(755, 1000), LEVEL_WARN),  # 45.3 / 60
+        (905, Fraction(905, 1000), LEVEL_DANGER),  # 45.25 / 50
+        (904, Fraction(1130, 1000), LEVEL_LIQUIDATION),  # 45.2 / 40
+    ],
+)
 def test_warning_levels_follow_maintenance_consumption(mark: int, ratio: Fraction, level: str) -> None:
     s = MarginMonitor(RULES).assess(10, 1000, mark)
     assert (s.margin_ratio, s.level) == (ratio, level)
@@ -125,8 +143,9 @@ def test_auto_reduce_pays_for_crossing_the_spread_and_the_taker_fee() -> None:
     # r >= 25.25 / (4.525 - 0.4*1.3616) = 6.34 -> 7
     rules = MarginRules.from_leverage(10, "0.005", auto_reduce=True, close_fee_rate="0.0004")
     assert MarginMonitor(rules).assess(10, 1000, 905, close_price=904).reduce == ReduceOrder(SELL, 7)
-    assert reduce_order(10, 1000, 905, 1000, MMR, Fraction(2, 5), close_price=904,
-                        close_fee_rate=Fraction(4, 10000)) == ReduceOrder(SELL, 7)
+    assert reduce_order(
+        10, 1000, 905, 1000, MMR, Fraction(2, 5), close_price=904, close_fee_rate=Fraction(4, 10000)
+    ) == ReduceOrder(SELL, 7)
 
 
 def test_auto_reduce_closes_everything_when_equity_is_gone() -> None:
@@ -159,19 +178,22 @@ def test_distance_to_liquidation_is_a_display_percentage() -> None:
 
 
 # ---- bad input ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("make", [
-    lambda: MarginRules("0.1", "0.05"),  # maintenance above initial
-    lambda: MarginRules("0", "0.1"),
-    lambda: MarginRules.from_leverage("0.5", "0.005"),
-    lambda: MarginRules.from_leverage(10, "0.005", warn_at="0.8", danger_at="0.5"),
-    lambda: MarginRules.from_leverage(10, "0.005", reduce_at="0.3", reduce_to="0.4"),
-    lambda: MarginRules.from_leverage(10, "0.005", close_fee_rate="0.01"),
-    lambda: MarginRules.from_leverage(10, "NaN"),
-    lambda: MarginMonitor(RULES).assess(10, 1000, 0),
-    lambda: MarginMonitor(RULES).assess(10, None, 1000),
-    lambda: MarginMonitor(RULES).assess(10, -5, 1000),
-    lambda: MarginMonitor(RULES).assess(1.5, 1000, 1000),  # type: ignore[arg-type]
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MarginRules("0.1", "0.05"),  # maintenance above initial
+        lambda: MarginRules("0", "0.1"),
+        lambda: MarginRules.from_leverage("0.5", "0.005"),
+        lambda: MarginRules.from_leverage(10, "0.005", warn_at="0.8", danger_at="0.5"),
+        lambda: MarginRules.from_leverage(10, "0.005", reduce_at="0.3", reduce_to="0.4"),
+        lambda: MarginRules.from_leverage(10, "0.005", close_fee_rate="0.01"),
+        lambda: MarginRules.from_leverage(10, "NaN"),
+        lambda: MarginMonitor(RULES).assess(10, 1000, 0),
+        lambda: MarginMonitor(RULES).assess(10, None, 1000),
+        lambda: MarginMonitor(RULES).assess(10, -5, 1000),
+        lambda: MarginMonitor(RULES).assess(1.5, 1000, 1000),  # type: ignore[arg-type]
+    ],
+)
 def test_nonsense_inputs_raise_a_margin_error_naming_the_rule(make) -> None:
     with pytest.raises(MarginError) as e:
         make()

@@ -14,12 +14,33 @@ import math
 import pytest
 
 from lobterm.config import load
-from lobterm.engine.events import (BUY, LIMIT, MARKET, ORDER_EVENTS, POST_ONLY, SELL, STP_NONE, BookDelta,
-                                   VenueStatus)
+from lobterm.engine.events import (
+    BUY,
+    LIMIT,
+    MARKET,
+    ORDER_EVENTS,
+    POST_ONLY,
+    SELL,
+    STP_NONE,
+    BookDelta,
+    VenueStatus,
+)
 from lobterm.headless import build_sim_kernel
-from lobterm.trading.market_maker import (AVELLANEDA_STOIKOV, CANCELLING, SENT, WORKING, Ladder,
-                                          MarketMaker, MarketMakerError, QuoteParamError, QuoteParams,
-                                          WorkingQuote, avellaneda_stoikov, diff_quotes, quote_ladder)
+from lobterm.trading.market_maker import (
+    AVELLANEDA_STOIKOV,
+    CANCELLING,
+    SENT,
+    WORKING,
+    Ladder,
+    MarketMaker,
+    MarketMakerError,
+    QuoteParamError,
+    QuoteParams,
+    WorkingQuote,
+    avellaneda_stoikov,
+    diff_quotes,
+    quote_ladder,
+)
 from lobterm.trading.oms import OrderManager
 from lobterm.trading.risk import RiskLimits, RiskManager
 from lobterm.venues.sim import LP_OWNER, SIM_ID_BASE, TAKER_OWNER
@@ -126,8 +147,11 @@ def test_avellaneda_stoikov_ladder_rounds_onto_the_grid() -> None:
 # ---- the diff ------------------------------------------------------------------------------------
 def _working(ladder: Ladder, first_id: int = 1) -> list[WorkingQuote]:
     ids = itertools.count(first_id)
-    return [WorkingQuote(next(ids), side, px, sz, WORKING)
-            for side, levels in ((BUY, ladder.bids), (SELL, ladder.asks)) for px, sz in levels]
+    return [
+        WorkingQuote(next(ids), side, px, sz, WORKING)
+        for side, levels in ((BUY, ladder.bids), (SELL, ladder.asks))
+        for px, sz in levels
+    ]
 
 
 P5 = QuoteParams(levels=5, spread_ticks=2, size_lots=10, max_position_lots=1000)
@@ -234,16 +258,23 @@ def replace_params(p: QuoteParams, **changes) -> QuoteParams:
 
 
 # ---- on a real (quiet) sim venue -----------------------------------------------------------------
-QUIET = {"seed": 3, "taker_per_s": 0.0, "churn_per_s": 0.0, "vol_bps": 0.0, "burst_per_min": 0.0,
-         "jump_per_min": 0.0}
+QUIET = {
+    "seed": 3,
+    "taker_per_s": 0.0,
+    "churn_per_s": 0.0,
+    "vol_bps": 0.0,
+    "burst_per_min": 0.0,
+    "jump_per_min": 0.0,
+}
 _ids = itertools.count(SIM_ID_BASE + 10**12)
 
 
 def _quiet(params: QuoteParams | None = None, **kw):
     kernel, venue = build_sim_kernel(load(use_defaults=False, overrides={"sim": QUIET}), virtual=True)
     venue.open()
-    mm = MarketMaker.from_kernel(kernel, params=params or QuoteParams(levels=5, spread_ticks=2, size_lots=10),
-                                 **kw)
+    mm = MarketMaker.from_kernel(
+        kernel, params=params or QuoteParams(levels=5, spread_ticks=2, size_lots=10), **kw
+    )
     return kernel, venue, kernel.default_market, mm
 
 
@@ -320,8 +351,9 @@ def test_refresh_tolerance_keeps_quotes_through_a_one_tick_move() -> None:
 
 
 def test_a_fill_skews_quotes_against_the_position() -> None:
-    params = QuoteParams(levels=3, spread_ticks=2, size_lots=10, skew_ticks_per_lot=0.2, size_skew=0.5,
-                         max_position_lots=50)
+    params = QuoteParams(
+        levels=3, spread_ticks=2, size_lots=10, skew_ticks_per_lot=0.2, size_skew=0.5, max_position_lots=50
+    )
     kernel, venue, m, mm = _quiet(params)
     mm.resume()
     _take(venue, SELL, m.l2.level_size(BUY, 649_999))  # sweeps the best bid level, ours included
@@ -380,11 +412,21 @@ def test_update_params_changes_the_ladder_live() -> None:
     assert [sz for _, sz in _quotes(mm, SELL)] == [4, 5, 6]
 
 
-@pytest.mark.parametrize("name,value", [
-    ("levels", 0), ("levels", 2.0), ("spread_ticks", "2"), ("gamma", 0.0), ("mode", "martingale"),
-    ("sizes", [3, 0]), ("size_skew", 1.5), ("post_only", 1), ("k", float("nan")),
-    ("max_position_lots", -5),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("levels", 0),
+        ("levels", 2.0),
+        ("spread_ticks", "2"),
+        ("gamma", 0.0),
+        ("mode", "martingale"),
+        ("sizes", [3, 0]),
+        ("size_skew", 1.5),
+        ("post_only", 1),
+        ("k", float("nan")),
+        ("max_position_lots", -5),
+    ],
+)
 def test_a_bad_parameter_is_rejected_naming_it_and_nothing_changes(name: str, value: object) -> None:
     kernel, venue, m, mm = _quiet()
     mm.resume()
@@ -435,7 +477,9 @@ def test_ladder_view_shows_desired_and_working_side_by_side() -> None:
     view = mm.ladder_view()
     assert view.status == "running" and view.reason == "" and view.quoted_spread_ticks == 2
     assert [(r.level, r.desired_price, r.working_price, r.state) for r in view.bids] == [
-        (0, 649_999, 649_999, WORKING), (1, 649_998, 649_998, WORKING)]
+        (0, 649_999, 649_999, WORKING),
+        (1, 649_998, 649_998, WORKING),
+    ]
     mm.pause()
     paused = mm.ladder_view()
     assert paused.status == "paused" and all(r.working_price is None for r in paused.asks)
@@ -467,8 +511,14 @@ def test_refused_quotes_are_counted_and_retried_only_after_the_backoff() -> None
     risk = RiskManager(kernel.markets, kernel.clock, RiskLimits(max_order_lots=5, max_book_age_ms=None))
     oms = OrderManager(kernel.venues, kernel.bus, kernel.clock, risk=risk)  # an OMS that checks risk
     kernel.bus.subscribe(ORDER_EVENTS, oms.on_event)
-    mm = MarketMaker(kernel.bus, oms, kernel.default_market, kernel.inventory, kernel.clock,
-                     QuoteParams(levels=5, size_lots=10, reject_backoff_ms=100))
+    mm = MarketMaker(
+        kernel.bus,
+        oms,
+        kernel.default_market,
+        kernel.inventory,
+        kernel.clock,
+        QuoteParams(levels=5, size_lots=10, reject_backoff_ms=100),
+    )
     mm.resume()
     assert (mm.quotes_sent, mm.rejects) == (1, 1)  # the first refusal stops the cycle
     assert "max_order_lots" in mm.last_reject and mm.working_quotes == []

@@ -57,8 +57,15 @@ def new_book(**kw) -> MatchingBook:
     return book
 
 
-def rest(book: MatchingBook, order_id: int, side: int, price: int, size: int, owner: int = 0,
-         order_type: int = LIMIT) -> None:
+def rest(
+    book: MatchingBook,
+    order_id: int,
+    side: int,
+    price: int,
+    size: int,
+    owner: int = 0,
+    order_type: int = LIMIT,
+) -> None:
     """Place an order that must rest untouched, and drop its events."""
     book.submit(order_id, side, price, size, order_type, owner)
     events = book.drain()
@@ -86,19 +93,38 @@ def amended(oid, price, size, kept_priority, owner=0):
     return Amended(T, VENUE, SYMBOL, oid, price, size, kept_priority, owner)
 
 
-def trade(maker_oid, taker_oid, taker_side, price, size, maker_leaves, taker_leaves, trade_id,
-          maker_owner=0, taker_owner=0):
+def trade(
+    maker_oid,
+    taker_oid,
+    taker_side,
+    price,
+    size,
+    maker_leaves,
+    taker_leaves,
+    trade_id,
+    maker_owner=0,
+    taker_owner=0,
+):
     """The maker/taker Fill pair of one trade, maker first."""
-    return [fill(maker_oid, 1 - taker_side, price, size, maker_leaves, True, trade_id, maker_owner),
-            fill(taker_oid, taker_side, price, size, taker_leaves, False, trade_id, taker_owner)]
+    return [
+        fill(maker_oid, 1 - taker_side, price, size, maker_leaves, True, trade_id, maker_owner),
+        fill(taker_oid, taker_side, price, size, taker_leaves, False, trade_id, taker_owner),
+    ]
 
 
 def snapshot(book: MatchingBook, ids=range(1, 100)) -> tuple:
     """Everything observable about the book (for 'the book is exactly as it was')."""
-    return (book.state(), book.depth(BUY), book.depth(SELL), book.total_size(BUY), book.total_size(SELL),
-            len(book), sorted(book.resting_orders()),
-            [(i, book.order(i), book.queue_position(i)) for i in ids],
-            {(s, p): book.orders_at(s, p) for s in (BUY, SELL) for p, _ in book.depth(s)})
+    return (
+        book.state(),
+        book.depth(BUY),
+        book.depth(SELL),
+        book.total_size(BUY),
+        book.total_size(SELL),
+        len(book),
+        sorted(book.resting_orders()),
+        [(i, book.order(i), book.queue_position(i)) for i in ids],
+        {(s, p): book.orders_at(s, p) for s in (BUY, SELL) for p, _ in book.depth(s)},
+    )
 
 
 def two_sided_book() -> MatchingBook:
@@ -144,8 +170,10 @@ def test_crossing_limit_order_trades_at_the_resting_price_and_rests_its_remainde
     book.submit(10, BUY, 101, 7)
     assert book.drain() == [
         accepted(10, BUY, 101, 7),
-        *trade(3, 10, BUY, 101, 2, 0, 5, 1), done(3, 2, FILLED),
-        *trade(4, 10, BUY, 101, 3, 0, 2, 2), done(4, 3, FILLED),
+        *trade(3, 10, BUY, 101, 2, 0, 5, 1),
+        done(3, 2, FILLED),
+        *trade(4, 10, BUY, 101, 3, 0, 2, 2),
+        done(4, 3, FILLED),
     ]
     assert book.order(10) == (BUY, 101, 2, 5, 0)
     assert book.state() == (4, 11, 4, 101, 102)
@@ -163,9 +191,12 @@ def test_crossing_limit_order_does_not_trade_beyond_its_limit():
 def test_limit_order_filled_completely_ends_with_done_filled_and_does_not_rest():
     book = two_sided_book()
     book.submit(10, BUY, 101, 2)
-    assert book.drain() == [accepted(10, BUY, 101, 2),
-                            *trade(3, 10, BUY, 101, 2, 0, 0, 1), done(3, 2, FILLED),
-                            done(10, 2, FILLED)]
+    assert book.drain() == [
+        accepted(10, BUY, 101, 2),
+        *trade(3, 10, BUY, 101, 2, 0, 0, 1),
+        done(3, 2, FILLED),
+        done(10, 2, FILLED),
+    ]
     assert 10 not in book
 
 
@@ -184,8 +215,10 @@ def test_market_order_sweeps_levels_best_first_and_carries_price_zero():
     book.submit(10, BUY, 0, 6, MARKET)
     assert book.drain() == [
         accepted(10, BUY, 0, 6, MARKET),
-        *trade(3, 10, BUY, 101, 2, 0, 4, 1), done(3, 2, FILLED),
-        *trade(4, 10, BUY, 101, 3, 0, 1, 2), done(4, 3, FILLED),
+        *trade(3, 10, BUY, 101, 2, 0, 4, 1),
+        done(3, 2, FILLED),
+        *trade(4, 10, BUY, 101, 3, 0, 1, 2),
+        done(4, 3, FILLED),
         *trade(5, 10, BUY, 102, 1, 3, 0, 3),
         done(10, 6, FILLED),
     ]
@@ -222,9 +255,12 @@ def test_ioc_trades_what_it_can_within_its_limit_and_expires_the_rest():
     book.submit(10, BUY, 101, 8, IOC)
     assert book.drain() == [
         accepted(10, BUY, 101, 8, IOC),
-        *trade(3, 10, BUY, 101, 2, 0, 6, 1), done(3, 2, FILLED),
-        *trade(4, 10, BUY, 101, 3, 0, 3, 2), done(4, 3, FILLED),
-        cancelled(10, 3, EXPIRED), done(10, 5, EXPIRED),
+        *trade(3, 10, BUY, 101, 2, 0, 6, 1),
+        done(3, 2, FILLED),
+        *trade(4, 10, BUY, 101, 3, 0, 3, 2),
+        done(4, 3, FILLED),
+        cancelled(10, 3, EXPIRED),
+        done(10, 5, EXPIRED),
     ]
     assert 10 not in book and book.best_ask() == 102
 
@@ -277,8 +313,11 @@ def test_fok_with_cancel_resting_does_not_count_its_owners_orders():
     rest(book, 1, SELL, 101, 5, owner=ALICE)
     rest(book, 2, SELL, 101, 3, owner=BOB)
     book.submit(10, BUY, 101, 4, FOK, ALICE, STP_CANCEL_RESTING)
-    assert book.drain() == [accepted(10, BUY, 101, 4, FOK, ALICE), cancelled(10, 4, KILLED, ALICE),
-                            done(10, 0, KILLED, ALICE)]
+    assert book.drain() == [
+        accepted(10, BUY, 101, 4, FOK, ALICE),
+        cancelled(10, 4, KILLED, ALICE),
+        done(10, 0, KILLED, ALICE),
+    ]
     assert book.order(1) == (SELL, 101, 5, 0, ALICE)
 
 
@@ -291,8 +330,11 @@ def test_fok_blocked_by_its_owners_order_before_filling_is_killed_with_no_fills(
     rest(book, 3, SELL, 102, 5, owner=BOB)
     before = snapshot(book)
     book.submit(10, BUY, 102, 8, FOK, ALICE, stp)
-    assert book.drain() == [accepted(10, BUY, 102, 8, FOK, ALICE), cancelled(10, 8, KILLED, ALICE),
-                            done(10, 0, KILLED, ALICE)]
+    assert book.drain() == [
+        accepted(10, BUY, 102, 8, FOK, ALICE),
+        cancelled(10, 8, KILLED, ALICE),
+        done(10, 0, KILLED, ALICE),
+    ]
     assert snapshot(book) == before
 
 
@@ -432,8 +474,10 @@ def test_amend_to_a_crossing_price_trades_and_rests_the_remainder():
     book.amend(1, price=101, size=6)
     assert book.drain() == [
         amended(1, 101, 6, False),
-        *trade(3, 1, BUY, 101, 2, 0, 4, 1), done(3, 2, FILLED),
-        *trade(4, 1, BUY, 101, 3, 0, 1, 2), done(4, 3, FILLED),
+        *trade(3, 1, BUY, 101, 2, 0, 4, 1),
+        done(3, 2, FILLED),
+        *trade(4, 1, BUY, 101, 3, 0, 1, 2),
+        done(4, 3, FILLED),
     ]
     assert book.order(1) == (BUY, 101, 1, 5, 0)
     assert book.state() == (3, 5, 4, 101, 102)
@@ -442,8 +486,12 @@ def test_amend_to_a_crossing_price_trades_and_rests_the_remainder():
 def test_amend_to_a_crossing_price_that_fills_completely_ends_the_order():
     book = two_sided_book()
     book.amend(2, price=101, size=2)
-    assert book.drain() == [amended(2, 101, 2, False), *trade(3, 2, BUY, 101, 2, 0, 0, 1), done(3, 2, FILLED),
-                            done(2, 2, FILLED)]
+    assert book.drain() == [
+        amended(2, 101, 2, False),
+        *trade(3, 2, BUY, 101, 2, 0, 0, 1),
+        done(3, 2, FILLED),
+        done(2, 2, FILLED),
+    ]
     assert 2 not in book
 
 
@@ -478,8 +526,10 @@ def test_stp_cancel_resting_cancels_the_owners_resting_order_and_goes_on_matchin
     book.submit(10, BUY, 101, 5, LIMIT, ALICE, STP_CANCEL_RESTING)
     assert book.drain() == [
         accepted(10, BUY, 101, 5, LIMIT, ALICE),
-        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE), done(1, 2, FILLED, BOB),
-        cancelled(2, 3, STP, ALICE), done(2, 0, STP, ALICE),
+        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE),
+        done(1, 2, FILLED, BOB),
+        cancelled(2, 3, STP, ALICE),
+        done(2, 0, STP, ALICE),
         *trade(3, 10, BUY, 101, 3, 1, 0, 2, BOB, ALICE),
         done(10, 5, FILLED, ALICE),
     ]
@@ -491,8 +541,10 @@ def test_stp_cancel_incoming_cancels_the_incoming_order_and_keeps_the_resting_on
     book.submit(10, BUY, 101, 5, LIMIT, ALICE, STP_CANCEL_INCOMING)
     assert book.drain() == [
         accepted(10, BUY, 101, 5, LIMIT, ALICE),
-        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE), done(1, 2, FILLED, BOB),
-        cancelled(10, 3, STP, ALICE), done(10, 2, STP, ALICE),
+        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE),
+        done(1, 2, FILLED, BOB),
+        cancelled(10, 3, STP, ALICE),
+        done(10, 2, STP, ALICE),
     ]
     assert book.orders_at(SELL, 101) == [(2, 3, ALICE), (3, 4, BOB)]
     assert 10 not in book and book.total_size(SELL) == 7
@@ -503,9 +555,12 @@ def test_stp_cancel_both_cancels_the_resting_and_the_incoming_order():
     book.submit(10, BUY, 101, 5, LIMIT, ALICE, STP_CANCEL_BOTH)
     assert book.drain() == [
         accepted(10, BUY, 101, 5, LIMIT, ALICE),
-        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE), done(1, 2, FILLED, BOB),
-        cancelled(2, 3, STP, ALICE), done(2, 0, STP, ALICE),
-        cancelled(10, 3, STP, ALICE), done(10, 2, STP, ALICE),
+        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE),
+        done(1, 2, FILLED, BOB),
+        cancelled(2, 3, STP, ALICE),
+        done(2, 0, STP, ALICE),
+        cancelled(10, 3, STP, ALICE),
+        done(10, 2, STP, ALICE),
     ]
     assert book.orders_at(SELL, 101) == [(3, 4, BOB)]
     assert book.state() == (1, 0, 4, None, 101)
@@ -534,8 +589,10 @@ def test_stp_applies_to_an_amend_that_crosses():
     book.amend(10, price=101)
     assert book.drain() == [
         amended(10, 101, 5, False, ALICE),
-        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE), done(1, 2, FILLED, BOB),
-        cancelled(10, 3, STP, ALICE), done(10, 2, STP, ALICE),
+        *trade(1, 10, BUY, 101, 2, 0, 3, 1, BOB, ALICE),
+        done(1, 2, FILLED, BOB),
+        cancelled(10, 3, STP, ALICE),
+        done(10, 2, STP, ALICE),
     ]
     assert 10 not in book and book.best_bid() is None
 
@@ -578,8 +635,10 @@ def test_fill_fee_is_price_times_size_times_rate_for_maker_and_taker():
     book.submit(10, BUY, 103, 4)
     fills = [e for e in book.drain() if isinstance(e, Fill)]
     assert [(f.order_id, f.price, f.size, f.fee) for f in fills] == [
-        (1, 101, 2, 101 * 2 * -25), (10, 101, 2, 101 * 2 * 75),
-        (2, 103, 2, 103 * 2 * -25), (10, 103, 2, 103 * 2 * 75),
+        (1, 101, 2, 101 * 2 * -25),
+        (10, 101, 2, 101 * 2 * 75),
+        (2, 103, 2, 103 * 2 * -25),
+        (10, 103, 2, 103 * 2 * 75),
     ]
 
 
@@ -597,7 +656,7 @@ def test_maker_and_taker_fills_of_one_trade_share_the_trade_id_and_ids_increase(
     book.submit(10, BUY, 102, 9)
     book.submit(11, SELL, 98, 9)
     fills = [e for e in book.drain() if isinstance(e, Fill)]
-    pairs = list(zip(fills[::2], fills[1::2]))
+    pairs = list(zip(fills[::2], fills[1::2], strict=False))
     assert all(m.is_maker and not t.is_maker for m, t in pairs)
     assert all((m.trade_id, m.price, m.size) == (t.trade_id, t.price, t.size) for m, t in pairs)
     assert [m.trade_id for m, _ in pairs] == list(range(1, len(pairs) + 1))
@@ -663,10 +722,12 @@ BAD_SUBMITS = [
 ]
 
 
-@pytest.mark.parametrize("what,side,price,size,order_type,stp,named", BAD_SUBMITS,
-                         ids=[b[0] for b in BAD_SUBMITS])
-def test_bad_new_order_is_rejected_with_done_and_leaves_the_book_as_it_was(what, side, price, size,
-                                                                           order_type, stp, named):
+@pytest.mark.parametrize(
+    "what,side,price,size,order_type,stp,named", BAD_SUBMITS, ids=[b[0] for b in BAD_SUBMITS]
+)
+def test_bad_new_order_is_rejected_with_done_and_leaves_the_book_as_it_was(
+    what, side, price, size, order_type, stp, named
+):
     book = two_sided_book()
     before = snapshot(book)
     book.submit(10, side, price, size, order_type, ALICE, stp)
@@ -736,10 +797,24 @@ def test_amend_by_another_owner_is_rejected_to_the_requester_and_the_order_lives
     assert snapshot(book) == before
 
 
-@pytest.mark.parametrize("price,size", [
-    (None, 0), (None, -1), (None, 1.5), (None, True), (None, "2"), (None, 10**15 + 1),
-    (0, None), (-99, None), (98.5, None), ("98", None), (True, None), (10**15 + 1, None), (98, 0),
-])
+@pytest.mark.parametrize(
+    "price,size",
+    [
+        (None, 0),
+        (None, -1),
+        (None, 1.5),
+        (None, True),
+        (None, "2"),
+        (None, 10**15 + 1),
+        (0, None),
+        (-99, None),
+        (98.5, None),
+        ("98", None),
+        (True, None),
+        (10**15 + 1, None),
+        (98, 0),
+    ],
+)
 def test_amend_with_a_bad_price_or_size_is_rejected_and_the_order_lives_on(price, size):
     book = two_sided_book()
     before = snapshot(book)
@@ -788,8 +863,11 @@ class ReferenceBook:
 
     def tradeable_against(self, taker_side: int, limit: int | None) -> list[RefOrder]:
         """The opposite orders an incoming order could trade with, in the order it meets them."""
-        return [o for o in self.side_in_priority(1 - taker_side)
-                if limit is None or (o.price <= limit if taker_side == BUY else o.price >= limit)]
+        return [
+            o
+            for o in self.side_in_priority(1 - taker_side)
+            if limit is None or (o.price <= limit if taker_side == BUY else o.price >= limit)
+        ]
 
     def depth(self, side: int) -> list[tuple[int, int]]:
         levels: dict[int, int] = {}
@@ -799,8 +877,13 @@ class ReferenceBook:
 
     def state(self) -> tuple:
         bids, asks = self.depth(BUY), self.depth(SELL)
-        return (len(self.resting), sum(s for _, s in bids), sum(s for _, s in asks),
-                bids[0][0] if bids else None, asks[0][0] if asks else None)
+        return (
+            len(self.resting),
+            sum(s for _, s in bids),
+            sum(s for _, s in asks),
+            bids[0][0] if bids else None,
+            asks[0][0] if asks else None,
+        )
 
     def order(self, oid: int):
         o = self.find(oid)
@@ -840,10 +923,30 @@ class ReferenceBook:
             taker.filled += size
             maker.filled += size
             self.trade_id += 1
-            self._emit(Fill, maker.oid, maker.side, maker.price, size, maker.leaves, True,
-                       maker.price * size * self.maker_fee_ppm, self.trade_id, maker.owner)
-            self._emit(Fill, taker.oid, taker.side, maker.price, size, taker.leaves, False,
-                       maker.price * size * self.taker_fee_ppm, self.trade_id, taker.owner)
+            self._emit(
+                Fill,
+                maker.oid,
+                maker.side,
+                maker.price,
+                size,
+                maker.leaves,
+                True,
+                maker.price * size * self.maker_fee_ppm,
+                self.trade_id,
+                maker.owner,
+            )
+            self._emit(
+                Fill,
+                taker.oid,
+                taker.side,
+                maker.price,
+                size,
+                taker.leaves,
+                False,
+                maker.price * size * self.taker_fee_ppm,
+                self.trade_id,
+                taker.owner,
+            )
             if maker.leaves == 0:
                 self.resting.remove(maker)
                 self._emit(Done, maker.oid, maker.filled, FILLED, maker.owner)
@@ -975,7 +1078,7 @@ class Ledger:
                     del self.open[oid]
             i += 1
         fills = [e for e in events if isinstance(e, Fill)]
-        for maker, taker in zip(fills[::2], fills[1::2]):
+        for maker, taker in zip(fills[::2], fills[1::2], strict=False):
             assert maker.is_maker and not taker.is_maker
             assert maker.trade_id == taker.trade_id == self.last_trade_id + 1
             assert (maker.price, maker.size) == (taker.price, taker.size)
@@ -1044,9 +1147,15 @@ class BookMatchesReference(RuleBasedStateMachine):
                 if after.get(px) != self.depth_before[side].get(px):
                     assert (side, px) in touched
 
-    @rule(oid=ORDER_IDS, side=st.sampled_from([BUY, SELL]), price=PRICES, size=SIZES,
-          order_type=st.sampled_from([LIMIT, LIMIT, MARKET, IOC, FOK, POST_ONLY]), owner=OWNERS,
-          stp=st.sampled_from([STP_NONE, STP_CANCEL_RESTING, STP_CANCEL_INCOMING, STP_CANCEL_BOTH]))
+    @rule(
+        oid=ORDER_IDS,
+        side=st.sampled_from([BUY, SELL]),
+        price=PRICES,
+        size=SIZES,
+        order_type=st.sampled_from([LIMIT, LIMIT, MARKET, IOC, FOK, POST_ONLY]),
+        owner=OWNERS,
+        stp=st.sampled_from([STP_NONE, STP_CANCEL_RESTING, STP_CANCEL_INCOMING, STP_CANCEL_BOTH]),
+    )
     def submit(self, oid, side, price, size, order_type, owner, stp):
         self._before()
         self.book.submit(oid, side, price, size, order_type, owner, stp)
@@ -1060,8 +1169,12 @@ class BookMatchesReference(RuleBasedStateMachine):
         self.ref.cancel(oid, owner)
         self._check()
 
-    @rule(oid=ORDER_IDS, price=st.one_of(st.none(), PRICES), size=st.one_of(st.none(), SIZES),
-          owner=st.one_of(st.none(), OWNERS))
+    @rule(
+        oid=ORDER_IDS,
+        price=st.one_of(st.none(), PRICES),
+        size=st.one_of(st.none(), SIZES),
+        owner=st.one_of(st.none(), OWNERS),
+    )
     def amend(self, oid, price, size, owner):
         self._before()
         o = self.book.order(oid)

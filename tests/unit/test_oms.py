@@ -11,15 +11,38 @@ from fractions import Fraction
 
 from lobterm.bus import Bus
 from lobterm.clock import VirtualClock
-from lobterm.engine.events import (BUY, FILLED, IOC, LIMIT, MARKET, ORDER_EVENTS, POST_ONLY, SELL, STP_NONE,
-                                   Accepted, Done, Fill, Rejected)
+from lobterm.engine.events import (
+    BUY,
+    FILLED,
+    IOC,
+    LIMIT,
+    MARKET,
+    ORDER_EVENTS,
+    OUR_OWNER,
+    POST_ONLY,
+    SELL,
+    STP_NONE,
+    Accepted,
+    Done,
+    Fill,
+    Rejected,
+)
 from lobterm.engine.instrument import Instrument
 from lobterm.engine.matching import MatchingBook
 from lobterm.kernel import Kernel
-from lobterm.trading.oms import (CANCELLED_STATE, FILLED_STATE, PARTIALLY_FILLED, PENDING_AMEND,
-                                 PENDING_CANCEL, PENDING_NEW, REJECTED_STATE, WORKING, OrderManager)
+from lobterm.trading.oms import (
+    CANCELLED_STATE,
+    FILLED_STATE,
+    PARTIALLY_FILLED,
+    PENDING_AMEND,
+    PENDING_CANCEL,
+    PENDING_NEW,
+    REJECTED_STATE,
+    WORKING,
+    OrderManager,
+)
 from lobterm.trading.risk import RiskManager
-from lobterm.venues.base import OUR_OWNER, Venue
+from lobterm.venues.base import Venue
 
 SYM = "BTC/USDT"
 OTHER = 2  # a counterparty's owner id

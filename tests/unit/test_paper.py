@@ -12,13 +12,38 @@ import pytest
 
 from lobterm.bus import Bus
 from lobterm.clock import VirtualClock
-from lobterm.engine.events import (BUY, CANCELED, EXPIRED, FILLED, FOK, IOC, KILLED, LIMIT, MARKET,
-                                   ORDER_EVENTS, POST_ONLY, POST_ONLY_WOULD_TRADE, REJECTED, SELL, STP,
-                                   STP_CANCEL_INCOMING, STP_NONE, Accepted, Amended, BookDelta,
-                                   BookSnapshot, Cancelled, Done, Fill, Rejected, Trade)
+from lobterm.engine.events import (
+    BUY,
+    CANCELED,
+    EXPIRED,
+    FILLED,
+    FOK,
+    IOC,
+    KILLED,
+    LIMIT,
+    MARKET,
+    ORDER_EVENTS,
+    OUR_OWNER,
+    POST_ONLY,
+    POST_ONLY_WOULD_TRADE,
+    REJECTED,
+    SELL,
+    STP,
+    STP_CANCEL_INCOMING,
+    STP_NONE,
+    Accepted,
+    Amended,
+    BookDelta,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+)
 from lobterm.engine.instrument import Instrument
-from lobterm.trading.paper import (CONSERVATIVE, PROBABILISTIC, PaperConfig, PaperConfigError, PaperDesk)
-from lobterm.venues.base import OUR_OWNER, Venue
+from lobterm.trading.paper import CONSERVATIVE, PROBABILISTIC, PaperConfig, PaperConfigError, PaperDesk
+from lobterm.venues.base import Venue
 
 VENUE = "ext"
 SYMBOL = "BTC/USDT"
@@ -30,8 +55,13 @@ MS = 1_000_000
 class Tape:
     """A scripted external market: each event moves the clock 1 ms (or `dt`) and goes on the bus."""
 
-    def __init__(self, config: PaperConfig | None = None, bids=((1000, 10), (999, 20)),
-                 asks=((1001, 10), (1002, 20)), snapshot: bool = True) -> None:
+    def __init__(
+        self,
+        config: PaperConfig | None = None,
+        bids=((1000, 10), (999, 20)),
+        asks=((1001, 10), (1002, 20)),
+        snapshot: bool = True,
+    ) -> None:
         self.bus = Bus()
         self.clock = VirtualClock(T0)
         self.desk = PaperDesk(VENUE, INST, config)
@@ -334,8 +364,10 @@ def test_marketable_limit_walks_the_levels_and_rests_the_remainder() -> None:
     tape = Tape(PaperConfig(taker_fee_ppm=400), asks=((1001, 3), (1002, 4), (1003, 10)))
     tape.buy(1, 1002, 10)
     fills = tape.of(Fill, 1)
-    assert [(f.price, f.size, f.leaves, f.is_maker) for f in fills] == [(1001, 3, 7, False),
-                                                                      (1002, 4, 3, False)]
+    assert [(f.price, f.size, f.leaves, f.is_maker) for f in fills] == [
+        (1001, 3, 7, False),
+        (1002, 4, 3, False),
+    ]
     assert [f.fee for f in fills] == [1001 * 3 * 400, 1002 * 4 * 400]
     assert tape.desk.order(1).leaves == 3 and tape.desk.queue_ahead(1) == 0
 
@@ -463,10 +495,18 @@ def test_without_self_trade_prevention_our_orders_ignore_each_other() -> None:
 
 
 # ---- bad input --------------------------------------------------------------------------------
-@pytest.mark.parametrize("price, size, why", [
-    (1000, 0, "size"), (1000, -3, "size"), (1000, 2.0, "size"), (1000.5, 5, "tick grid"),
-    (0, 5, "tick grid"), (-1000, 5, "tick grid"), (10**16, 5, "tick grid"),
-])
+@pytest.mark.parametrize(
+    "price, size, why",
+    [
+        (1000, 0, "size"),
+        (1000, -3, "size"),
+        (1000, 2.0, "size"),
+        (1000.5, 5, "tick grid"),
+        (0, 5, "tick grid"),
+        (-1000, 5, "tick grid"),
+        (10**16, 5, "tick grid"),
+    ],
+)
 def test_bad_new_order_is_rejected_and_changes_nothing(price, size, why) -> None:
     tape = Tape()
     tape.buy(1, 1000, 5)

@@ -6,8 +6,16 @@ import random
 
 import pytest
 
-from lobterm.venues.resilience import (CLOSED, HALF_OPEN, OPEN, Backoff, CircuitBreaker, StreamWatchdog,
-                                       TokenBucket, scrub)
+from lobterm.venues.resilience import (
+    CLOSED,
+    HALF_OPEN,
+    OPEN,
+    Backoff,
+    CircuitBreaker,
+    StreamWatchdog,
+    TokenBucket,
+    scrub,
+)
 
 
 class Clock:
@@ -22,7 +30,7 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_seeded_jitter():
     b = Backoff(0.1, 2.0, factor=2.0, jitter=0.5, rng=random.Random(7))
     delays = [b.next_delay() for _ in range(8)]
     raw = [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0]
-    assert all(r * 0.5 <= d <= r for d, r in zip(delays, raw))
+    assert all(r * 0.5 <= d <= r for d, r in zip(delays, raw, strict=False))
     again = Backoff(0.1, 2.0, factor=2.0, jitter=0.5, rng=random.Random(7))
     assert [again.next_delay() for _ in range(8)] == delays  # same seed, same delays
     b.reset()

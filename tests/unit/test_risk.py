@@ -13,11 +13,10 @@ from fractions import Fraction
 import pytest
 
 from lobterm.config import load
-from lobterm.engine.events import BUY, MARKET, ORDER_EVENTS, SELL, Done, Rejected, VenueStatus
+from lobterm.engine.events import BUY, MARKET, ORDER_EVENTS, OUR_OWNER, SELL, Done, Rejected, VenueStatus
 from lobterm.headless import build_sim_kernel
 from lobterm.trading.oms import CANCELLED_STATE, REJECTED_STATE, WORKING, OrderManager
 from lobterm.trading.risk import RiskLimitError, RiskLimits, RiskManager
-from lobterm.venues.base import OUR_OWNER
 
 VENUE, SYM = "sim", "BTC/USDT"
 NO_DUP = dict(duplicate_window_ms=None)
@@ -26,8 +25,16 @@ NO_DUP = dict(duplicate_window_ms=None)
 class Desk:
     """A sim kernel with our OMS and risk manager around it, and every event seen on the bus."""
 
-    def __init__(self, limits: RiskLimits | None = None, *, per_market=None, pnl=None, position=True,
-                 open_venue: bool = True, seed: int = 3) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits | None = None,
+        *,
+        per_market=None,
+        pnl=None,
+        position=True,
+        open_venue: bool = True,
+        seed: int = 3,
+    ) -> None:
         cfg = load(use_defaults=False, overrides={"sim": {"seed": seed}})
         self.kernel, self.venue = build_sim_kernel(cfg, virtual=True)
         k = self.kernel
@@ -77,8 +84,15 @@ def _rule(desk: Desk, oid: int) -> str:
 
 # ---- passing and per-order limits ---------------------------------------------------------------
 def test_order_within_every_limit_reaches_the_venue() -> None:
-    d = Desk(RiskLimits(max_order_lots=10, max_order_notional=10 * 700_000, max_position_lots=20,
-                        price_band_bps=100, messages_per_s=10))
+    d = Desk(
+        RiskLimits(
+            max_order_lots=10,
+            max_order_notional=10 * 700_000,
+            max_position_lots=20,
+            price_band_bps=100,
+            messages_per_s=10,
+        )
+    )
     oid = d.buy(d.bid - 5, 10)
     assert d.oms.order(oid).state == WORKING and d.our_resting() == [oid]
 
@@ -345,10 +359,19 @@ def test_amend_does_not_count_the_order_twice_against_max_position() -> None:
 
 
 # ---- limits and state ---------------------------------------------------------------------------
-@pytest.mark.parametrize("field,value", [("max_order_lots", -1), ("max_order_lots", 1.5),
-                                         ("price_band_bps", 5.0), ("messages_per_s", 0), ("burst", 0),
-                                         ("daily_loss_limit", 100.0), ("daily_loss_limit", Decimal("NaN")),
-                                         ("duplicate_tags", "manual")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("max_order_lots", -1),
+        ("max_order_lots", 1.5),
+        ("price_band_bps", 5.0),
+        ("messages_per_s", 0),
+        ("burst", 0),
+        ("daily_loss_limit", 100.0),
+        ("daily_loss_limit", Decimal("NaN")),
+        ("duplicate_tags", "manual"),
+    ],
+)
 def test_risk_limits_reject_nonsense_values_naming_the_field(field: str, value) -> None:
     with pytest.raises(RiskLimitError, match=field):
         RiskLimits(**{field: value})
@@ -356,8 +379,9 @@ def test_risk_limits_reject_nonsense_values_naming_the_field(field: str, value) 
 
 def test_limits_in_units_become_lots_and_tick_lots() -> None:
     inst = Desk(open_venue=False).market.instrument  # tick 0.1, lot 0.001
-    lim = RiskLimits.in_units(inst, max_order_qty="0.5", max_order_value="1000",
-                              max_position_qty=Decimal("2"), price_band_bps=50)
+    lim = RiskLimits.in_units(
+        inst, max_order_qty="0.5", max_order_value="1000", max_position_qty=Decimal("2"), price_band_bps=50
+    )
     assert (lim.max_order_lots, lim.max_order_notional, lim.max_position_lots) == (500, 10_000_000, 2000)
     assert lim.price_band_bps == 50
 
@@ -375,8 +399,9 @@ def test_state_shows_the_kill_switch_rejections_per_rule_and_limits_near() -> No
 
 
 def test_state_never_raises_when_a_provider_does() -> None:
-    d = Desk(RiskLimits(max_position_lots=10, daily_loss_limit=5), position=lambda v, s: 1 / 0,
-             pnl=lambda: None)
+    d = Desk(
+        RiskLimits(max_position_lots=10, daily_loss_limit=5), position=lambda v, s: 1 / 0, pnl=lambda: None
+    )
     near = d.risk.state().near
     assert any("position unavailable" in n for n in near) and any("P&L unavailable" in n for n in near)
 

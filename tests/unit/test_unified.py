@@ -6,8 +6,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lobterm.engine.events import (BUY, FOK, IOC, LIMIT, MARKET, POST_ONLY, SELL, Accepted, Amended,
-                                   BookSnapshot, Cancelled, Done, Fill, Rejected, Trade)
+from lobterm.engine.events import (
+    BUY,
+    FOK,
+    IOC,
+    LIMIT,
+    MARKET,
+    POST_ONLY,
+    SELL,
+    Accepted,
+    Amended,
+    BookSnapshot,
+    Cancelled,
+    Done,
+    Fill,
+    Rejected,
+    Trade,
+)
 from lobterm.engine.l2book import L2Book
 from lobterm.engine.unified import LadderRow, UnifiedBook, UnifiedBookError
 
@@ -160,11 +175,17 @@ def test_accepted_limit_order_is_tracked(tracked):
     assert tracked.our_size(BUY, 100) == 7 and tracked.our_orders_at(100) == [1, 2]
 
 
-@pytest.mark.parametrize("ev", [
-    accepted(3, BUY, 0, 5, MARKET), accepted(3, BUY, 101, 5, IOC), accepted(3, BUY, 101, 5, FOK),
-    accepted(3, BUY, 99, 5, owner=THEM), accepted(3, BUY, 99, 5, venue="other"),
-    accepted(3, BUY, 99, 5, symbol="ETH/USDT"),
-])
+@pytest.mark.parametrize(
+    "ev",
+    [
+        accepted(3, BUY, 0, 5, MARKET),
+        accepted(3, BUY, 101, 5, IOC),
+        accepted(3, BUY, 101, 5, FOK),
+        accepted(3, BUY, 99, 5, owner=THEM),
+        accepted(3, BUY, 99, 5, venue="other"),
+        accepted(3, BUY, 99, 5, symbol="ETH/USDT"),
+    ],
+)
 def test_orders_that_never_rest_or_are_not_ours_here_are_not_tracked(tracked, ev):
     tracked.on_event(ev)
     assert tracked.our_order(3) is None and tracked.our_order_count == 2
@@ -253,8 +274,11 @@ def test_ladder_window_away_from_the_book_is_empty_rows(in_book):
 
 
 def test_ladder_rows_aggregate_ticks_per_row_aligned_to_the_row_size():
-    u = UnifiedBook(l2_with([(100, 1), (99, 2), (95, 4), (94, 8)], [(101, 16), (104, 32), (105, 64)]),
-                    US, own_in_venue_book=False)
+    u = UnifiedBook(
+        l2_with([(100, 1), (99, 2), (95, 4), (94, 8)], [(101, 16), (104, 32), (105, 64)]),
+        US,
+        own_in_venue_book=False,
+    )
     u.add_own(1, BUY, 99, 3)
     u.add_own(2, BUY, 97, 5)
     rows = u.ladder_rows(107, 3, ticks_per_row=5)  # rows 105-109, 100-104, 95-99
@@ -285,7 +309,10 @@ def test_ladder_rows_in_venue_book_clamp_others_per_tick():
     bids=st.dictionaries(st.integers(1, 40), st.integers(1, 9), max_size=12),
     asks=st.dictionaries(st.integers(1, 40), st.integers(1, 9), max_size=12),
     ours=st.lists(st.tuples(st.sampled_from([BUY, SELL]), st.integers(1, 40), st.integers(1, 9)), max_size=8),
-    top=st.integers(-5, 45), n_rows=st.integers(0, 12), tpr=st.integers(1, 6), in_venue=st.booleans(),
+    top=st.integers(-5, 45),
+    n_rows=st.integers(0, 12),
+    tpr=st.integers(1, 6),
+    in_venue=st.booleans(),
 )
 def test_ladder_rows_equal_a_tick_by_tick_sum(bids, asks, ours, top, n_rows, tpr, in_venue):
     u = UnifiedBook(l2_with(bids.items(), asks.items()), US, own_in_venue_book=in_venue)
@@ -308,7 +335,8 @@ def test_ladder_rows_equal_a_tick_by_tick_sum(bids, asks, ours, top, n_rows, tpr
     bids=st.dictionaries(st.integers(1, 40), st.integers(1, 9), max_size=12),
     asks=st.dictionaries(st.integers(1, 40), st.integers(1, 9), max_size=12),
     ours=st.lists(st.tuples(st.sampled_from([BUY, SELL]), st.integers(1, 40), st.integers(1, 9)), max_size=8),
-    n=st.integers(1, 30), in_venue=st.booleans(),
+    n=st.integers(1, 30),
+    in_venue=st.booleans(),
 )
 def test_combined_depth_and_bbo_equal_a_brute_force_merge(bids, asks, ours, n, in_venue):
     u = UnifiedBook(l2_with(bids.items(), asks.items()), US, own_in_venue_book=in_venue)

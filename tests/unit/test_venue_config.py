@@ -31,7 +31,11 @@ def write(tmp_path, text, mode):
 def test_a_venue_section_is_read_and_validated(tmp_path):
     cfg = load(write(tmp_path, VENUE, 0o644), use_defaults=False)
     vc = cfg.venues["binance"]
-    assert vc.exchange_id == "binance" and vc.symbols == ("BTC/USDT",) and vc.options == {"fetchCurrencies": False}
+    assert (
+        vc.exchange_id == "binance"
+        and vc.symbols == ("BTC/USDT",)
+        and vc.options == {"fetchCurrencies": False}
+    )
     assert not vc.has_keys
     with pytest.raises(ConfigError, match="venues.binance.order_transport"):
         load(write(tmp_path, VENUE.replace('"rest"', '"fax"'), 0o644), use_defaults=False)
@@ -61,8 +65,10 @@ def test_keys_come_from_the_environment(tmp_path, monkeypatch):
 
 def test_loading_a_venue_config_and_the_factory_does_not_import_ccxt(tmp_path):
     p = write(tmp_path, VENUE, 0o644)
-    code = ("import sys; from lobterm.config import load; import lobterm.venues.factory; "
-            f"load({str(p)!r}, use_defaults=False); print('ccxt' in sys.modules)")
+    code = (
+        "import sys; from lobterm.config import load; import lobterm.venues.factory; "
+        f"load({str(p)!r}, use_defaults=False); print('ccxt' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
