@@ -7,13 +7,14 @@ book event: one clock at `ui.refresh_hz` asks the ladder and the status bar to p
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import ClassVar
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 
+from lobterm.assemble import Assembly, adopt, build
 from lobterm.config import Config
-from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
 from lobterm.themes import install_themes, ladder_variables, next_theme
 from lobterm.widgets.desk import TradingDesk
@@ -25,7 +26,7 @@ from lobterm.widgets.ticket import OrderTicket
 
 __all__ = ["LobtermApp"]
 
-CANCEL_WAIT_S = 2.0  # how long quitting waits for the venue to confirm our cancels
+QUIT_SWEEP_S = 10.0  # how long quitting sweeps for our orders at the venue before it says what is left
 
 
 class LobtermApp(App[None]):
@@ -43,19 +44,28 @@ class LobtermApp(App[None]):
         Binding("ctrl+t", "cycle_theme", "Next theme", id="theme"),
     ]
 
-    def __init__(self, config: Config, kernel: Kernel | None = None, *, live: bool = True) -> None:
-        """`live=False`: do not start the kernel's venues (a kernel stepped by hand on a virtual clock,
-        for snapshots and benchmarks)."""
+    def __init__(self, config: Config, kernel: Assembly | Kernel | None = None, *, live: bool = True) -> None:
+        """`kernel`: what `lobterm.assemble.build(config, "tui")` made (built here when None; a bare kernel
+        from a test gets the strategies `build` would attach). `live=False`: do not start the kernel (a
+        kernel stepped by hand on a virtual clock, for snapshots and benchmarks)."""
         super().__init__()
         self.live = live
         self.theme_names, self._theme_problems = install_themes(self, config.ui.theme)
         self.config = config
         if kernel is None:
-            kernel, _venue = build_sim_kernel(config, virtual=False)
-        self.kernel = kernel
+            asm = build(config, "tui")
+        elif isinstance(kernel, Kernel):
+            asm = adopt(config, kernel)
+        else:
+            asm = kernel
+        self.assembly = asm
+        self.kernel = asm.kernel
+        #: Lines for the terminal after the app has closed (orders the shutdown could not confirm gone).
+        self.exit_lines: list[str] = []
+        self._shutting_down = False
         self.animation_level = "none"
-        self.desk = TradingDesk(kernel, config, id="main")  # ladders, panels, the desk-wide keys
-        self.status = StatusBar(kernel, self.desk.market, id="status")
+        self.desk = TradingDesk(asm, config, id="main")  # ladders, panels, the desk-wide keys
+        self.status = StatusBar(self.kernel, self.desk.market, id="status")
 
     @property
     def ladder(self) -> PriceLadder:
@@ -90,12 +100,31 @@ class LobtermApp(App[None]):
         self.set_interval(1.0 / hz, self._tick, name="ui-clock")
         self.ladder.focus()
         self._tick()
+        if self.live:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig.name)
+                except (RuntimeError, ValueError):  # not the main thread (tests): nothing to catch
+                    break
+
+    def _on_signal(self, name: str) -> None:
+        self.kernel.note("signal", name)
+        self.run_worker(
+            self._shutdown_and_exit(f"{name}: cancelling our orders"), exclusive=True, group="quit"
+        )
 
     async def on_unmount(self) -> None:
-        await self.kernel.stop()
+        if self.live and not self._shutting_down:  # closed by other means (ctrl+c): still leave nothing
+            report = await self.kernel.shutdown(QUIT_SWEEP_S, source="exit")
+            self.exit_lines = report.lines()
+        elif not self._shutting_down:
+            await self.kernel.stop()
 
     def _tick(self) -> None:
-        self.kernel.on_timer()  # time-driven kernel work (hedge slices, quote staleness)
+        """The UI clock: pull the views (the kernel's timed work runs on its own timer task)."""
+        if not self.live:
+            self.kernel.on_timer()  # a kernel stepped by hand has no timer task: its driver is this clock
         if self.desk.is_attached:
             self.desk.pull()
             self.status.pull(self.ladder.default_qty)
@@ -143,37 +172,49 @@ class LobtermApp(App[None]):
         self.notify(message.reason, title="Order not sent", severity="error", timeout=6)
 
     # ---- quitting ----------------------------------------------------------------------------
+    def _open_positions(self) -> list[str]:
+        k = self.kernel
+        out = []
+        for (venue, symbol), m in k.markets.items():
+            lots = k.inventory.position(venue, symbol).lots
+            if lots:
+                out.append(f"{m.instrument.format_size(lots)} {m.instrument.base or symbol} on {venue}")
+        return out
+
     async def action_quit(self) -> None:
-        if isinstance(self.screen, ConfirmQuitScreen):
+        if isinstance(self.screen, ConfirmQuitScreen) or self._shutting_down:
             return
         working = len(self.kernel.oms.working)
-        if not working:
-            await self._stop_and_exit()
+        positions = self._open_positions()
+        if not working and not positions:
+            await self._shutdown_and_exit("")
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_worker(self._cancel_all_and_exit(), exclusive=True, group="quit")
+        def answered(choice: str | None) -> None:
+            if choice == "flatten":
+                self.kernel.note("key", "quit_flatten", {"positions": positions})
+                for market in self.kernel.markets.values():
+                    if self.kernel.inventory.position(market.venue, market.symbol).lots:
+                        self.kernel.flatten(market, source="quit")
+                self.run_worker(
+                    self._shutdown_and_exit("flattened; cancelling the rest"), exclusive=True, group="quit"
+                )
+            elif choice == "quit":
+                self.kernel.note("key", "quit_cancel_all", {"working": len(self.kernel.oms.working)})
+                self.run_worker(
+                    self._shutdown_and_exit("cancelling our orders"), exclusive=True, group="quit"
+                )
 
-        self.push_screen(ConfirmQuitScreen(working), answered)
+        self.push_screen(ConfirmQuitScreen(working, positions), answered)
 
-    async def _cancel_all_and_exit(self) -> None:
-        self.kernel.note("key", "quit_cancel_all", {"working": len(self.kernel.oms.working)})
-        for mm in self.kernel.market_makers:  # or they would quote again as their orders go
-            mm.pause()
-        self.kernel.cancel_all()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + CANCEL_WAIT_S
-        while self.kernel.oms.working and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        left = len(self.kernel.oms.working)
-        if left:
-            self.notify(
-                f"{left} orders still working after {CANCEL_WAIT_S:g} s: not quitting.", severity="error"
-            )
+    async def _shutdown_and_exit(self, what: str) -> None:
+        """The kernel's orderly shutdown (pause strategies, cancel all, sweep the venue), then exit. What
+        could not be confirmed gone is printed on the terminal after the screen closes."""
+        if self._shutting_down:
             return
-        await self._stop_and_exit()
-
-    async def _stop_and_exit(self) -> None:
-        await self.kernel.stop()
-        self.exit()
+        self._shutting_down = True
+        if what:
+            self.notify(f"Quitting: {what}…", title="Shutdown", timeout=QUIT_SWEEP_S)
+        report = await self.kernel.shutdown(QUIT_SWEEP_S, source="quit")
+        self.exit_lines = report.lines()
+        self.exit(return_code=0 if report.clean else 3)

@@ -201,7 +201,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lobterm: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(summary.as_dict()) if args.json else summary.as_text())
-        return 0
+        if summary.left_open:
+            print(
+                f"lobterm: {len(summary.left_open)} order(s) of ours may still be open at the venue:",
+                file=sys.stderr,
+            )
+            for line in summary.left_open:
+                print(f"lobterm:   {line}", file=sys.stderr)
+            return 3
+        return 130 if summary.interrupted == "SIGINT" else 0
     from lobterm.recording.commands import COMMANDS as SESSION_COMMANDS
 
     if args.command in SESSION_COMMANDS:
@@ -234,25 +242,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _tui(config, record_to=None) -> int:
     from lobterm.app import LobtermApp
+    from lobterm.assemble import build
+    from lobterm.recording.recorder import RecorderError
+    from lobterm.services import start_recording
 
-    kernel = None
-    if config.venues:
-        from lobterm.venues.factory import build_kernel
-
-        try:
-            kernel = build_kernel(config)
-        except Exception as exc:  # VenueError and friends: their messages are scrubbed of keys
-            print(f"lobterm: {exc}", file=sys.stderr)
-            return 2
+    try:
+        asm = build(config, "tui")
+    except Exception as exc:  # VenueError and friends: their messages are scrubbed of keys
+        print(f"lobterm: {exc}", file=sys.stderr)
+        return 2
     if record_to is not None:
-        from lobterm.headless import build_sim_kernel
-        from lobterm.recording.recorder import RecorderError
-
-        if kernel is None:
-            kernel, _venue = build_sim_kernel(config, virtual=False)
         rc = config.recording
         try:
-            kernel.start_recording(
+            start_recording(
+                asm.kernel,
                 record_to,
                 config=config,
                 seed=None if config.venues else config.sim.seed,
@@ -264,9 +267,11 @@ def _tui(config, record_to=None) -> int:
         except RecorderError as exc:
             print(f"lobterm: {exc} (run with --no-record to trade without recording)", file=sys.stderr)
             return 2
-    app = LobtermApp(config, kernel)
+    app = LobtermApp(config, asm)
     app.services = True  # the [metrics] exporter and the [feed], as configured
     app.run()
+    for line in app.exit_lines:
+        print(f"lobterm: {line}", file=sys.stderr)
     return app.return_code or 0
 
 

@@ -123,6 +123,8 @@ class Config:
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     #: Live venues ([venues.NAME], lobterm.venues.settings.VenueConfig); empty: the sim venue.
     venues: dict[str, VenueConfig] = field(default_factory=dict)
+    #: [strategies.NAME]: user strategies, `class = "package.module:Class"` plus its parameters.
+    strategies: dict[str, dict[str, Any]] = field(default_factory=dict)
     sessions_dir: Path = Path("sessions")
     sources: list[str] = field(default_factory=list)
 
@@ -246,6 +248,16 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
                     cfg.venues[name] = venue_from_dict(name, table, cfg.venues.get(name))
                 except VenueConfigError as exc:
                     raise ConfigError(where, exc.key, exc.problem) from None
+        elif section == "strategies":
+            for name, table in values.items():
+                if not isinstance(table, dict):
+                    raise ConfigError(where, f"strategies.{name}", "must be a [strategies.NAME] section")
+                target = table.get("class")
+                if not isinstance(target, str) or ":" not in target:
+                    raise ConfigError(
+                        where, f"strategies.{name}.class", f'{target!r} must be "package.module:Class"'
+                    )
+                cfg.strategies[name] = {**cfg.strategies.get(name, {}), **table}
         elif section == "keys":
             for k, v in values.items():
                 if not isinstance(v, str) or not v.strip():
@@ -255,7 +267,8 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
             raise ConfigError(
                 where,
                 section,
-                "unknown section (known: sim, ui, keys, mm, risk, hedge, metrics, feed, recording, venues, sessions_dir)",
+                "unknown section (known: sim, ui, keys, mm, risk, hedge, metrics, feed, recording, venues, strategies, "
+                "sessions_dir)",
             )
 
 

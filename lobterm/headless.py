@@ -8,17 +8,19 @@ the sim venue on the wall clock instead, as the TUI does.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from lobterm.clock import VIRTUAL_EPOCH_NS, LiveClock, VirtualClock
-from lobterm.config import Config, hedge_params, quote_params, risk_limits
+from lobterm.assemble import build
+from lobterm.config import Config
 from lobterm.engine.events import OUR_OWNER, Fill
-from lobterm.kernel import Kernel
+from lobterm.kernel import SHUTDOWN_TIMEOUT_S, ShutdownReport
 from lobterm.recording.recorder import config_as_dict
-from lobterm.venues.sim import SimVenue
+from lobterm.services import describe_services, start_recording, start_services
 
 
 @dataclass(slots=True)
@@ -53,6 +55,10 @@ class RunSummary:
     book_gaps: int
     state_hash: str
     session: str | None = None  # the recording's path, when recorded
+    #: The orderly shutdown: orders of ours still open after it (empty: none), and the signal, if any.
+    left_open: list[str] | None = None
+    interrupted: str = ""
+    shutdown_s: float = 0.0
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__slots__}
@@ -79,22 +85,15 @@ class RunSummary:
         ]
         if self.session is not None:
             lines.append(f"  session            {self.session}")
+        ended = f"{self.interrupted}, " if self.interrupted else ""
+        if self.left_open:
+            lines.append(
+                f"  shutdown           {ended}NOT CLEAN after {self.shutdown_s:g} s: {len(self.left_open)} left"
+            )
+            lines.extend(f"    {line}" for line in self.left_open)
+        else:
+            lines.append(f"  shutdown           {ended}clean (nothing of ours open) in {self.shutdown_s:g} s")
         return "\n".join(lines)
-
-
-def build_sim_kernel(config: Config, *, virtual: bool, paper: bool = False) -> tuple[Kernel, SimVenue]:
-    """A kernel on the sim venue. With `paper`, our orders never reach the sim's matching book: they are
-    filled by the paper desk against its published book and trades, with queue position (the way
-    lobterm paper-trades a live venue without keys)."""
-    venue = SimVenue(config.sim)
-    clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
-    if paper:
-        from lobterm.trading.paper import PaperConfig, PaperVenue
-
-        s = config.sim
-        traded = PaperVenue(venue, PaperConfig(maker_fee_ppm=s.maker_fee_ppm, taker_fee_ppm=s.taker_fee_ppm))
-        return Kernel([traded], clock, risk_limits=risk_limits(config)), venue
-    return Kernel([venue], clock, risk_limits=risk_limits(config)), venue
 
 
 def run_headless(
@@ -105,37 +104,32 @@ def run_headless(
     market_maker: bool = True,
     hedge_policy: str | None = None,
     paper: bool = False,
-    record_to=None,
+    record_to: str | os.PathLike[str] | None = None,
 ) -> RunSummary:
-    """`record_to`: a directory (or .lobterm.sqlite file) to record the session to; None records nothing."""
+    """`record_to`: a directory (or .lobterm.sqlite file) to record the session to; None records nothing.
+
+    The run ends through the kernel's orderly shutdown (strategies paused, everything cancelled, the
+    venue asked until it holds none of ours), at the end of `duration_s` or on SIGINT, SIGTERM or SIGHUP;
+    the summary's `left_open` names any order still open (the CLI then exits non-zero)."""
     if not duration_s > 0 or duration_s > 86_400 * 365:
         raise ValueError(f"duration {duration_s!r} must be a positive number of seconds (at most a year)")
-    quote_market = hedge_market = None
-    if config.venues:  # live venues: markets loaded now, wall-clock pacing
-        from lobterm.venues.factory import build_kernel, market_roles
-
-        kernel, venue, realtime = build_kernel(config), None, True
-        quote_market, hedge_market = market_roles(kernel, config)
-    else:
-        kernel, venue = build_sim_kernel(config, virtual=not realtime, paper=paper)
+    if config.venues:
+        realtime = True  # live venues run on the wall clock
+    asm = build(
+        config,
+        "headless",
+        virtual=not realtime,
+        paper=paper,
+        market_maker=market_maker,
+        hedge_policy=hedge_policy,
+    )
+    kernel, sim = asm.kernel, asm.sim
     our_fills: list[Fill] = []
     kernel.bus.subscribe(Fill, lambda ev: our_fills.append(ev) if ev.owner == OUR_OWNER else None)
-    if hedge_policy is not None or config.hedge:
-        hp = dict(config.hedge)
-        if hedge_policy is not None:
-            hp["policy"] = hedge_policy
-        kernel.add_hedger(hedge_params(Config(hedge=hp)), quote=quote_market, hedge=hedge_market)
-    mm = None
-    if market_maker:
-        params = quote_params(config)
-        if quote_market is not None:
-            from lobterm.venues.factory import quote_params_for
-
-            params = quote_params_for(kernel, quote_market, params)
-        mm = kernel.add_market_maker(params, market=quote_market)
     if record_to is not None:
         rc = config.recording
-        rec = kernel.start_recording(
+        start_recording(
+            kernel,
             record_to,
             config=config,
             seed=config.sim.seed,
@@ -153,41 +147,63 @@ def run_headless(
             flush_interval_s=rc.flush_interval_ms / 1000,
             flush_events=rc.flush_events,
         )
-        if mm is not None:
-            rec.note("headless", "market_maker_on", config_as_dict(mm.params))
+
+    def start_strategies() -> None:
+        for mm in asm.market_makers:
+            kernel.note("headless", "market_maker_on", config_as_dict(mm.params))
+            mm.resume()
+        for strategy in asm.user_strategies:
+            kernel.resume_strategy(strategy.name, source="headless")
+
     t0 = time.perf_counter()
-    steps = max(1, round(duration_s * config.sim.rate_hz))
+    shutdown_s = _shutdown_timeout(config)
+    interrupted = ""
     if realtime:
 
-        async def main() -> None:
-            await kernel.start()
-            from lobterm.services import describe_services, start_services
+        async def main() -> ShutdownReport:
+            nonlocal interrupted
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
 
+            def on_signal(name: str) -> None:
+                nonlocal interrupted
+                interrupted = name
+                stop.set()
+
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, on_signal, sig.name)
+            await kernel.start()
             for problem in await start_services(kernel, config):  # a real-time run exports metrics too
                 print(f"lobterm: {problem}", file=sys.stderr)
             for line in describe_services(kernel):
                 print(f"lobterm: {line}", file=sys.stderr)
-            if mm is not None:
-                mm.resume()
-            end = asyncio.get_running_loop().time() + duration_s
-            while asyncio.get_running_loop().time() < end:
-                kernel.on_timer()
-                await asyncio.sleep(0.05)
-            await kernel.stop()
+            start_strategies()
+            try:
+                await asyncio.wait_for(stop.wait(), duration_s)
+            except TimeoutError:
+                pass
+            if interrupted:
+                print(f"lobterm: {interrupted}: shutting down (cancelling our orders)", file=sys.stderr)
+            return await kernel.shutdown(shutdown_s, source="headless")
 
-        asyncio.run(main())
+        report = asyncio.run(main())
     else:
-        venue.open()
-        if mm is not None:
-            mm.resume()
-        for _ in range(steps):
-            venue.step()
-            kernel.on_timer()
-        venue.state = "closed"
+        assert sim is not None  # a virtual clock runs the sim only
+        steps = max(1, round(duration_s * config.sim.rate_hz))
+        sim.open()
+        start_strategies()
+        try:
+            for _ in range(steps):
+                sim.step()
+                kernel.on_timer()
+        except KeyboardInterrupt:
+            interrupted = "SIGINT"
+        report = asyncio.run(kernel.shutdown(shutdown_s, source="headless", stop=False))
+        sim.state = "closed"
         if kernel.recorder is not None:
             kernel.recorder.close()
     wall = time.perf_counter() - t0
-    m = kernel.default_market
+    m = asm.quote_market
     inst = m.instrument
     pos = kernel.inventory.position(m.venue, m.symbol)
     pnl = kernel.inventory.pnl(m.venue, m.symbol, m.top()).in_quote(inst)
@@ -214,7 +230,7 @@ def run_headless(
         events=kernel.bus.published,
         venue_trades=m.trades,
         venue_traded=f"{inst.format_size(m.traded_lots)} {inst.base}",
-        market_maker=mm is not None,
+        market_maker=bool(asm.market_makers),
         our_orders=kernel.oms.sent,
         our_fills=kernel.oms.fills,
         our_volume=f"{inst.format_size(pos.bought + pos.sold)} {inst.base}",
@@ -235,4 +251,13 @@ def run_headless(
         book_gaps=kernel.gaps,
         state_hash=kernel.state_hash(),
         session=None if kernel.recorder is None else str(kernel.recorder.path),
+        left_open=report.lines(),
+        interrupted=interrupted,
+        shutdown_s=report.seconds,
     )
+
+
+def _shutdown_timeout(config: Config) -> float:
+    """How long the orderly shutdown sweeps: the longest `[venues.NAME] shutdown_timeout_s`, else 10 s."""
+    timeouts = [getattr(vc, "shutdown_timeout_s", SHUTDOWN_TIMEOUT_S) for vc in config.venues.values()]
+    return max(timeouts, default=SHUTDOWN_TIMEOUT_S)

@@ -162,7 +162,11 @@ class ReplayApp(LobtermApp):
 
     # ---- quitting: a replay has nothing to cancel (recorded orders are history, paper orders virtual)
     async def action_quit(self) -> None:
-        await self._stop_and_exit()
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        await self.kernel.shutdown(1.0, source="quit")
+        self.exit()
 
 
 def replay_command(args, config: Config) -> int:

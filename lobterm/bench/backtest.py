@@ -29,8 +29,8 @@ def write_sim_session(
     path: Path, *, seed: int = 1, duration_s: float = 300.0, mm: dict | None = None, rate_hz: float = 20.0
 ) -> int:
     """A headless sim run with the market maker quoting, recorded to `path`; returns the event count."""
+    from lobterm.assemble import build_sim_kernel
     from lobterm.config import Config, quote_params
-    from lobterm.headless import build_sim_kernel
     from lobterm.venues.sim import SimConfig
 
     config = Config(sim=SimConfig(seed=seed, rate_hz=rate_hz), mm=dict(mm or {}))

@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import BUY
-from lobterm.headless import build_sim_kernel
 from lobterm.trading.market_maker import MarketMaker, QuoteParams
 from lobterm.venues.sim import LP_OWNER
 

@@ -34,8 +34,8 @@ __all__ = ["run", "sample_events"]
 
 def sample_events(steps: int = 2000, seed: int = 1) -> list:
     """A realistic event mix: a headless sim run with the market maker quoting."""
+    from lobterm.assemble import build_sim_kernel
     from lobterm.config import Config, quote_params
-    from lobterm.headless import build_sim_kernel
 
     cfg = Config()
     cfg.sim.seed = seed

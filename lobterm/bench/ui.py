@@ -18,9 +18,9 @@ import sys
 import time
 from typing import Any
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config
 from lobterm.engine.events import BookDelta
-from lobterm.headless import build_sim_kernel
 
 LADDER_ROWS = 40
 UI_HZ = 30.0

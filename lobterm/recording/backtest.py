@@ -29,6 +29,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from lobterm.assemble import kernel_for
 from lobterm.clock import VirtualClock
 from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
 from lobterm.kernel import Kernel
@@ -267,7 +268,7 @@ def run_backtest(
         pcfg = replace(base, new_latency_ns=lat, cancel_latency_ns=lat, amend_latency_ns=lat)
         venues = build_replay_venues(reader, show_recorded_orders=False, paper=pcfg)
         clock = VirtualClock(first_ts)
-        kernel = Kernel(venues, clock)
+        kernel = kernel_for(venues, clock)
         if symbol is None:
             market = kernel.default_market
         else:

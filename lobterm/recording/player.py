@@ -33,9 +33,9 @@ from typing import Any
 
 import msgspec
 
+from lobterm.assemble import kernel_for
 from lobterm.clock import VirtualClock
 from lobterm.engine.events import Event, VenueStatus
-from lobterm.kernel import Kernel
 from lobterm.recording.reader import Checkpoint, SessionError, SessionReader
 from lobterm.recording.schema import NOTE_KIND
 from lobterm.recording.state import restore_state
@@ -153,7 +153,7 @@ class Player:
             self.venues = build_replay_venues(
                 reader, show_recorded_orders=True, paper=paper or paper_config_from(reader.config)
             )
-            self.kernel = Kernel(self.venues, self.clock, risk_limits=risk_limits)
+            self.kernel = kernel_for(self.venues, self.clock, risk_limits=risk_limits)
         except BaseException:
             reader.close()
             raise

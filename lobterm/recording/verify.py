@@ -79,7 +79,7 @@ class RecordedVenue:
 
 def replay_kernel(reader: SessionReader, start_ns: int | None = None) -> Kernel:
     """A fresh kernel on the session's venues and instruments, on a virtual clock (no events yet)."""
-    from lobterm.kernel import Kernel
+    from lobterm.assemble import kernel_for
 
     instruments = reader.instruments()
     venues = []
@@ -92,7 +92,7 @@ def replay_kernel(reader: SessionReader, start_ns: int | None = None) -> Kernel:
     if not venues:
         raise SessionError(reader.path, "corrupt header: no venues")
     start = start_ns if start_ns is not None else int(reader.header.get("start_ns") or 0)
-    return Kernel(venues, VirtualClock(start))
+    return kernel_for(venues, VirtualClock(start))
 
 
 @dataclass(slots=True, frozen=True)

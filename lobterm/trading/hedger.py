@@ -360,10 +360,30 @@ class Hedger:
             return False
         return "tag" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
-    def detach(self) -> None:
-        """Stop listening to the bus (the hedger then does nothing more)."""
-        self.bus.unsubscribe(self._on_market)
-        self.bus.unsubscribe(self._on_order_event)
+    # ---- the Strategy protocol (lobterm.trading.strategy) ------------------------------------------
+    name = "hedger"
+
+    @property
+    def markets(self) -> tuple[tuple[str, str], ...]:
+        return (self.quote,) if self.hedge == self.quote else (self.quote, self.hedge)
+
+    def on_market_data(self, ev: Any) -> None:
+        self._on_market(ev)
+
+    def on_order_event(self, ev: Any) -> None:
+        self._on_order_event(ev)
+
+    def on_timer(self, now_ns: int) -> None:
+        self.on_time(now_ns)
+
+    def status(self) -> dict[str, str]:
+        st = self.stats
+        return {
+            "state": self.state,
+            "policy": self.params.policy,
+            "orders": str(st.orders),
+            "fills": str(st.fills),
+        }
 
     # ---- control ---------------------------------------------------------------------------------
     def set_params(self, **changes: Any) -> HedgeParams:
@@ -408,7 +428,7 @@ class Hedger:
             self.version += 1
             self._evaluate(self._now())
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "kill switch") -> None:
         """The kill switch: send nothing more and cancel the hedge order in flight, if any."""
         self.state = STOPPED
         self._twap = None

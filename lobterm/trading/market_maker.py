@@ -707,6 +707,26 @@ class MarketMaker:
             self.requote()
         return new
 
+    # ---- the Strategy protocol (lobterm.trading.strategy) ------------------------------------------
+    @property
+    def name(self) -> str:
+        return f"mm:{self.venue}:{self.symbol}"
+
+    @property
+    def markets(self) -> tuple[tuple[str, str], ...]:
+        return ((self.venue, self.symbol),)
+
+    def on_timer(self, now_ns: int) -> None:
+        self.heartbeat()
+
+    def status(self) -> dict[str, str]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "quotes": str(len(self._quotes)),
+            "fills": str(self.fills),
+        }
+
     def heartbeat(self) -> int:
         """Call on a timer (the UI clock): checks staleness and quote age when no event arrives."""
         if self.state != RUNNING:

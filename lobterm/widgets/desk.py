@@ -7,8 +7,8 @@ Every one that changes state is a note in the session file when recording (`Kern
 market live on its `PriceLadder`. The UI clock calls `pull()`; each panel decides for itself whether
 anything it shows changed.
 
-The desk makes one market maker per market (paused: `m` starts it) from the config's [mm] section, and
-the hedger when the config has a [hedge] section, unless the kernel it was given already has them.
+The strategies (a market maker per quote market, the hedger, the user's) come built from
+`lobterm.assemble`; the desk only shows them and asks the kernel's verbs to pause, resume, kill, re-arm.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 
-from lobterm.config import Config, hedge_params, quote_params
-from lobterm.kernel import Kernel
+from lobterm.assemble import Assembly
+from lobterm.config import Config
+from lobterm.services import start_recording, stop_recording
 from lobterm.trading.market_maker import (
     AVELLANEDA_STOIKOV,
     RUNNING,
-    STOPPED,
-    MarketMakerError,
     QuoteParamError,
 )
 from lobterm.widgets.hedge import HedgePanel
@@ -45,7 +44,6 @@ __all__ = ["TradingDesk"]
 
 _MM_GROUP = Binding.Group("MM spread skew size", compact=True)
 _LADDER_GROUP = Binding.Group("Ladder", compact=True)
-HAS_RECORDING = hasattr(Kernel, "start_recording")
 SKEW_STEP = 0.01  # ticks per lot
 SIDE_WIDE, SIDE_NARROW = 64, 58  # the side column's width at 150+ columns, and below
 
@@ -127,19 +125,13 @@ class TradingDesk(Horizontal):
             group=_MM_GROUP,
             tooltip="MM size down a step",
         ),
-        *(
-            [
-                Binding(
-                    "ctrl+r",
-                    "toggle_recording",
-                    "Rec",
-                    id="record",
-                    key_display="^r",
-                    tooltip="Recording on/off (in sessions_dir)",
-                )
-            ]
-            if HAS_RECORDING
-            else []
+        Binding(
+            "ctrl+r",
+            "toggle_recording",
+            "Rec",
+            id="record",
+            key_display="^r",
+            tooltip="Recording on/off (in sessions_dir)",
         ),
     ]
 
@@ -151,17 +143,13 @@ class TradingDesk(Horizontal):
     TradingDesk > #side { width: 64; height: 1fr; background: $surface; border-left: tall $panel; }
     """
 
-    def __init__(self, kernel: Kernel, config: Config, *, id: str | None = None) -> None:
+    def __init__(self, assembly: Assembly, config: Config, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        kernel = assembly.kernel
         self.kernel = kernel
         self.config = config
         ui = config.ui
-        if config.hedge and kernel.hedger is None:
-            kernel.add_hedger(hedge_params(config))
         self.market_makers: dict[tuple[str, str], Any] = {mm.market.key: mm for mm in kernel.market_makers}
-        for key, market in kernel.markets.items():
-            if key not in self.market_makers:
-                self.market_makers[key] = kernel.add_market_maker(quote_params(config), market)
         self._base_sizes = {key: mm.params.size_lots for key, mm in self.market_makers.items()}
         flash_s = ui.flash_ms / 1000
         self.ladders = [
@@ -240,11 +228,10 @@ class TradingDesk(Horizontal):
 
     # ---- the kill switch ----------------------------------------------------------------------
     def action_kill_switch(self) -> None:
-        risk = self.kernel.risk
-        if not risk.killed:
-            working = len(self.kernel.oms.working)  # the strategies cancel their own as they stop
-            self.kernel.note("key", "kill_switch", {"working": working})
-            risk.kill("operator")
+        k = self.kernel
+        if not k.risk.killed:
+            working = len(k.oms.working)  # the strategies cancel their own as they stop
+            k.kill("operator", source="key")
             self.notify(
                 f"Every new order is blocked; market makers and hedger stopped; cancelling {working} "
                 f"order{'s' if working != 1 else ''}. Press again to re-arm.",
@@ -262,20 +249,14 @@ class TradingDesk(Horizontal):
         self.app.push_screen(
             ConfirmScreen(
                 "Re-arm trading?",
-                f"The kill switch is on ({risk.kill_reason}). Re-arming lets orders through "
+                f"The kill switch is on ({k.risk.kill_reason}). Re-arming lets orders through "
                 "again; the market makers stay paused until you start them.",
             ),
             answered,
         )
 
     def rearm(self) -> None:
-        self.kernel.note("key", "rearm", {"was": self.kernel.risk.kill_reason})
-        self.kernel.risk.reset_kill()
-        for mm in self.market_makers.values():
-            mm.rearm()
-        hedger = self.kernel.hedger
-        if hedger is not None and hedger.state == "stopped":
-            hedger.resume()
+        self.kernel.rearm(source="key")
         self.notify("Trading re-armed; market makers paused.", title="Kill switch off", timeout=4)
         self.pull()
 
@@ -287,23 +268,18 @@ class TradingDesk(Horizontal):
     def action_toggle_market_maker(self) -> None:
         mm = self.market_maker
         if mm is None:
-            return
-        if mm.state == RUNNING:
-            self._note("mm_pause")
-            mm.pause()
-            self.notify("Market maker paused; its quotes are being cancelled.", timeout=3)
-        elif mm.state == STOPPED or self.kernel.risk.killed:
             self.notify(
-                f"Market maker stopped ({mm.reason}): re-arm the kill switch first.",
-                severity="error",
-                timeout=5,
+                "No market maker on this market (its venue's role is hedge).", severity="warning", timeout=3
             )
+            return
+        k = self.kernel
+        if mm.state == RUNNING:
+            k.pause_strategy(mm.name, source="key", action="mm_pause")
+            self.notify("Market maker paused; its quotes are being cancelled.", timeout=3)
         else:
-            self._note("mm_resume")
-            try:
-                mm.resume()
-            except MarketMakerError as exc:
-                self.notify(str(exc), severity="error", timeout=5)
+            problem = k.resume_strategy(mm.name, source="key", action="mm_resume")
+            if problem:
+                self.notify(problem, severity="error", timeout=5)
             else:
                 self.notify("Market maker quoting.", timeout=3)
         self.pull()
@@ -364,20 +340,20 @@ class TradingDesk(Horizontal):
     # ---- recording ----------------------------------------------------------------------------
     async def action_toggle_recording(self) -> None:
         """Start a session file in `sessions_dir` (every bus event from now on), or close the one open."""
-        k: Any = self.kernel
+        k = self.kernel
         rec = k.recorder
         try:
             if rec is None or rec.closed:
-                rec = k.start_recording(
-                    self.config.sessions_dir, config=self.config, seed=self.config.sim.seed
+                rec = start_recording(
+                    k, self.config.sessions_dir, config=self.config, seed=self.config.sim.seed
                 )
-                if rec.sync and not k.clock.virtual:
-                    await rec.start()  # live clock: batches are flushed from a task on the loop
+                if k.journal is not None:
+                    await k.journal.start()  # live clock: batches are flushed from a task on the loop
                 k.note("key", "recording_on", str(rec.path))
                 self.notify(f"Recording to {rec.path}", title="Recording", timeout=4)
             else:
                 k.note("key", "recording_off", str(rec.path))
-                await k.stop_recording()
+                await stop_recording(k)
                 self.notify(f"Recording stopped: {rec.path}", title="Recording", timeout=4)
         except Exception as exc:  # a disk or path problem: tell the trader, keep trading
             self.notify(f"Recording: {exc}", title="Recording", severity="error", timeout=8)

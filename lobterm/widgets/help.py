@@ -176,21 +176,46 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class ConfirmQuitScreen(ConfirmScreen):
+class ConfirmQuitScreen(ModalScreen[str | None]):
+    """Quitting while orders are working or a position is open: `y` cancels everything and quits
+    (the position stays), `f` flattens (cancel, pause, close the position with an IOC) then quits, `n`
+    or escape stays. Dismisses with "quit", "flatten" or None."""
+
     DEFAULT_CSS = """
-    ConfirmQuitScreen > Static { width: 60; }
+    ConfirmQuitScreen { align: center middle; background: $background 60%; }
+    ConfirmQuitScreen > Static {
+        width: 64; height: auto; border: round $warning; background: $surface; padding: 1 2;
+    }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Cancel all and quit"),
-        Binding("n,escape", "answer(False)", "Stay"),
+        Binding("y", "answer('quit')", "Cancel all and quit"),
+        Binding("f", "answer('flatten')", "Flatten and quit"),
+        Binding("n,escape", "answer('')", "Stay"),
     ]
 
-    def __init__(self, working: int) -> None:
+    def __init__(self, working: int, positions: list[str] | None = None) -> None:
         super().__init__()
         self.working = working
+        self.positions = positions or []
 
     def body(self) -> Content:
         s = "s" if self.working != 1 else ""
-        return Content.assemble(
-            (f"{self.working} order{s} of ours working.", "bold $warning"), "\n\nCancel them all and quit?   "
-        )
+        parts: list[str | tuple[str, str]] = []
+        if self.working:
+            parts.append((f"{self.working} order{s} of ours working.", "bold $warning"))
+        if self.positions:
+            parts.append(("\n" if parts else "") + "Open position: " + ", ".join(self.positions))
+        parts.append("\n\nCancel everything and quit?   ")
+        return Content.assemble(*parts)
+
+    def compose(self) -> ComposeResult:
+        keys: list[str | tuple[str, str]] = [("y", "bold $accent"), " cancel all and quit   "]
+        if self.positions:
+            keys += [("f", "bold $accent"), " flatten and quit   "]
+        keys += [("n", "bold $accent"), " stay"]
+        yield Static(Content.assemble(self.body(), *keys), id="confirm-text")
+
+    def action_answer(self, choice: str) -> None:
+        if choice == "flatten" and not self.positions:
+            return
+        self.dismiss(choice or None)

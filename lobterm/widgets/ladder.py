@@ -37,7 +37,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from lobterm.engine.events import BUY, IOC, SELL
+from lobterm.engine.events import BUY, SELL
 from lobterm.engine.instrument import InstrumentError
 
 if TYPE_CHECKING:
@@ -996,16 +996,7 @@ class PriceLadder(Widget, can_focus=True):
         lots = self.order_lots()
         if lots is None:
             return None
-        inst = self.market.instrument
-        self._note(
-            action or ("buy" if side == BUY else "sell"),
-            price=inst.format_price(price),
-            qty=inst.format_size(lots),
-        )
-        if side == BUY:
-            oid = self.kernel.buy(self.market, price, lots)
-        else:
-            oid = self.kernel.sell(self.market, price, lots)
+        oid = self.kernel.place(self.market, side, price, lots, source="key", action=action)
         self.pull()
         return oid
 
@@ -1024,37 +1015,27 @@ class PriceLadder(Widget, can_focus=True):
             return
         self._send(side, best[0], "join_bid" if side == BUY else "join_offer")
 
-    def _orders_in_row(self, side: int | None = None) -> list:
+    def _cursor_row(self) -> tuple[int, int] | None:
+        """The prices [low, high] of the cursor's row (one tick, or a zoomed row's ticks)."""
         if self.cursor_price is None:
-            return []
+            return None
         tpr = self.ticks_per_row
         low = self.cursor_price - self.cursor_price % tpr
-        m = self.market
-        return [o for o in self.kernel.oms.orders(m.venue, m.symbol, side) if low <= o.price < low + tpr]
+        return low, low + tpr - 1
 
     def action_cancel_at_cursor(self) -> None:
-        if self.cursor_price is None:
+        row = self._cursor_row()
+        if row is None:
             return
-        orders = self._orders_in_row()
-        if orders:
-            self._note(
-                "cancel_at_cursor",
-                price=self.market.instrument.format_price(self.cursor_price),
-                orders=len(orders),
-            )
-        n = self.kernel.oms.cancel_many(orders)
+        n = self.kernel.cancel_at(self.market, row[0], high=row[1], source="key")
         if not n:
             price = self.market.instrument.format_price(self.cursor_price)
             self.notify(f"No orders of ours at {price}.", severity="warning", timeout=2)
         self.pull()
 
     def action_cancel_side(self, side: int) -> None:
-        m = self.market
         what = "bid" if side == BUY else "ask"
-        orders = self.kernel.oms.orders(m.venue, m.symbol, side)
-        if orders:
-            self._note(f"cancel_{what}s", orders=len(orders))
-        n = self.kernel.oms.cancel_many(orders)
+        n = self.kernel.cancel_side(self.market, side, source="key")
         self.notify(
             f"Cancelling {n} {what}{'s' if n != 1 else ''}." if n else f"No {what}s of ours working.",
             timeout=2,
@@ -1062,10 +1043,7 @@ class PriceLadder(Widget, can_focus=True):
         self.pull()
 
     def action_cancel_all(self) -> None:
-        m = self.market
-        if any(True for _ in self.kernel.oms.market_orders(m.venue, m.symbol)):
-            self._note("cancel_all")
-        n = self.kernel.cancel_all(m)
+        n = self.kernel.cancel_all(self.market, source="key")
         self.notify(
             f"Cancelling {n} order{'s' if n != 1 else ''}." if n else "No orders of ours working.", timeout=2
         )
@@ -1074,68 +1052,39 @@ class PriceLadder(Widget, can_focus=True):
     def action_move_order(self, ticks: int) -> None:
         """Move our orders at the cursor `ticks` up or down (an amend: the venue may reset their priority);
         the cursor follows them, so that the key can be pressed again."""
-        orders = [o for o in self._orders_in_row() if o.is_live]
-        if not orders:
-            self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
-            return
-        oms = self.kernel.oms
-        self._note(
-            "move_order",
-            ticks=ticks,
-            price=self.market.instrument.format_price(orders[0].price),
-            orders=len(orders),
+        row = self._cursor_row()
+        moved = (
+            [] if row is None else self.kernel.move_orders(self.market, row[0], row[1], ticks, source="key")
         )
-        moved = [o for o in orders if o.price + ticks > 0 and oms.amend(o.order_id, price=o.price + ticks)]
-        if moved:
-            target = moved[0].amend_price if moved[0].amend_price is not None else moved[0].price
-            tpr = self.ticks_per_row
-            self.cursor_price = target - target % tpr if tpr > 1 else target
-            self._keep_cursor_visible()
-            self._dirty = True
+        if not moved:
+            if row is None or not self.kernel.orders_between(self.market, row[0], row[1]):
+                self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
+            self.pull()
+            return
+        target = moved[0].amend_price if moved[0].amend_price is not None else moved[0].price
+        tpr = self.ticks_per_row
+        self.cursor_price = target - target % tpr if tpr > 1 else target
+        self._keep_cursor_visible()
+        self._dirty = True
         self.pull()
 
     def action_flatten(self) -> None:
-        """Cancel our orders here, pause this market's market maker, and close the position with a
-        marketable IOC priced through as many levels as its size needs (risk may refuse it: the
-        rejection is shown)."""
-        k, m = self.kernel, self.market
-        self._note("flatten")
-        paused = 0
-        for mm in k.market_makers:
-            if mm.market is m and mm.state == "running":
-                mm.pause()
-                paused += 1
-        cancels = k.cancel_all(m)
-        lots = k.inventory.position(m.venue, m.symbol).lots
-        inst = m.instrument
-        done = [f"cancelled {cancels}"] + (["market maker paused"] if paused else [])
-        if lots == 0:
+        """The kernel's flatten verb on this market: cancel our orders here, pause its strategies, and
+        close the position with a marketable IOC (risk may refuse it: the rejection is shown)."""
+        r = self.kernel.flatten(self.market, source="key")
+        inst = self.market.instrument
+        done = [f"cancelled {r.cancelled}"] + (["market maker paused"] if r.paused else [])
+        if r.side is None:
             self.notify(f"Flat already; {', '.join(done)}.", title="Flatten", timeout=4)
-            self.pull()
-            return
-        side = SELL if lots > 0 else BUY
-        size = abs(lots)
-        levels = m.l2.depth(BUY if side == SELL else SELL, 1_000)
-        if not levels:
-            self.post_message(
-                self.OrderRefused(
-                    f"flatten: the book has no {'bids' if side == SELL else 'offers'} to close against"
-                )
+        elif r.order_id is None:
+            self.post_message(self.OrderRefused(f"flatten: {r.problem}"))
+        else:
+            verb, cmp = ("Selling", "≥") if r.side == SELL else ("Buying", "≤")
+            self.notify(
+                f"{verb} {inst.format_size(r.size)} IOC at {cmp} {inst.format_price(r.limit_price)}; {', '.join(done)}.",
+                title="Flatten",
+                timeout=4,
             )
-            self.pull()
-            return
-        need, price = size, levels[0][0]
-        for price, level_size in levels:  # noqa: B007 - the last price taken is the limit
-            need -= level_size
-            if need <= 0:
-                break
-        self.kernel.oms.new_order(m.venue, m.symbol, side, price, size, IOC, tag="flatten")
-        self.notify(
-            f"{'Selling' if side == SELL else 'Buying'} {inst.format_size(size)} IOC at "
-            f"{'≥' if side == SELL else '≤'} {inst.format_price(price)}; {', '.join(done)}.",
-            title="Flatten",
-            timeout=4,
-        )
         self.pull()
 
     # ---- the default quantity -----------------------------------------------------------------

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import msgspec
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, quote_params
-from lobterm.headless import build_sim_kernel
 from lobterm.recording.schema import DDL, FORMAT, FORMAT_VERSION
 from lobterm.recording.state import capture_state
 from lobterm.venues.sim import SimConfig

@@ -15,9 +15,10 @@ from decimal import Decimal
 import pytest
 from binance_loopback import BinanceLoopback
 
+from lobterm.assemble import build_async, market_roles
 from lobterm.config import Config
 from lobterm.engine.events import BUY, SELL, Accepted, Cancelled, Done, Fill, Rejected, VenueStatus
-from lobterm.venues.factory import build_kernel_async, market_roles
+from lobterm.services import start_recording
 from lobterm.venues.settings import venue_from_dict
 
 KEY = "lobKEY-7f3a9c2e5b1d8f40"
@@ -90,7 +91,7 @@ async def run(srv, request):
     extra = getattr(request, "param", {})
     keys = extra.pop("keys", True)
     config = Config(venues={"binance": venue_config(srv, keys=keys, **extra)})
-    kernel = await build_kernel_async(config)
+    kernel = (await build_async(config, strategies=False)).kernel
     r = Run(kernel)
     await kernel.start()
     await wait_for(lambda: r.synced_with(srv), 5, "the first snapshot")
@@ -254,8 +255,8 @@ async def test_keys_never_reach_logs_rejections_exceptions_or_the_session_file(s
     await bad.start()
     try:
         config = Config(venues={"binance": venue_config(bad)})
-        kernel = await build_kernel_async(config)
-        rec = kernel.start_recording(tmp_path, config=config)
+        kernel = (await build_async(config, strategies=False)).kernel
+        rec = start_recording(kernel, tmp_path, config=config)
         r = Run(kernel)
         await kernel.start()
         await wait_for(lambda: r.market.l2.valid, 5, "the book")
@@ -299,7 +300,7 @@ async def test_two_venues_quote_on_one_and_hedge_on_the_other(srv):
                 "binance2": venue_config(other, name="binance2", role="hedge"),
             }
         )
-        kernel = await build_kernel_async(config)
+        kernel = (await build_async(config, strategies=False)).kernel
         quote, hedge = market_roles(kernel, config)
         assert (quote.venue, hedge.venue) == ("binance", "binance2")
         from lobterm.trading.hedger import HedgeParams

@@ -14,10 +14,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, FeedConfig, quote_params
 from lobterm.engine.events import BUY, SELL
 from lobterm.feed import CLOSE_POLICY
-from lobterm.headless import build_sim_kernel
+from lobterm.services import start_feed
 
 
 def make_kernel(**feed):
@@ -101,7 +102,7 @@ async def close(ws, task) -> None:
 
 async def test_a_client_rebuilds_the_unified_book_top_n_exactly_from_a_snapshot_and_deltas():
     kernel, venue, cfg = make_kernel(top_n=8)
-    host, port = (await kernel.start_feed(cfg.feed)).address
+    host, port = (await start_feed(kernel, cfg.feed)).address
     try:
         async with connect(f"ws://{host}:{port}/") as ws:
             image, other = BookImage(), []
@@ -131,7 +132,7 @@ async def test_a_client_rebuilds_the_unified_book_top_n_exactly_from_a_snapshot_
 
 async def test_any_request_but_subscribe_gets_an_error_reply_and_is_counted():
     kernel, venue, cfg = make_kernel()
-    host, port = (await kernel.start_feed(cfg.feed)).address
+    host, port = (await start_feed(kernel, cfg.feed)).address
     sent, cancels = kernel.oms.sent, kernel.oms.cancels_sent
     try:
         async with connect(f"ws://{host}:{port}/") as ws:
@@ -158,7 +159,7 @@ async def test_any_request_but_subscribe_gets_an_error_reply_and_is_counted():
 
 async def test_a_missing_or_wrong_token_closes_with_policy_violation_and_the_right_one_is_served():
     kernel, venue, cfg = make_kernel(token="s3cret-token")
-    host, port = (await kernel.start_feed(cfg.feed)).address
+    host, port = (await start_feed(kernel, cfg.feed)).address
     url = f"ws://{host}:{port}/"
     try:
         for kwargs in ({}, {"additional_headers": {"Authorization": "Bearer wrong"}}):
@@ -225,7 +226,7 @@ async def step_times(venue, steps: int) -> list[float]:
 
 async def test_a_client_that_never_reads_is_dropped_and_the_kernel_keeps_its_pace():
     kernel, venue, cfg = make_kernel(top_n=20, queue_size=64, interval_ms=5)
-    host, port = (await kernel.start_feed(cfg.feed)).address
+    host, port = (await start_feed(kernel, cfg.feed)).address
     feed = kernel.feed
     try:
         baseline = await step_times(venue, 300)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.clock import VIRTUAL_EPOCH_NS, VirtualClock
 from lobterm.config import load
 from lobterm.engine.events import BUY, OUR_OWNER, SELL, Fill
-from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
 from lobterm.trading.hedger import HedgeParams, Hedger
 from lobterm.venues.sim import SimConfig, SimVenue

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, quote_params
 from lobterm.engine.events import OUR_OWNER, Cancelled
-from lobterm.headless import build_sim_kernel
 from lobterm.recording.reader import SessionReader
 from lobterm.recording.schema import Note
 from lobterm.recording.verify import verify
+from lobterm.services import start_recording
 from lobterm.trading.market_maker import QuoteParamError
 
 
@@ -23,7 +24,7 @@ def steps(kernel, venue, n: int) -> None:
 def test_note_without_a_recorder_or_after_it_closed_is_a_no_op(tmp_path) -> None:
     kernel, venue = build_sim_kernel(Config(), virtual=True)
     kernel.note("key", "buy", {"price": "1"})  # nothing records: nothing happens
-    rec = kernel.start_recording(tmp_path)
+    rec = start_recording(kernel, tmp_path)
     venue.open()
     steps(kernel, venue, 10)
     kernel.note("key", "buy", {"price": "2"})
@@ -37,7 +38,7 @@ def test_note_without_a_recorder_or_after_it_closed_is_a_no_op(tmp_path) -> None
 def test_parameter_changes_and_the_kill_switch_are_recorded_before_what_they_cause(tmp_path) -> None:
     cfg = Config()
     kernel, venue = build_sim_kernel(cfg, virtual=True)
-    rec = kernel.start_recording(tmp_path, checkpoint_every_s=2.0)
+    rec = start_recording(kernel, tmp_path, checkpoint_every_s=2.0)
     mm = kernel.add_market_maker(quote_params(cfg))
     venue.open()
     mm.resume()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, ConfigError, FeedConfig, MetricsConfig, load
-from lobterm.headless import build_sim_kernel
 from lobterm.services import describe_services, start_services
 
 

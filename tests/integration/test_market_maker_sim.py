@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import BUY, OUR_OWNER, SELL, BookDelta, BookGap, Done, Fill
-from lobterm.headless import build_sim_kernel
 from lobterm.trading.market_maker import AVELLANEDA_STOIKOV, CANCELLING, MarketMaker, QuoteParams
 
 STEPS_PER_MINUTE = 1200  # the default sim runs 20 steps a simulated second

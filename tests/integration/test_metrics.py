@@ -11,10 +11,11 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, MetricsConfig, quote_params
 from lobterm.engine.events import BUY, OUR_OWNER, POST_ONLY, SELL, BookDelta, Cancelled, Rejected
-from lobterm.headless import build_sim_kernel
 from lobterm.metrics import Metrics, reason_label
+from lobterm.services import start_metrics, start_recording, stop_recording
 
 
 def scrape(metrics: Metrics) -> dict[str, list]:
@@ -52,7 +53,7 @@ def run():
         lambda ev: tally.update([("reject", reason_label(ev.reason))]) if ev.owner == OUR_OWNER else None,
     )
     mm = kernel.add_market_maker(quote_params(cfg))
-    metrics = kernel.start_metrics(cfg.metrics)
+    metrics = start_metrics(kernel, cfg.metrics)
     venue.open()
     mm.resume()
     for _ in range(round(60 * cfg.sim.rate_hz)):
@@ -145,7 +146,7 @@ async def test_a_blocked_event_loop_shows_as_lag():
     cfg = Config()
     cfg.metrics = MetricsConfig(port=0)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
-    metrics = kernel.start_metrics(cfg.metrics)
+    metrics = start_metrics(kernel, cfg.metrics)
     try:
 
         async def samples() -> float:
@@ -180,8 +181,8 @@ async def test_the_recorder_backlog_is_exported(tmp_path):
     cfg = Config()
     cfg.metrics = MetricsConfig(port=0)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
-    recorder = kernel.start_recording(tmp_path)
-    metrics = kernel.start_metrics(cfg.metrics)
+    recorder = start_recording(kernel, tmp_path)
+    metrics = start_metrics(kernel, cfg.metrics)
     try:
         venue.open()
         for _ in range(20):
@@ -192,7 +193,7 @@ async def test_the_recorder_backlog_is_exported(tmp_path):
         assert value(s, "lobterm_recorder_backlog") == recorder.backlog
     finally:
         metrics.stop()
-        await kernel.stop_recording()
+        await stop_recording(kernel)
 
 
 async def test_every_metric_the_grafana_dashboard_plots_is_exported(tmp_path):
@@ -211,7 +212,7 @@ async def test_every_metric_the_grafana_dashboard_plots_is_exported(tmp_path):
     cfg.metrics = MetricsConfig(port=0)
     cfg.feed = FeedConfig(enabled=True, port=0)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
-    kernel.start_recording(tmp_path)
+    start_recording(kernel, tmp_path)
     mm = kernel.add_market_maker(quote_params(cfg))
     assert await start_services(kernel, cfg) == []
     try:
@@ -227,4 +228,4 @@ async def test_every_metric_the_grafana_dashboard_plots_is_exported(tmp_path):
         assert plotted <= exported, f"plotted but never exported: {sorted(plotted - exported)}"
     finally:
         await kernel.stop()
-        await kernel.stop_recording()
+        await stop_recording(kernel)

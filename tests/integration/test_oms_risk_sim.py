@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import (
     BUY,
@@ -25,7 +26,6 @@ from lobterm.engine.events import (
     Fill,
     Rejected,
 )
-from lobterm.headless import build_sim_kernel
 from lobterm.trading.oms import LIVE_STATES, PENDING_CANCEL, REJECTED_STATE, OrderManager
 from lobterm.trading.risk import RiskLimits, RiskManager
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.clock import VIRTUAL_EPOCH_NS, VirtualClock
 from lobterm.config import load
 from lobterm.engine.events import BUY, IOC, ORDER_EVENTS, SELL, BookDelta, BookSnapshot, Done, Fill, Trade
-from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
 from lobterm.trading.paper import CONSERVATIVE, PROBABILISTIC, QUEUE_SCALE, PaperConfig, PaperDesk, PaperVenue
 from lobterm.venues.sim import SimVenue

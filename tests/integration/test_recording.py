@@ -10,15 +10,17 @@ from decimal import Decimal
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, quote_params
 from lobterm.engine.events import OUR_OWNER, BookDelta, Fill, Trade
-from lobterm.headless import build_sim_kernel, run_headless
+from lobterm.headless import run_headless
 from lobterm.recording.export import export_session
 from lobterm.recording.reader import SessionError, SessionReader, list_sessions, session_info
 from lobterm.recording.recorder import Recorder
 from lobterm.recording.schema import Note
 from lobterm.recording.state import capture_state, restore_state
 from lobterm.recording.verify import replay_kernel, verify
+from lobterm.services import start_recording
 
 
 def record_sim(
@@ -36,8 +38,8 @@ def record_sim(
     fills, trades = [], []
     kernel.bus.subscribe(Fill, lambda ev: fills.append(ev) if ev.owner == OUR_OWNER else None)
     kernel.bus.subscribe(Trade, trades.append)
-    rec = kernel.start_recording(
-        tmp_path, config=cfg, seed=cfg.sim.seed, checkpoint_every_s=checkpoint_every_s
+    rec = start_recording(
+        kernel, tmp_path, config=cfg, seed=cfg.sim.seed, checkpoint_every_s=checkpoint_every_s
     )
     maker = kernel.add_market_maker(quote_params(cfg)) if mm else None
     venue.open()
@@ -66,7 +68,7 @@ def test_every_bus_event_is_stored_in_order_with_its_kind_and_ts(tmp_path) -> No
     kernel, venue = build_sim_kernel(Config(), virtual=True)
     seen = []
     kernel.bus.subscribe_all(seen.append)
-    rec = kernel.start_recording(tmp_path)
+    rec = start_recording(kernel, tmp_path)
     venue.open()
     for _ in range(200):
         venue.step()
@@ -155,7 +157,8 @@ def test_the_headless_run_records_by_request_and_says_where(tmp_path) -> None:
     summary = run_headless(Config(), 5.0, record_to=tmp_path)
     assert summary.session is not None and summary.session.startswith(str(tmp_path))
     info = session_info(summary.session)
-    assert info.closed and info.events == summary.events + 1  # + the market maker note
+    # + the market maker note and the shutdown's two notes (its start and what it left)
+    assert info.closed and info.events == summary.events + 3
     assert run_headless(Config(), 1.0).session is None  # the API records only when asked
 
 
@@ -198,7 +201,7 @@ def test_export_csv_matches_the_kernels_fills_and_trades(tmp_path) -> None:
 
 async def test_the_async_recorder_batches_many_events_per_transaction(tmp_path) -> None:
     kernel, venue = build_sim_kernel(Config(), virtual=False)
-    rec = kernel.start_recording(tmp_path, checkpoint_every_s=0.2, flush_interval_s=0.05)
+    rec = start_recording(kernel, tmp_path, checkpoint_every_s=0.2, flush_interval_s=0.05)
     await kernel.start()
     assert not rec.sync
     market = kernel.default_market
@@ -232,7 +235,7 @@ def test_a_recorder_never_overwrites_a_session(tmp_path) -> None:
 
 def test_an_unencodable_event_becomes_a_note_and_the_rest_is_kept(tmp_path) -> None:
     kernel, venue = build_sim_kernel(Config(), virtual=True)
-    rec = kernel.start_recording(tmp_path)
+    rec = start_recording(kernel, tmp_path)
     venue.open()
     kernel.bus.publish(object())  # a broken publisher
     venue.step()

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, quote_params
-from lobterm.headless import build_sim_kernel
 from lobterm.recording.reader import SessionError, SessionReader
 from lobterm.recording.verify import verify
+from lobterm.services import start_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,7 @@ def good_session(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("good")
     cfg = Config()
     kernel, venue = build_sim_kernel(cfg, virtual=True)
-    rec = kernel.start_recording(d, config=cfg, seed=1, checkpoint_every_s=2.0)
+    rec = start_recording(kernel, d, config=cfg, seed=1, checkpoint_every_s=2.0)
     mm = kernel.add_market_maker(quote_params(cfg))
     venue.open()
     mm.resume()

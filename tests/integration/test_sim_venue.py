@@ -6,9 +6,10 @@ import json
 import subprocess
 import sys
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import BUY, SELL, BookDelta, BookGap, Fill, Rejected
-from lobterm.headless import build_sim_kernel, run_headless
+from lobterm.headless import run_headless
 
 
 def _kernel(seed: int = 11):

@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 
 from lobterm.app import LobtermApp
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config
-from lobterm.headless import build_sim_kernel
 
 SIZE = (160, 48)
 

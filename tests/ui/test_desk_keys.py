@@ -12,10 +12,10 @@ import copy
 from decimal import Decimal
 
 from lobterm.app import LobtermApp
+from lobterm.assemble import build_sim_kernel
 from lobterm.clock import LiveClock
 from lobterm.config import Config, risk_limits
 from lobterm.engine.events import BUY, IOC, SELL
-from lobterm.headless import build_sim_kernel
 from lobterm.kernel import Kernel
 from lobterm.venues.sim import SimVenue
 from lobterm.widgets.help import ConfirmScreen

@@ -74,7 +74,7 @@ def test_core_packages_never_import_textual(sub: str) -> None:
 def test_starting_the_tui_path_does_not_import_ccxt() -> None:
     code = (
         "import sys, lobterm.cli, lobterm.app, lobterm.headless, lobterm.kernel; "
-        "from lobterm.config import load; from lobterm.headless import build_sim_kernel; "
+        "from lobterm.config import load; from lobterm.assemble import build_sim_kernel; "
         "build_sim_kernel(load(use_defaults=False), virtual=True); "
         "print('ccxt' in sys.modules)"
     )

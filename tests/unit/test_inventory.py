@@ -13,10 +13,10 @@ from itertools import count
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import BUY, IOC, OUR_OWNER, SELL, Fill
 from lobterm.engine.instrument import Instrument
-from lobterm.headless import build_sim_kernel
 from lobterm.trading.inventory import (
     AVG_EXACT_DENOMINATOR,
     AVG_GRID,

@@ -13,6 +13,7 @@ import math
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import (
     BUY,
@@ -25,7 +26,6 @@ from lobterm.engine.events import (
     BookDelta,
     VenueStatus,
 )
-from lobterm.headless import build_sim_kernel
 from lobterm.trading.market_maker import (
     AVELLANEDA_STOIKOV,
     CANCELLING,

@@ -12,9 +12,9 @@ from fractions import Fraction
 
 import pytest
 
+from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import BUY, MARKET, ORDER_EVENTS, OUR_OWNER, SELL, Done, Rejected, VenueStatus
-from lobterm.headless import build_sim_kernel
 from lobterm.trading.oms import CANCELLED_STATE, REJECTED_STATE, WORKING, OrderManager
 from lobterm.trading.risk import RiskLimitError, RiskLimits, RiskManager
 

@@ -63,10 +63,10 @@ def test_keys_come_from_the_environment(tmp_path, monkeypatch):
     assert vc.api_key == "AK-env" and vc.secret == "SK-env" and vc.secrets() == ["AK-env", "SK-env"]
 
 
-def test_loading_a_venue_config_and_the_factory_does_not_import_ccxt(tmp_path):
+def test_loading_a_venue_config_and_the_assembly_does_not_import_ccxt(tmp_path):
     p = write(tmp_path, VENUE, 0o644)
     code = (
-        "import sys; from lobterm.config import load; import lobterm.venues.factory; "
+        "import sys; from lobterm.config import load; import lobterm.assemble; "
         f"load({str(p)!r}, use_defaults=False); print('ccxt' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
