@@ -5,7 +5,7 @@ The session is recorded here (a headless sim run with the market maker, every bu
 session format says, no checkpoints: a backtest does not use them). Figures, not pass/fail:
 
 - `decode`: reading and decoding the events alone (SQLite + msgspec into event objects);
-- `backtest`: the fast path (lobterm/recording/fastpath.py): numba decoding and kernel, end to end
+- `backtest`: the fast path (lobterm/backtest/fast.py): numba decoding and kernel, end to end
   (reading the file included; compiling or loading the cached kernel is reported apart);
 - `reference`: the full run through the real kernel (bus, L2 book, OMS, risk, market maker, paper desk).
 """
@@ -89,8 +89,8 @@ def write_sim_session(
 def run(duration_s: float = 2100.0, repeat: int = 3, reference_repeat: int = 1) -> dict:
     """A session of about 515,000 events (2,100 s of sim at 20 Hz with the market maker) backtested on
     the fast path (best of `repeat`) and the reference path (best of `reference_repeat`)."""
-    from lobterm.recording.backtest import run_backtest
-    from lobterm.recording.fastpath import run_fast_backtest, warm_up
+    from lobterm.backtest.fast import run_fast_backtest, warm_up
+    from lobterm.backtest.reference import run_backtest
     from lobterm.recording.reader import SessionReader
 
     compile_s = warm_up()  # compile on the first run on this machine, else load the cached kernel

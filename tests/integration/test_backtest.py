@@ -19,9 +19,9 @@ import msgspec
 import pytest
 from conftest_replay import record_sim_session
 
+from lobterm.backtest.reference import resolve_params, run_backtest
 from lobterm.cli import main
 from lobterm.engine.events import Accepted, Event
-from lobterm.recording.backtest import resolve_params, run_backtest
 
 TOLERANCE = 0.10
 _decode = msgspec.msgpack.Decoder(Event).decode

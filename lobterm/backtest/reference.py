@@ -74,9 +74,7 @@ class BacktestResult:
     risk_rejects: dict
     subscriber_errors: int
     inventory_path: list = field(default_factory=list)
-    engine: str = (
-        "reference"  # "fast": lobterm/recording/fastpath.py (numba); "reference": the kernel's objects
-    )
+    engine: str = "reference"  # "fast": lobterm/backtest/fast.py (numba); "reference": the kernel's objects
     compile_seconds: float = (
         0.0  # fast path: compiling (first run) or loading the cached kernel, not in events/s
     )
@@ -358,12 +356,12 @@ def _plain(v: Any) -> Any:
 
 def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: Any) -> BacktestResult | None:
     """The fast path's result, or None (with the reason on stderr) when it cannot run this backtest."""
-    from lobterm.recording.fastpath import FastPathUnsupported, fast_path_refusal
+    from lobterm.backtest.fast import FastPathUnsupported, fast_path_refusal
 
     why = fast_path_refusal(params, latency_ms)
     if why is None:
         try:
-            from lobterm.recording.fastpath import run_fast_backtest
+            from lobterm.backtest.fast import run_fast_backtest
 
             return run_fast_backtest(
                 path, params, params_source=source, latency_ms=latency_ms, progress=progress
@@ -376,7 +374,7 @@ def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: 
 
 def backtest_command(args: Any) -> int:
     """`lobterm backtest FILE [--config mm.toml] [--json] [--fast | --reference]`; 2 and a one-line reason
-    for bad input. The fast path (lobterm/recording/fastpath.py) is the default; it hands over to the
+    for bad input. The fast path (lobterm/backtest/fast.py) is the default; it hands over to the
     reference path, saying why, for what it does not do."""
     import json
 
