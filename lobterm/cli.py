@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return replay_command(args, config)
     if args.command == "backtest":
-        from lobterm.backtest.reference import backtest_command
+        from lobterm.backtest.command import backtest_command
 
         return backtest_command(args)
     if args.command == "serve":

@@ -427,7 +427,8 @@ def run_fast_backtest(
     from dataclasses import replace
 
     from lobterm.backtest import fastkernel as fk
-    from lobterm.backtest.reference import FEE_SCALE, BacktestResult, _plain, resolve_params
+    from lobterm.backtest.reference import resolve_params
+    from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain
     from lobterm.recording.player import _own_in_book, paper_config_from
     from lobterm.trading.inventory import Inventory, TopOfBook, to_quote
 
@@ -500,7 +501,7 @@ def run_fast_backtest(
         path=str(path),
         venue=venue,
         symbol=sym,
-        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)},
+        params={f.name: plain(getattr(params, f.name)) for f in fields(params)},
         params_source=params_source,
         latency_ms=latency_ms,
         events=n,
