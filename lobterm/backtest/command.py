@@ -66,14 +66,17 @@ def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: 
 
 
 def backtest_command(args: Any) -> int:
-    """`lobterm backtest FILE [--config mm.toml] [--json] [--fast | --reference]`; 2 and a one-line reason
-    for bad input. The fast path (lobterm/backtest/fast.py) is the default; it hands over to the
+    """`lobterm backtest FILE [--config mm.toml] [--json [--path]] [--fast | --reference]`; 2 and a one-line
+    reason for bad input. The fast path (lobterm/backtest/fast.py) is the default; it hands over to the
     reference path, saying why, for what it does not do."""
     import json
 
     from lobterm.config import ConfigError, load
     from lobterm.trading.market_maker import QuoteParamError
 
+    if args.path and not args.json:
+        print("lobterm: --path adds the inventory path to the --json output: add --json", file=sys.stderr)
+        return 2
     overrides = None
     if args.mm_config:
         try:
@@ -109,5 +112,5 @@ def backtest_command(args: Any) -> int:
     finally:
         if bar is not None:
             bar.close()
-    print(json.dumps(result.as_dict()) if args.json else result.as_text())
+    print(json.dumps(result.as_dict(inventory_path=args.path)) if args.json else result.as_text())
     return 0

@@ -428,7 +428,7 @@ def run_fast_backtest(
 
     from lobterm.backtest import fastkernel as fk
     from lobterm.backtest.reference import resolve_params
-    from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain
+    from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
     from lobterm.recording.player import _own_in_book, paper_config_from
     from lobterm.trading.inventory import Inventory, TopOfBook, to_quote
 
@@ -529,6 +529,8 @@ def run_fast_backtest(
         position_max=f"{fmt(pos_max)} {inst.base}",
         position_final=f"{fmt(pos.lots)} {inst.base}",
         max_drawdown=str(to_quote(inst, Fraction(int(S[fk.S_MAX_DD]), 2 * FEE_SCALE))),
+        quote_currency=inst.quote,
+        quote_decimals=quote_decimals(inst),
         time_quoted_pct=round(100.0 * int(S[fk.S_QUOTED_NS]) / span, 2),
         risk_rejects={},
         subscriber_errors=0,

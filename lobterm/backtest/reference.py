@@ -27,7 +27,7 @@ from dataclasses import fields, replace
 from fractions import Fraction
 from typing import Any
 
-from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain
+from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
 from lobterm.clock import VirtualClock
 from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
 from lobterm.kernel import Kernel
@@ -229,6 +229,8 @@ def run_backtest(
         position_max=f"{fmt(tracker.pos_max)} {inst.base}",
         position_final=f"{fmt(pos.lots)} {inst.base}",
         max_drawdown=str(to_quote(inst, Fraction(tracker.max_dd, 2 * FEE_SCALE))),
+        quote_currency=inst.quote,
+        quote_decimals=quote_decimals(inst),
         time_quoted_pct=round(100.0 * tracker.quoted_ns / span, 2),
         risk_rejects=dict(kernel.oms.risk_rejects),
         subscriber_errors=kernel.bus.errors,

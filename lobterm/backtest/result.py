@@ -1,15 +1,35 @@
 """What a backtest measured, the same record from the reference path and the fast path: `BacktestResult`,
-as text for a trader or as a dict for `--json`."""
+as text for a trader or as a dict for `--json`.
+
+The record keeps money exact (Decimal strings, as computed); the text rounds it for reading: sizes to
+the instrument's size decimals, P&L, fees and drawdown to the quote currency's decimals on this market
+(`quote_decimals`). `--json` leaves out the inventory path (one point per fill: most of the output on a
+long session) unless asked for with `--path`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
-from lobterm.engine.instrument import FEE_SCALE  # fees are counted in 1/FEE_SCALE of tick x lot
+from lobterm.engine.instrument import FEE_SCALE, Instrument  # fees: 1/FEE_SCALE of a tick x lot
 
-__all__ = ["FEE_SCALE", "BacktestResult", "plain"]
+__all__ = ["FEE_SCALE", "BacktestResult", "plain", "quote_decimals", "rounded"]
+
+_WIDE = Context(prec=200)  # quantize never runs out of digits, whatever the amount
+
+
+def quote_decimals(inst: Instrument) -> int:
+    """How many decimals of the quote currency this market moves: those of one tick times one lot (the
+    cash of the smallest fill: 0.0001 USDT for tick 0.1, lot 0.001), at least the price's decimals."""
+    step = (inst.tick_size * inst.lot_size).normalize()
+    return max(inst.price_decimals, -int(step.as_tuple().exponent), 0)
+
+
+def rounded(amount: str, decimals: int) -> str:
+    """A decimal amount rounded half-even to `decimals` places, with no '-0'."""
+    q = Decimal(amount).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN, context=_WIDE)
+    return f"{q.copy_abs() if q.is_zero() else q:f}"
 
 
 @dataclass(slots=True)
@@ -42,6 +62,8 @@ class BacktestResult:
     position_max: str
     position_final: str
     max_drawdown: str
+    quote_currency: str  # what the P&L, fees and drawdown are in
+    quote_decimals: int  # how many decimals the text shows them with (see `quote_decimals`)
     time_quoted_pct: float
     risk_rejects: dict
     subscriber_errors: int
@@ -54,10 +76,20 @@ class BacktestResult:
     kernel_seconds: float = 0.0  # fast path: the numba kernel alone
     kernel_events_per_s: float = 0.0
 
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+    def as_dict(self, inventory_path: bool = True) -> dict:
+        """Every field (money exact, as strings); without the inventory path if `inventory_path` is false."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if inventory_path or f.name != "inventory_path"
+        }
 
     def as_text(self) -> str:
+        pnl_label = f"P&L ({self.quote_currency or 'quote'})"
+
+        def money(amount: str) -> str:
+            return rounded(amount, self.quote_decimals)
+
         return "\n".join(
             [
                 f"lobterm backtest: {self.path}",
@@ -70,10 +102,10 @@ class BacktestResult:
                 f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
                 f"  fills              {self.fills:,} ({', '.join(f'{k} {v}' for k, v in self.fills_by_rule.items())})",
                 f"  volume             {self.volume} (bought {self.buy_volume}, sold {self.sell_volume})",
-                f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, fees {self.fees}, "
-                f"net {self.net_pnl}",
+                f"  {pnl_label:<18} realized {money(self.realized_pnl)}, unrealized {money(self.unrealized_pnl)}, "
+                f"fees {money(self.fees)}, net {money(self.net_pnl)}",
                 f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
-                f"  max drawdown       {self.max_drawdown}",
+                f"  max drawdown       {money(self.max_drawdown)}",
                 f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
                 f"  risk rejections    {self.risk_rejects or 'none'}",
             ]
