@@ -16,12 +16,12 @@ from textual.binding import Binding, BindingType
 from lobterm.assemble import Assembly, adopt, build
 from lobterm.config import Config
 from lobterm.kernel import Kernel
-from lobterm.themes import install_themes, ladder_variables, next_theme
 from lobterm.widgets.desk import TradingDesk
 from lobterm.widgets.help import ConfirmQuitScreen, HelpScreen, check_keymap, key_help
 from lobterm.widgets.keybar import KeyBar
 from lobterm.widgets.ladder import PriceLadder
 from lobterm.widgets.status import StatusBar
+from lobterm.widgets.themes import install_themes, ladder_variables, next_theme
 from lobterm.widgets.ticket import OrderTicket
 
 __all__ = ["LobtermApp"]

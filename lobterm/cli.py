@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
         help="order entry latency of the paper desk, per request (default 0)",
     )
     backtest.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    backtest.add_argument(
+        "--path",
+        action="store_true",
+        help="with --json: include the inventory path, [time ns, position in lots] after each fill",
+    )
     backtest.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     engine = backtest.add_mutually_exclusive_group()
     engine.add_argument(
@@ -221,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return replay_command(args, config)
     if args.command == "backtest":
-        from lobterm.recording.backtest import backtest_command
+        from lobterm.backtest.command import backtest_command
 
         return backtest_command(args)
     if args.command == "serve":

@@ -5,13 +5,14 @@ The session is recorded here (a headless sim run with the market maker, every bu
 session format says, no checkpoints: a backtest does not use them). Figures, not pass/fail:
 
 - `decode`: reading and decoding the events alone (SQLite + msgspec into event objects);
-- `backtest`: the fast path (lobterm/recording/fastpath.py): numba decoding and kernel, end to end
+- `backtest`: the fast path (lobterm/backtest/fast.py): numba decoding and kernel, end to end
   (reading the file included; compiling or loading the cached kernel is reported apart);
 - `reference`: the full run through the real kernel (bus, L2 book, OMS, risk, market maker, paper desk).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
 import tempfile
@@ -22,7 +23,7 @@ import msgspec
 
 from lobterm.recording.schema import DDL, FORMAT, FORMAT_VERSION
 
-__all__ = ["run", "write_sim_session"]
+__all__ = ["main", "report", "run", "write_sim_session"]
 
 
 def write_sim_session(
@@ -89,8 +90,8 @@ def write_sim_session(
 def run(duration_s: float = 2100.0, repeat: int = 3, reference_repeat: int = 1) -> dict:
     """A session of about 515,000 events (2,100 s of sim at 20 Hz with the market maker) backtested on
     the fast path (best of `repeat`) and the reference path (best of `reference_repeat`)."""
-    from lobterm.recording.backtest import run_backtest
-    from lobterm.recording.fastpath import run_fast_backtest, warm_up
+    from lobterm.backtest.fast import run_fast_backtest, warm_up
+    from lobterm.backtest.reference import run_backtest
     from lobterm.recording.reader import SessionReader
 
     compile_s = warm_up()  # compile on the first run on this machine, else load the cached kernel
@@ -132,24 +133,31 @@ def run(duration_s: float = 2100.0, repeat: int = 3, reference_repeat: int = 1) 
     }
 
 
-def main(as_json: bool = False) -> int:
+def report(fig: dict) -> str:
+    """The figures of `run` as lines of text."""
+    return "\n".join(
+        [
+            f"backtest benchmark: a {fig['session_seconds']:g} s sim session, {fig['session_events']:,} events, "
+            f"market maker quoting (ladder), queue-aware paper fills",
+            f"  read + msgspec decode only      {fig['decode_events_per_s']:>12,} events/s",
+            f"  fast path (numba), end to end   {fig['backtest_events_per_s']:>12,} events/s  "
+            f"({fig['backtest_wall_s']} s: decode {fig['fast_decode_s']} s, kernel {fig['kernel_s']} s; "
+            f"{fig['fills']:,} fills; best of 3)",
+            f"  fast path, the kernel alone     {fig['kernel_events_per_s']:>12,} events/s",
+            f"  fast path, compile or load      {fig['compile_s']:>12} s (once per process; not in events/s)",
+            f"  reference path (the kernel)     {fig['reference_events_per_s']:>12,} events/s  "
+            f"({fig['reference_wall_s']} s; {fig['reference_fills']:,} fills)",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python benchmarks/backtest_bench.py [--json]`."""
+    ap = argparse.ArgumentParser(
+        description="Backtest throughput: the fast path, its kernel, the reference path."
+    )
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    a = ap.parse_args(argv)
     fig = run()
-    if as_json:
-        print(json.dumps(fig))
-        return 0
-    print(
-        f"backtest benchmark: a {fig['session_seconds']:g} s sim session, {fig['session_events']:,} events, "
-        f"market maker quoting (ladder), queue-aware paper fills"
-    )
-    print(f"  read + msgspec decode only      {fig['decode_events_per_s']:>12,} events/s")
-    print(
-        f"  fast path (numba), end to end   {fig['backtest_events_per_s']:>12,} events/s  ({fig['backtest_wall_s']} s: "
-        f"decode {fig['fast_decode_s']} s, kernel {fig['kernel_s']} s; {fig['fills']:,} fills; best of 3)"
-    )
-    print(f"  fast path, the kernel alone     {fig['kernel_events_per_s']:>12,} events/s")
-    print(f"  fast path, compile or load      {fig['compile_s']:>12} s (once per process; not in events/s)")
-    print(
-        f"  reference path (the kernel)     {fig['reference_events_per_s']:>12,} events/s  ({fig['reference_wall_s']} s; "
-        f"{fig['reference_fills']:,} fills)"
-    )
+    print(json.dumps(fig) if a.json else report(fig))
     return 0

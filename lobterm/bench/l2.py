@@ -14,7 +14,9 @@ total bid/ask lots. The requirement is >= 2,000,000 deltas/s for `apply_level` o
 
 from __future__ import annotations
 
+import argparse
 import gc
+import json
 import time
 
 from lobterm.bench.workload import workload
@@ -118,3 +120,32 @@ def run(n: int = 200_000, seed: int = 42, repeat: int = 3) -> dict:
         "final_ask_lots": final_state[2],
         "checked": True,
     }
+
+
+def report(r: dict) -> str:
+    """The figures of `run` as lines of text."""
+    return "\n".join(
+        [
+            f"lob-mix-v1 l2 stream: {r['deltas']:,} deltas (n={r['n']:,}, seed={r['seed']}), best of {r['repeat']}",
+            f"  apply_level            {r['deltas_per_s']:>12,.0f} deltas/s  ({r['seconds'] * 1e3:.1f} ms)",
+            f"  apply_delta (checked)  {r['apply_delta_per_s']:>12,.0f} deltas/s  "
+            f"({r['apply_delta_seconds'] * 1e3:.1f} ms)",
+            f"  apply_level + BBO read {r['apply_level_bbo_read_per_s']:>12,.0f} deltas/s  "
+            f"({r['apply_level_bbo_read_seconds'] * 1e3:.1f} ms)",
+            f"  final book checked: best bid {r['final_best_bid']} / best ask {r['final_best_ask']}, "
+            f"lots {r['final_bid_lots']} / {r['final_ask_lots']}",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python benchmarks/l2_bench.py [--n N] [--seed S] [--repeat R] [--json]`."""
+    ap = argparse.ArgumentParser(description="Prints L2 book throughput on lob-mix-v1.")
+    ap.add_argument("--n", type=int, default=200_000, help="workload operations (default 200,000)")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    a = ap.parse_args(argv)
+    r = run(a.n, a.seed, a.repeat)
+    print(json.dumps(r) if a.json else report(r))
+    return 0

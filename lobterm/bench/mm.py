@@ -19,6 +19,8 @@ Figures:
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from typing import Any
 
@@ -190,3 +192,46 @@ def run(steps: int = 3000, seed: int = 1, warmup: int = 100) -> dict:
             "bus_errors": kernel.bus.errors,
         },
     }
+
+
+def report(r: dict) -> str:
+    """The figures of `run` as lines of text."""
+    lines = [
+        f"market maker on SimVenue + Kernel (VirtualClock), {r['levels_per_side']} levels a side, "
+        f"{r['steps']:,} steps, seed {r['seed']}"
+    ]
+    for key, label in (
+        ("tick_to_quote_us", "one BookDelta in -> first order out"),
+        ("step_to_quote_us", "a step's batch in -> first order out"),
+    ):
+        s = r[key]
+        lines.append(
+            f"  {label:<40} p50 {s['p50']:>7.1f} us  p90 {s['p90']:>7.1f} us  p99 {s['p99']:>7.1f} us  "
+            f"max {s['max']:>8.1f} us  (n={s['n']:,})"
+        )
+    lines.append(f"  steps with nothing to requote            {r['steps_without_requote']:,}")
+    for label, key in (("with MM", "mm"), ("no MM  ", "no_mm")):
+        lines.append(
+            f"  headless events/s  {label} {r['events_per_s_' + key]:>10,}  "
+            f"({r['sim_seconds_per_wall_s_' + key]}x real time)"
+        )
+    m = r["mm"]
+    lines.append(
+        f"  market maker: {m['quotes_sent']:,} new, {m['amends']:,} amends, {m['cancels']:,} cancels, "
+        f"{m['requote_cycles']:,} cycles, {m['fills']:,} fills, {m['rejects']} rejects"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python benchmarks/mm_bench.py [--steps N] [--seed S] [--json]`."""
+    ap = argparse.ArgumentParser(
+        description="Prints the market maker's tick-to-quote latency and headless events/s."
+    )
+    ap.add_argument("--steps", type=int, default=3000, help="sim steps measured (default 3,000)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    a = ap.parse_args(argv)
+    r = run(a.steps, a.seed)
+    print(json.dumps(r) if a.json else report(r))
+    return 0

@@ -1,20 +1,18 @@
 """`lobterm bench [engine|l2|ui|record|backtest|all] [--json]`: runs the benchmarks and prints one table,
 each figure beside its goal (figures, not pass/fail: the exit code is 0 whatever they are).
 
-Each benchmark module is imported only when its section runs (`lobterm.bench.<name>`, or for the UI
-`benchmarks/ui_bench.py` of a source checkout) and exposes `run() -> dict`. A module that is not in
-this build gives the row "not available in this build": an absent benchmark is not a failure.
+Each section is the module `lobterm.bench.<name>`, imported only when its section runs, whose
+`run() -> dict` gives the figures. A benchmark that raises gives a "failed: ..." row and the other
+sections still run.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import platform
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 # (figure key, label, goal, unit); a goal is a floor.
@@ -25,7 +23,6 @@ ENGINE_GOALS = [
 ]
 
 SECTIONS = ("engine", "l2", "ui", "record", "backtest")
-NOT_AVAILABLE = "not available in this build"
 
 
 class Row:
@@ -92,24 +89,9 @@ def _dig(figs: dict, *paths: str) -> Any:
 
 
 # ---- loading ------------------------------------------------------------------------------------
-def _load(name: str) -> Callable[[], dict] | None:
-    """`run` of the benchmark `name`, or None when this build does not have it."""
-    try:
-        module = importlib.import_module(f"lobterm.bench.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name not in (f"lobterm.bench.{name}",):
-            raise
-        module = None
-    if module is None:
-        script = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}_bench.py"
-        if not script.is_file():
-            return None
-        spec = importlib.util.spec_from_file_location(f"lobterm_bench_{name}_script", script)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    run = getattr(module, "run", None)
-    return run if callable(run) else None
+def _load(name: str) -> Callable[[], dict]:
+    """`run` of the benchmark `name` (a module of this package)."""
+    return importlib.import_module(f"lobterm.bench.{name}").run
 
 
 # ---- sections -----------------------------------------------------------------------------------
@@ -260,19 +242,16 @@ def _flat(d: dict, prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def run_section(name: str) -> tuple[dict | None, list[Row]]:
-    """(figures, rows) of one section; figures None when the benchmark is not in this build."""
+def run_section(name: str) -> tuple[dict, list[Row]]:
+    """(figures, rows) of one section (one of SECTIONS)."""
     if name == "engine":
         figs = engine_figures()
         return figs, _engine_rows(figs, ("matching_ops_per_s", "l2_deltas_per_s", "l2_checked_per_s"))
     if name == "l2":
         figs = l2_figures()
         return figs, _engine_rows(figs, ("l2_deltas_per_s", "l2_checked_per_s"))
-    run = _load(name)
-    if run is None:
-        return None, [Row(name, f"{name} benchmark", NOT_AVAILABLE)]
     try:
-        figs = run()
+        figs = _load(name)()
     except Exception as exc:  # one broken benchmark must not hide the others' figures
         return {"error": f"{type(exc).__name__}: {exc}"}, [
             Row(name, f"{name} benchmark", f"failed: {type(exc).__name__}: {exc}")
@@ -296,7 +275,7 @@ def run_bench(which: str, *, as_json: bool = False) -> int:
         if not as_json:
             print(f"running {name} ...", file=sys.stderr, flush=True)
         figs, section_rows = run_section(name)
-        results[name] = figs if figs is not None else {"available": False}
+        results[name] = figs
         rows += section_rows
     if as_json:
         results["table"] = [r.as_dict() for r in rows]

@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
+import json
 import statistics
 import sys
 import time
@@ -246,3 +248,14 @@ def report(figs: dict[str, Any]) -> str:
         f"  key to visible: p99 {key['p99']:.1f} ms, max {key['max']:.1f} ms over {key['n']} presses",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python benchmarks/ui_bench.py [--json] [--quick]`."""
+    p = argparse.ArgumentParser(description="UI benchmarks: ladder frame time, UI CPU share, key to order.")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.add_argument("--quick", action="store_true", help="fewer frames, shorter CPU window, fewer presses")
+    args = p.parse_args(argv)
+    figs = run(frames=60, cpu_seconds=2.0, trials=5) if args.quick else run()
+    print(json.dumps(figs) if args.json else report(figs))
+    return 0

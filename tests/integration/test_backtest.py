@@ -13,15 +13,16 @@ sessions the difference is a few percent (measured: fills -1% .. +2%, volume -4%
 from __future__ import annotations
 
 import json
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import msgspec
 import pytest
 from conftest_replay import record_sim_session
 
+from lobterm.backtest.reference import resolve_params, run_backtest
 from lobterm.cli import main
 from lobterm.engine.events import Accepted, Event
-from lobterm.recording.backtest import resolve_params, run_backtest
 
 TOLERANCE = 0.10
 _decode = msgspec.msgpack.Decoder(Event).decode
@@ -131,10 +132,12 @@ def test_backtest_json_output_has_every_figure_and_the_progress_bar_goes_to_stde
         "events_per_s": float,
         "params": dict,
         "params_source": str,
-        "inventory_path": list,
         "latency_ms": float,
+        "quote_currency": str,
+        "quote_decimals": int,
     }.items():
         assert isinstance(d[key], kind), key
+    assert "inventory_path" not in d  # lean: only with --path
     assert d["params"]["spread_ticks"] == 3 and d["params"]["levels"] == 4
     assert d["params_source"] == "recorded + --config"
     from decimal import Decimal
@@ -152,6 +155,57 @@ def test_backtest_text_output_names_each_figure(sessions, capsys) -> None:
     for label in ("fills", "volume", "realized", "unrealized", "inventory", "max drawdown", "time quoted"):
         assert label in out
     assert err == ""
+
+
+def test_backtest_json_has_the_inventory_path_only_with_path(sessions, capsys) -> None:
+    path = str(sessions[0][0])
+    assert main(["--no-default-config", "backtest", path, "--json", "--no-progress", "--reference"]) == 0
+    lean = capsys.readouterr().out
+    assert (
+        main(["--no-default-config", "backtest", path, "--json", "--path", "--no-progress", "--reference"])
+        == 0
+    )
+    full = capsys.readouterr().out
+    d = json.loads(full)
+    assert "inventory_path" not in json.loads(lean)
+    assert len(d["inventory_path"]) == d["fills"] > 100  # one [ts, lots] point after each fill
+    assert all(len(p) == 2 and isinstance(p[0], int) and isinstance(p[1], int) for p in d["inventory_path"])
+    assert {k: v for k, v in d.items() if k not in ("inventory_path", "wall_seconds", "events_per_s")} == {
+        k: v for k, v in json.loads(lean).items() if k not in ("wall_seconds", "events_per_s")
+    }
+    assert len(lean) < len(full) / 2
+
+
+def test_path_without_json_is_refused_with_one_line(sessions, capsys) -> None:
+    assert main(["--no-default-config", "backtest", str(sessions[0][0]), "--path", "--no-progress"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--json" in err
+
+
+def test_backtest_text_rounds_money_to_the_quote_currency_and_sizes_to_the_lot(sessions, capsys) -> None:
+    path = str(sessions[0][0])
+    assert main(["--no-default-config", "backtest", path, "--json", "--no-progress"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert main(["--no-default-config", "backtest", path, "--no-progress"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    # The sim's BTC/USDT: tick 0.1 x lot 0.001, so a fill moves cash in steps of 0.0001 USDT.
+    assert d["quote_currency"] == "USDT" and d["quote_decimals"] == 4
+    shown = dict(part.split(" ") for part in lines["P&L"].split(")", 1)[1].strip().split(", "))
+    assert lines["P&L"].split()[1] == "(USDT)"
+    for key, exact in (
+        ("realized", "realized_pnl"),
+        ("unrealized", "unrealized_pnl"),
+        ("fees", "fees"),
+        ("net", "net_pnl"),
+    ):
+        want = Decimal(d[exact]).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
+        assert shown[key] == f"{want:f}", (key, shown[key], d[exact])
+        assert len(shown[key].split(".")[1]) == 4
+    assert len(d["fees"].split(".")[1]) > 4  # the exact figure has more: the text did round it
+    drawdown = lines["max"].split()[-1]
+    assert drawdown == f"{Decimal(d['max_drawdown']).quantize(Decimal('0.0001'), rounding=ROUND_HALF_EVEN):f}"
+    for size in (d["volume"], d["buy_volume"], d["position_final"]):  # 0.001 BTC lots: three decimals
+        assert len(size.split()[0].split(".")[1]) == 3 and size in lines["volume"] + lines["inventory"]
 
 
 def test_backtest_of_a_bad_file_or_bad_parameters_exits_2(sessions, tmp_path, capsys) -> None:

@@ -1,5 +1,5 @@
-"""The backtest fast path (lobterm/recording/fastpath.py, numba) against the reference path
-(lobterm/recording/backtest.py, the kernel's objects on the bus), on recorded sim sessions.
+"""The backtest fast path (lobterm/backtest/fast.py, numba) against the reference path
+(lobterm/backtest/reference.py, the kernel's objects on the bus), on recorded sim sessions.
 
 Tolerance: fills and volume within 2% of the reference with the same parameters. Measured on these
 sessions and on a 300 s one: identical fills, volume, P&L and order counts for the ladder with the
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from conftest_replay import record_sim_session
 
+from lobterm.backtest.fast import decode_market, run_fast_backtest
+from lobterm.backtest.reference import resolve_params, run_backtest
 from lobterm.cli import main
-from lobterm.recording.backtest import resolve_params, run_backtest
-from lobterm.recording.fastpath import decode_market, run_fast_backtest
 from lobterm.recording.reader import SessionReader
 from lobterm.trading.inventory import recompute_from_fills
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from frozen_app import freeze_ui_time, frozen_app, frozen_config, wait_for
 
-from lobterm.themes import BUILTIN_NAMES
+from lobterm.widgets.themes import BUILTIN_NAMES
 
 SNAPSHOT_SIZE = (130, 36)
 

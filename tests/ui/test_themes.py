@@ -9,7 +9,7 @@ from frozen_app import SIZE, frozen_app, frozen_config, wait_for
 from textual.color import Color
 from textual.widgets._toast import Toast
 
-from lobterm.themes import (
+from lobterm.widgets.themes import (
     BUILTIN_NAMES,
     LADDER_KEYS,
     ThemeError,

@@ -1,7 +1,7 @@
 """The layering rules of DESIGN.md, checked on the source and at run time.
 
 - engine/ is pure: no I/O, no asyncio, no wall time, no global random state, no textual.
-- engine/, trading/, venues/, recording/ never import textual.
+- engine/, trading/, venues/, recording/, backtest/ never import textual.
 - Starting the TUI path does not import ccxt (0.6 s of start-up for nothing).
 """
 
@@ -64,7 +64,7 @@ def test_engine_module_imports_only_pure_modules(path: Path) -> None:
     assert not engine_internal, f"{path.name} imports {sorted(engine_internal)} from outside engine/"
 
 
-@pytest.mark.parametrize("sub", ["engine", "trading", "venues", "recording"])
+@pytest.mark.parametrize("sub", ["engine", "trading", "venues", "recording", "backtest"])
 def test_core_packages_never_import_textual(sub: str) -> None:
     for path in _modules(sub):
         bad = {n for n in _imports(path) if n.split(".")[0] in ("textual", "rich")}

@@ -1,4 +1,4 @@
-"""The backtest fast path's kernel (lobterm/recording/fastkernel.py) on tiny scripted arrays: the paper
+"""The backtest fast path's kernel (lobterm/backtest/fastkernel.py) on tiny scripted arrays: the paper
 queue model's rules, one at a time, with our orders scripted (the market maker off).
 
 The kernel is compiled once per machine and cached on disk (numba cache=True); the first test run
@@ -11,8 +11,8 @@ import pytest
 
 pytest.importorskip("numba")
 
-from lobterm.recording import fastkernel as fk  # noqa: E402
-from lobterm.recording.fastpath import _kernel_inputs, run_kernel  # noqa: E402
+from lobterm.backtest import fastkernel as fk  # noqa: E402
+from lobterm.backtest.fast import _kernel_inputs, run_kernel  # noqa: E402
 from lobterm.trading.market_maker import QuoteParams  # noqa: E402
 from lobterm.trading.paper import QUEUE_SCALE, PaperConfig  # noqa: E402
 

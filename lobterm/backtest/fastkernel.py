@@ -1,7 +1,7 @@
 """The backtest fast path's numba kernel: L2 book, ladder market maker and paper queue model over arrays.
 
 `run(rows, ...)` walks one market's recorded data (decoded once into an int64 array by
-lobterm/recording/fastpath.py, our original orders already taken out of the L2 sizes) and does, with
+lobterm/backtest/fast.py, our original orders already taken out of the L2 sizes) and does, with
 plain arrays and no Python objects, what the reference backtest does with the kernel's objects:
 
 - the L2 book: dense size arrays indexed by `price - lo` (the session's price range, known before the
@@ -14,7 +14,7 @@ plain arrays and no Python objects, what the reference backtest does with the ke
   cancels (conservative: behind us; probabilistic: the expected share ahead of us); latency on new
   orders, amends and cancels (a request arrives with the first market event at or after its due
   time, in the order sent; not used by `lobterm backtest` yet: with latency the results do not agree
-  with the reference within tolerance, see fastpath.fast_path_refusal); post-only rejection; self-trade prevention (cancel resting); taker fills
+  with the reference within tolerance, see fast.fast_path_refusal); post-only rejection; self-trade prevention (cancel resting); taker fills
   for a plain limit order that crosses;
 - the market maker's ladder mode and its diff, as lobterm/trading/market_maker.py (`quote_ladder`,
   `diff_quotes`, the send order: cancels, amends away from the other side, amends towards it, news):

@@ -21,15 +21,14 @@ parameters does not reproduce the recorded fills exactly (see tests/integration/
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
-from decimal import Decimal
+from dataclasses import fields, replace
 from fractions import Fraction
 from typing import Any
 
 from lobterm.assemble import kernel_for
+from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
 from lobterm.clock import VirtualClock
 from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
 from lobterm.kernel import Kernel
@@ -38,118 +37,7 @@ from lobterm.recording.reader import SessionError, SessionReader
 from lobterm.trading.inventory import to_quote
 from lobterm.trading.paper import PaperConfig
 
-__all__ = ["BacktestResult", "ProgressBar", "resolve_params", "run_backtest"]
-
-FEE_SCALE = 1_000_000
-
-
-@dataclass(slots=True)
-class BacktestResult:
-    path: str
-    venue: str
-    symbol: str
-    params: dict
-    params_source: str
-    latency_ms: float
-    events: int
-    wall_seconds: float
-    events_per_s: float
-    replay_seconds: float
-    quotes_sent: int
-    amends_sent: int
-    cancels_sent: int
-    fills: int
-    fills_by_rule: dict
-    buy_volume: str
-    sell_volume: str
-    volume: str
-    realized_pnl: str
-    unrealized_pnl: str
-    fees: str
-    net_pnl: str
-    position_min: str
-    position_max: str
-    position_final: str
-    max_drawdown: str
-    time_quoted_pct: float
-    risk_rejects: dict
-    subscriber_errors: int
-    inventory_path: list = field(default_factory=list)
-    engine: str = (
-        "reference"  # "fast": lobterm/recording/fastpath.py (numba); "reference": the kernel's objects
-    )
-    compile_seconds: float = (
-        0.0  # fast path: compiling (first run) or loading the cached kernel, not in events/s
-    )
-    decode_seconds: float = 0.0  # fast path: reading and decoding the session (in events/s)
-    kernel_seconds: float = 0.0  # fast path: the numba kernel alone
-    kernel_events_per_s: float = 0.0
-
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def as_text(self) -> str:
-        return "\n".join(
-            [
-                f"lobterm backtest: {self.path}",
-                f"  market             {self.venue} {self.symbol}, {self.replay_seconds:.1f} s of recorded time",
-                f"  parameters         {self.params_source}: "
-                + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
-                f"  latency            {self.latency_ms:g} ms per request",
-                f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
-                f"  engine             {self._engine_text()}",
-                f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
-                f"  fills              {self.fills:,} ({', '.join(f'{k} {v}' for k, v in self.fills_by_rule.items())})",
-                f"  volume             {self.volume} (bought {self.buy_volume}, sold {self.sell_volume})",
-                f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, fees {self.fees}, "
-                f"net {self.net_pnl}",
-                f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
-                f"  max drawdown       {self.max_drawdown}",
-                f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
-                f"  risk rejections    {self.risk_rejects or 'none'}",
-            ]
-        )
-
-    def _engine_text(self) -> str:
-        if self.engine != "fast":
-            return "reference (the kernel's bus, books, OMS, risk, market maker and paper desk)"
-        return (
-            f"fast (numba): decode {self.decode_seconds:.2f} s, kernel {self.kernel_seconds:.3f} s "
-            f"({self.kernel_events_per_s:,.0f} events/s); compile/load {self.compile_seconds:.2f} s not counted"
-        )
-
-
-class ProgressBar:
-    """A one-line progress bar on a text stream (stderr), redrawn at most `hz` times a second."""
-
-    def __init__(self, total: int, stream: Any = None, width: int = 30, hz: float = 8.0) -> None:
-        self.total = max(1, total)
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.period = 1.0 / hz
-        self.t0 = time.perf_counter()
-        self._last = 0.0
-        self.drawn = 0
-
-    def update(self, done: int, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not force and now - self._last < self.period:
-            return
-        self._last = now
-        frac = min(1.0, done / self.total)
-        filled = int(frac * self.width)
-        rate = done / max(now - self.t0, 1e-9)
-        self.stream.write(
-            f"\r[{'#' * filled}{'.' * (self.width - filled)}] {frac * 100:5.1f}% "
-            f"{done:,}/{self.total:,} events {rate:,.0f}/s"
-        )
-        self.stream.flush()
-        self.drawn += 1
-
-    def close(self) -> None:
-        self.update(self.total, force=True)
-        self.stream.write("\n")
-        self.stream.flush()
+__all__ = ["resolve_params", "run_backtest"]
 
 
 def resolve_params(recorded: dict | None, overrides: dict | None) -> tuple[Any, str]:
@@ -319,7 +207,7 @@ def run_backtest(
         path=str(path),
         venue=market.venue,
         symbol=market.symbol,
-        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)},
+        params={f.name: plain(getattr(params, f.name)) for f in fields(params)},
         params_source=params_source,
         latency_ms=latency_ms,
         events=n,
@@ -342,82 +230,10 @@ def run_backtest(
         position_max=f"{fmt(tracker.pos_max)} {inst.base}",
         position_final=f"{fmt(pos.lots)} {inst.base}",
         max_drawdown=str(to_quote(inst, Fraction(tracker.max_dd, 2 * FEE_SCALE))),
+        quote_currency=inst.quote,
+        quote_decimals=quote_decimals(inst),
         time_quoted_pct=round(100.0 * tracker.quoted_ns / span, 2),
         risk_rejects=dict(kernel.oms.risk_rejects),
         subscriber_errors=kernel.bus.errors,
         inventory_path=[[ts, lots] for ts, lots in tracker.path],
     )
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return list(v)
-    if isinstance(v, Decimal):
-        return str(v)
-    return v
-
-
-def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: Any) -> BacktestResult | None:
-    """The fast path's result, or None (with the reason on stderr) when it cannot run this backtest."""
-    from lobterm.recording.fastpath import FastPathUnsupported, fast_path_refusal
-
-    why = fast_path_refusal(params, latency_ms)
-    if why is None:
-        try:
-            from lobterm.recording.fastpath import run_fast_backtest
-
-            return run_fast_backtest(
-                path, params, params_source=source, latency_ms=latency_ms, progress=progress
-            )
-        except FastPathUnsupported as exc:
-            why = f"the fast path cannot run this backtest ({exc}): running the reference path"
-    print(f"lobterm: {why}", file=sys.stderr)
-    return None
-
-
-def backtest_command(args: Any) -> int:
-    """`lobterm backtest FILE [--config mm.toml] [--json] [--fast | --reference]`; 2 and a one-line reason
-    for bad input. The fast path (lobterm/recording/fastpath.py) is the default; it hands over to the
-    reference path, saying why, for what it does not do."""
-    import json
-
-    from lobterm.config import ConfigError, load
-    from lobterm.trading.market_maker import QuoteParamError
-
-    overrides = None
-    if args.mm_config:
-        try:
-            overrides = load(args.mm_config, use_defaults=False).mm
-        except ConfigError as exc:
-            print(f"lobterm: configuration error: {exc}", file=sys.stderr)
-            return 2
-    bar = None
-    try:
-        with SessionReader(args.file) as reader:
-            recorded = reader.config.get("mm")
-            total = reader.last_seq
-        params, source = resolve_params(recorded if isinstance(recorded, dict) else None, overrides)
-        if not args.no_progress:
-            bar = ProgressBar(total)
-        progress = None if bar is None else (lambda done, _total: bar.update(done))
-        result = None
-        if getattr(args, "engine", None) != "reference":
-            result = _try_fast(args.file, params, source, args.latency_ms, progress)
-        if result is None:
-            result = run_backtest(
-                args.file, params, params_source=source, latency_ms=args.latency_ms, progress=progress
-            )
-    except SessionError as exc:
-        print(f"lobterm: cannot backtest {exc}", file=sys.stderr)
-        return 2
-    except (QuoteParamError, TypeError) as exc:
-        print(f"lobterm: bad market maker parameters: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"lobterm: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if bar is not None:
-            bar.close()
-    print(json.dumps(result.as_dict()) if args.json else result.as_text())
-    return 0

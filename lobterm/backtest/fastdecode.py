@@ -4,12 +4,12 @@ Event bodies are msgspec's array-like, tagged encoding of lobterm.engine.events
 (`["BookDelta", ts, venue, symbol, seq, side, price, size]`, ...). Decoding them into Python objects and
 reading their fields back costs about 2 µs an event here; this parser reads the few shapes the
 backtest needs straight from the bytes of a batch of bodies (joined) into the int64 rows of
-lobterm/recording/fastkernel.py, and keeps our recorded resting orders (`OwnRestingBook`'s rules:
+lobterm/backtest/fastkernel.py, and keeps our recorded resting orders (`OwnRestingBook`'s rules:
 lobterm/venues/replay.py) to take them out of the book on the way.
 
 It is strict: anything it does not expect (an unknown tag, a field count or type other than the
 event's, a truncated body) makes it return an error, and the caller decodes that batch with msgspec
-instead (lobterm/recording/fastpath.py), which either reads it or names the corrupt event. The tests
+instead (lobterm/backtest/fast.py), which either reads it or names the corrupt event. The tests
 check that both decoders give the same rows.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from lobterm.recording.fastkernel import K_DELTA, K_LEVEL, K_SNAP, K_STATUS, K_TRADE
+from lobterm.backtest.fastkernel import K_DELTA, K_LEVEL, K_SNAP, K_STATUS, K_TRADE
 
 OK = 0
 BAD = -1

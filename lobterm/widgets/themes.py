@@ -1,7 +1,7 @@
 """Themes: the built-in ones (dark, light, high-contrast) and the user's, as Textual `Theme`s.
 
-A theme is a small TOML file, the same format for the built-in themes (this directory, shipped with
-the package) and for user themes (`$XDG_CONFIG_HOME/lobterm/themes/*.toml`):
+A theme is a small TOML file, the same format for the built-in themes (lobterm/themes/*.toml, package
+data shipped with lobterm) and for user themes (`$XDG_CONFIG_HOME/lobterm/themes/*.toml`):
 
     name = "my-theme"
     dark = true            # optional: which built-in (dark or light) fills in what is not given
@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 BUILTIN_NAMES = ("dark", "light", "high-contrast")
-_BUILTIN_DIR = Path(__file__).resolve().parent
+_BUILTIN_DIR = Path(__file__).resolve().parents[1] / "themes"  # package data, not code
 
 #: The ladder's colours; each is the CSS variable `$ladder-<key>`.
 LADDER_KEYS = (

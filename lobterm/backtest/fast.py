@@ -1,12 +1,12 @@
 """The backtest fast path: one market's recorded data decoded once into arrays, walked by a numba kernel.
 
 `run_fast_backtest(path, params, ...)` gives the same `BacktestResult` as the reference path
-(`lobterm.recording.backtest.run_backtest`, the real kernel's objects on the bus) for the market
+(`lobterm.backtest.reference.run_backtest`, the real kernel's objects on the bus) for the market
 maker's ladder mode, about ten times faster:
 
 1. **Decode** (`decode_market`): the session's event bodies are read in batches and decoded with
    msgspec (one `decode` call per batch of 50,000); the chosen market's book deltas, snapshots, trades
-   and venue status become rows of one int64 array (lobterm/recording/fastkernel.py's layout). Our
+   and venue status become rows of one int64 array (lobterm/backtest/fastkernel.py's layout). Our
    recorded orders are removed from the L2 sizes exactly as the reference does (an `OwnRestingBook`
    fed our recorded order events, its size subtracted level by level).
 2. **Kernel** (`fastkernel.run`, numba, compiled once and cached on disk): the L2 book, the paper
@@ -136,7 +136,7 @@ def decode_market(
     """Decode every event of the session once; keep `venue`/`symbol`'s market data as rows with our
     recorded resting size taken out of the book (when the recorded venue's book held our orders).
 
-    `parser`: "numba" reads the bodies' bytes in numba (lobterm/recording/fastdecode.py) and, should it
+    `parser`: "numba" reads the bodies' bytes in numba (lobterm/backtest/fastdecode.py) and, should it
     meet anything it does not expect, hands over to "msgspec" (batched msgspec decoding, then the
     fields read in Python), which also names a corrupt event."""
     if parser == "numba":
@@ -147,7 +147,7 @@ def decode_market(
 
 
 def _bounds(rows: np.ndarray) -> tuple[int, int]:
-    from lobterm.recording import fastkernel as fk
+    from lobterm.backtest import fastkernel as fk
 
     kind = rows[:, fk.C_KIND]
     priced = rows[
@@ -167,8 +167,8 @@ def _decode_numba(
 ) -> MarketRows | None:
     import sqlite3
 
-    from lobterm.recording import fastdecode as fd
-    from lobterm.recording import fastkernel as fk
+    from lobterm.backtest import fastdecode as fd
+    from lobterm.backtest import fastkernel as fk
     from lobterm.recording.reader import _db_problem
 
     t0 = time.perf_counter()
@@ -215,7 +215,7 @@ def _decode_msgspec(
     own_in_book: bool,
     progress: Callable[[int, int], None] | None = None,
 ) -> MarketRows:
-    from lobterm.recording import fastkernel as fk
+    from lobterm.backtest import fastkernel as fk
 
     t0 = time.perf_counter()
     total = reader.last_seq
@@ -328,7 +328,7 @@ def _pairs(levels: Any) -> list:
 def _kernel_inputs(
     params: Any, inst: Any, latency_ns: int, paper: Any, mm_on: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from lobterm.recording import fastkernel as fk
+    from lobterm.backtest import fastkernel as fk
     from lobterm.trading.paper import PROBABILISTIC
 
     ip = np.zeros(fk.N_IPARAMS, dtype=np.int64)
@@ -362,7 +362,7 @@ def run_kernel(
     rows: np.ndarray, lo: int, hi: int, ip: np.ndarray, fp: np.ndarray, sizes: np.ndarray, end_ts: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fills, scalars, final order slots) of one kernel run; grows the fill buffer when it fills up."""
-    from lobterm.recording import fastkernel as fk
+    from lobterm.backtest import fastkernel as fk
 
     # Our quotes can sit outside the recorded prices; the book arrays need only the recorded ones.
     n_levels = hi - lo + 1
@@ -391,7 +391,7 @@ def run_kernel(
 
 def warm_up() -> float:
     """Compile (first run on this machine) or load the cached kernel; returns the seconds it took."""
-    from lobterm.recording import fastkernel as fk
+    from lobterm.backtest import fastkernel as fk
     from lobterm.trading.market_maker import QuoteParams
     from lobterm.trading.paper import PaperConfig
 
@@ -421,13 +421,14 @@ def run_fast_backtest(
     symbol: str | None = None,
     keep_fills: list | None = None,
 ) -> Any:
-    """The backtest of `lobterm.recording.backtest.run_backtest`, on the fast path. Raises
+    """The backtest of `lobterm.backtest.reference.run_backtest`, on the fast path. Raises
     `FastPathUnsupported` for what it does not do (see the module docstring). `keep_fills`: a list that
     receives our fills as `Fill` events."""
     from dataclasses import replace
 
-    from lobterm.recording import fastkernel as fk
-    from lobterm.recording.backtest import FEE_SCALE, BacktestResult, _plain, resolve_params
+    from lobterm.backtest import fastkernel as fk
+    from lobterm.backtest.reference import resolve_params
+    from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
     from lobterm.recording.player import _own_in_book, paper_config_from
     from lobterm.trading.inventory import Inventory, TopOfBook, to_quote
 
@@ -500,7 +501,7 @@ def run_fast_backtest(
         path=str(path),
         venue=venue,
         symbol=sym,
-        params={f.name: _plain(getattr(params, f.name)) for f in fields(params)},
+        params={f.name: plain(getattr(params, f.name)) for f in fields(params)},
         params_source=params_source,
         latency_ms=latency_ms,
         events=n,
@@ -528,6 +529,8 @@ def run_fast_backtest(
         position_max=f"{fmt(pos_max)} {inst.base}",
         position_final=f"{fmt(pos.lots)} {inst.base}",
         max_drawdown=str(to_quote(inst, Fraction(int(S[fk.S_MAX_DD]), 2 * FEE_SCALE))),
+        quote_currency=inst.quote,
+        quote_decimals=quote_decimals(inst),
         time_quoted_pct=round(100.0 * int(S[fk.S_QUOTED_NS]) / span, 2),
         risk_rejects={},
         subscriber_errors=0,
