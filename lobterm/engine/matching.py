@@ -249,7 +249,12 @@ class MatchingBook:
             not (
                 type(size) is int
                 and 0 < size <= _MAX_UNITS
-                and type(side) is type(order_type) is type(stp) is type(order_id) is type(owner) is int
+                and side.__class__
+                is order_type.__class__
+                is stp.__class__
+                is order_id.__class__
+                is owner.__class__
+                is int
                 and (side == 0 or side == 1)
                 and 0 <= order_type <= 4
                 and 0 <= stp <= 3
@@ -328,8 +333,13 @@ class MatchingBook:
 
     def cancel(self, order_id: int, owner: int | None = None) -> None:
         """Cancel a resting order. `owner`, when given, must match the order's owner."""
-        o = self._orders.get(order_id) if type(order_id) is int else None
-        if o is None or (owner is not None and o[4] != owner) or not (owner is None or type(owner) is int):
+        o = self._orders.get(order_id)
+        # The class checks come after the lookup so that the common case (an int id, no owner) pays one.
+        if (
+            o is None
+            or order_id.__class__ is not int
+            or (owner is not None and (o[4] != owner or owner.__class__ is not int))
+        ):
             if type(order_id) is not int:
                 why = f"order id {order_id!r} must be an int"
             elif owner is not None and type(owner) is not int:
