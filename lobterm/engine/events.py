@@ -54,7 +54,7 @@ class _Event(msgspec.Struct, frozen=True, gc=False, array_like=True, tag=True):
 
 
 # ---- market data ---------------------------------------------------------------------------
-class BookSnapshot(_Event):
+class BookSnapshot(_Event, frozen=True, gc=False):
     """The whole L2 book. `bids` best (highest) first, `asks` best (lowest) first, (price, size)."""
 
     ts: int
@@ -65,7 +65,7 @@ class BookSnapshot(_Event):
     asks: tuple[tuple[int, int], ...]
 
 
-class BookDelta(_Event):
+class BookDelta(_Event, frozen=True, gc=False):
     """One L2 level changed to `size` (0 removes the level). `seq` is contiguous per book."""
 
     ts: int
@@ -77,7 +77,7 @@ class BookDelta(_Event):
     size: int
 
 
-class Trade(_Event):
+class Trade(_Event, frozen=True, gc=False):
     """A trade printed on the venue. `aggressor` is the side of the taker."""
 
     ts: int
@@ -90,7 +90,7 @@ class Trade(_Event):
 
 
 # ---- order lifecycle -----------------------------------------------------------------------
-class Accepted(_Event):
+class Accepted(_Event, frozen=True, gc=False):
     """The venue acknowledged a new order (the Ack)."""
 
     ts: int
@@ -104,7 +104,7 @@ class Accepted(_Event):
     owner: int
 
 
-class Fill(_Event):
+class Fill(_Event, frozen=True, gc=False):
     """Part or all of an order traded. `leaves` is what is still open after this fill."""
 
     ts: int
@@ -121,7 +121,7 @@ class Fill(_Event):
     owner: int
 
 
-class Cancelled(_Event):
+class Cancelled(_Event, frozen=True, gc=False):
     """`size` lots of the order were removed from the book, for `reason`."""
 
     ts: int
@@ -133,7 +133,7 @@ class Cancelled(_Event):
     owner: int
 
 
-class Amended(_Event):
+class Amended(_Event, frozen=True, gc=False):
     """The order now rests at `price` with `size` open; `kept_priority` says if it kept its place."""
 
     ts: int
@@ -146,7 +146,7 @@ class Amended(_Event):
     owner: int
 
 
-class Rejected(_Event):
+class Rejected(_Event, frozen=True, gc=False):
     """A request (new, cancel or amend) was refused; the book is exactly as it was."""
 
     ts: int
@@ -157,7 +157,7 @@ class Rejected(_Event):
     owner: int
 
 
-class Done(_Event):
+class Done(_Event, frozen=True, gc=False):
     """The order's last event: it is no longer on the book. `filled` is its total traded size."""
 
     ts: int
@@ -170,7 +170,7 @@ class Done(_Event):
 
 
 # ---- venue ---------------------------------------------------------------------------------
-class VenueStatus(_Event):
+class VenueStatus(_Event, frozen=True, gc=False):
     """A venue's connection state: connecting, up, stale, resyncing, down, closed."""
 
     ts: int
@@ -179,7 +179,7 @@ class VenueStatus(_Event):
     detail: str = ""
 
 
-class BookGap(_Event):
+class BookGap(_Event, frozen=True, gc=False):
     """The L2 book saw a sequence gap (expected `expected`, got `got`) and is invalid until a snapshot."""
 
     ts: int

@@ -20,6 +20,10 @@ Two ways in:
 - `apply_level(side, price, size)` is the raw hot path: no sequence check, size 0 removes the level.
   It validates its input and raises `L2BookError` before touching anything.
 
+Sides, prices and sizes are Python ints, checked by class: `True`, `1.0` and `numpy.int64(1)` are
+refused, not converted (they compare and hash like 1, so a dict lookup alone would let them in; see
+`engine.errors`). Conversion is the venue's job, at the edge, where `Instrument` does it exactly.
+
 `version` increases on every change (the UI polls it instead of receiving per-delta messages).
 Crossed books are kept as the venue sent them and reported by `is_crossed()`: the L2 book mirrors
 the venue, it does not match.
@@ -29,7 +33,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
+from typing import NoReturn
 
+from lobterm.engine.errors import EngineInputError
 from lobterm.engine.events import BUY, SELL, BookDelta, BookGap, BookSnapshot
 from lobterm.engine.instrument import MAX_UNITS
 
@@ -40,17 +46,14 @@ Level = tuple[int, int]  # (price ticks, size lots)
 _MAX = MAX_UNITS
 
 
-class L2BookError(ValueError):
+class L2BookError(EngineInputError):
     """Input that would corrupt the book. `what` names the field, `value` is what was given, `rule`
     what it broke; the book is unchanged."""
 
     def __init__(self, venue: str, symbol: str, what: str, value: object, rule: str) -> None:
         self.venue = venue
         self.symbol = symbol
-        self.what = what
-        self.value = value
-        self.rule = rule
-        super().__init__(f"{venue}:{symbol} L2 {what} {value!r} rejected: {rule}")
+        super().__init__(f"{venue}:{symbol} L2", what, value, rule)
 
 
 class L2Book:
@@ -105,21 +108,25 @@ class L2Book:
     def apply_level(self, side: int, price: int, size: int) -> None:
         """Set the level `price` on `side` to `size` lots (0 removes it). No sequence check.
 
-        Raises `L2BookError` (book unchanged) for a side other than BUY/SELL, a price that is not an
-        int in 1..MAX_UNITS, or a size that is not an int in 0..MAX_UNITS.
+        Raises `L2BookError` (book unchanged) for a side other than the int BUY/SELL, a price that is
+        not an int in 1..MAX_UNITS, or a size that is not an int in 0..MAX_UNITS.
         """
-        try:
-            levels, keys, sign = self._sides[side]
-        except (KeyError, TypeError):
-            raise L2BookError(self.venue, self.symbol, "side", side, "must be 0 (buy) or 1 (sell)") from None
-        # Exact class checks: a float or numpy scalar would hash like an int and slip into the dicts.
+        # Exact class checks: a bool, float or numpy scalar would hash like an int and slip into the
+        # dicts (a side of 1.0 found the asks). One `is` per field is also the cheapest check.
         if (
-            price.__class__ is not int
+            side.__class__ is not int
+            or price.__class__ is not int
             or size.__class__ is not int
             or not 0 < price <= _MAX
             or not 0 <= size <= _MAX
         ):
-            self._raise_level(price, size)
+            self._raise_level(side, price, size)
+        try:
+            levels, keys, sign = self._sides[side]
+        except KeyError:
+            raise L2BookError(
+                self.venue, self.symbol, "side", side, "must be the int 0 (buy) or 1 (sell)"
+            ) from None
         if size:
             self.version += 1
             if price in levels:
@@ -137,10 +144,12 @@ class L2Book:
             else:
                 del keys[bisect_left(keys, key)]
 
-    def _raise_level(self, price: object, size: object) -> None:
-        if price.__class__ is not int:
+    def _raise_level(self, side: object, price: object, size: object) -> NoReturn:
+        if side.__class__ is not int:
+            raise L2BookError(self.venue, self.symbol, "side", side, "must be the int 0 (buy) or 1 (sell)")
+        if price.__class__ is not int or not isinstance(price, int):  # isinstance: for the type checker
             raise L2BookError(self.venue, self.symbol, "price", price, "must be an int number of ticks")
-        if not 0 < price <= _MAX:  # type: ignore[operator]
+        if not 0 < price <= _MAX:
             raise L2BookError(self.venue, self.symbol, "price", price, f"must be in 1..{_MAX} ticks")
         if size.__class__ is not int:
             raise L2BookError(self.venue, self.symbol, "size", size, "must be an int number of lots")
@@ -198,9 +207,13 @@ class L2Book:
             )
         if snap.seq.__class__ is not int:
             raise L2BookError(self.venue, self.symbol, "seq", snap.seq, "must be an int")
-        new = ({}, {})
+        new: tuple[dict[int, int], dict[int, int]] = ({}, {})
         for side, levels in ((BUY, snap.bids), (SELL, snap.asks)):
             book = new[side]
+            if not isinstance(levels, (tuple, list)):
+                raise L2BookError(
+                    self.venue, self.symbol, "levels", levels, "must be a sequence of (price, size)"
+                )
             for level in levels:
                 try:
                     price, size = level
@@ -214,7 +227,7 @@ class L2Book:
                     or not 0 < price <= _MAX
                     or not 0 <= size <= _MAX
                 ):
-                    self._raise_level(price, size)
+                    self._raise_level(side, price, size)
                 if price in book:
                     raise L2BookError(self.venue, self.symbol, "price", price, "is listed twice on one side")
                 book[price] = size
@@ -276,6 +289,8 @@ class L2Book:
     def depth(self, side: int, n: int) -> list[Level]:
         """Up to `n` levels of `side`, best first, as (price, size)."""
         levels, keys, sign = self._side(side)
+        if n.__class__ is not int:
+            raise L2BookError(self.venue, self.symbol, "depth", n, "must be an int number of levels")
         if n <= 0:
             return []
         return [(k * sign, levels[k * sign]) for k in reversed(keys[-n:])]
@@ -290,6 +305,8 @@ class L2Book:
     def levels_between(self, side: int, low: int, high: int) -> list[Level]:
         """Levels of `side` with low <= price <= high, in ascending price order. O(log n + k)."""
         levels, keys, sign = self._side(side)
+        if low.__class__ is not int or high.__class__ is not int:
+            raise L2BookError(self.venue, self.symbol, "price window", (low, high), "must be two ints")
         if sign == 1:
             return [(p, levels[p]) for p in keys[bisect_left(keys, low) : bisect_right(keys, high)]]
         sel = keys[bisect_left(keys, -high) : bisect_right(keys, -low)]
@@ -309,10 +326,10 @@ class L2Book:
         )
 
     def _side(self, side: int) -> tuple[dict[int, int], list[int], int]:
-        try:
-            return self._sides[side]
-        except (KeyError, TypeError):
-            raise L2BookError(self.venue, self.symbol, "side", side, "must be 0 (buy) or 1 (sell)") from None
+        found = self._sides.get(side) if side.__class__ is int else None
+        if found is None:
+            raise L2BookError(self.venue, self.symbol, "side", side, "must be the int 0 (buy) or 1 (sell)")
+        return found
 
     def _levels(self, side: int) -> dict[int, int]:
         return self._side(side)[0]

@@ -19,6 +19,12 @@ Rules worth knowing:
   cancelled whole with reason `killed` before any fill (what it counts is what it could trade before
   self-trade prevention would stop it).
 - "Duplicate order id" means an id that is live on this book now; ids of finished orders may be reused.
+- Every number in a request (order id, side, price, size, type, owner, self-trade mode) must be a
+  Python int: `True`, `1.0` and `numpy.int64(1)` are rejected like any garbage (see `engine.errors`
+  for why they are not converted). A rejection is addressed to the order id and owner given when
+  they are ints, else to -1 (events carry ints only); its reason names the bad value.
+- Queries (`depth`, `level_size`, `total_size`, `orders_at`) raise `MatchingBookError` for a side
+  that is not the int 0 or 1, and the constructor for fee rates that are not ints.
 
 Speed: this is the hot path of the sim venue, of paper fills and of backtests, and it is written for
 CPython: plain lists as order records, a dict per price level (insertion-ordered, so FIFO with O(1)
@@ -31,6 +37,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 
+from lobterm.engine.errors import EngineInputError, is_side, is_whole
 from lobterm.engine.events import (
     BUY,
     CANCELED,
@@ -51,6 +58,7 @@ from lobterm.engine.events import (
     Amended,
     Cancelled,
     Done,
+    Event,
     Fill,
     Rejected,
 )
@@ -59,6 +67,22 @@ from lobterm.engine.events import (
 OID, SIDE, PRICE, LEAVES, OWNER, STP_MODE, FILLED_QTY, OTYPE = range(8)
 
 _MAX_UNITS = 10**15
+
+# An order record: [order_id, side, price, leaves, owner, stp, filled, order_type] (see OID..OTYPE).
+OrderRecord = list[int]
+
+
+class MatchingBookError(EngineInputError):
+    """A bad query or constructor argument of a `MatchingBook` (requests never raise: they are
+    answered with a `Rejected` event)."""
+
+    def __init__(self, venue: str, symbol: str, what: str, value: object, rule: str) -> None:
+        super().__init__(f"{venue}:{symbol} book", what, value, rule)
+
+
+def _addressable(value: object) -> int:
+    """The id or owner a rejection is addressed to: the one given when it is an int, else -1."""
+    return value if value.__class__ is int else -1
 
 
 class MatchingBook:
@@ -98,17 +122,20 @@ class MatchingBook:
         taker_fee_ppm: int = 0,
         track_levels: bool = False,
     ) -> None:
+        for what, fee in (("maker fee", maker_fee_ppm), ("taker fee", taker_fee_ppm)):
+            if not is_whole(fee):
+                raise MatchingBookError(venue, symbol, what, fee, "must be an int rate in parts per million")
         self.venue = venue
         self.symbol = symbol
         self.now = 0
-        self.events: list = []
+        self.events: list[Event] = []
         self.maker_fee_ppm = maker_fee_ppm
         self.taker_fee_ppm = taker_fee_ppm
         self.track_levels = track_levels
         self.touched: list[tuple[int, int]] = []
-        self._orders: dict[int, list] = {}
+        self._orders: dict[int, OrderRecord] = {}
         # Per side: price -> {order_id: record} in time order, and price -> total open lots.
-        self._levels: tuple[dict[int, dict[int, list]], dict[int, dict[int, list]]] = ({}, {})
+        self._levels: tuple[dict[int, dict[int, OrderRecord]], dict[int, dict[int, OrderRecord]]] = ({}, {})
         self._qty: tuple[dict[int, int], dict[int, int]] = ({}, {})
         # Per side: sorted ascending prices; best bid is bids[-1], best ask is asks[0].
         self._prices: tuple[list[int], list[int]] = ([], [])
@@ -116,7 +143,7 @@ class MatchingBook:
         self._trade_id = 0
 
     # ---- queries -------------------------------------------------------------------------------
-    def drain(self) -> list:
+    def drain(self) -> list[Event]:
         """The events emitted since the last drain, oldest first."""
         evs = self.events
         self.events = []
@@ -130,15 +157,26 @@ class MatchingBook:
         p = self._prices[1]
         return p[0] if p else None
 
+    def _check_side(self, side: object) -> None:
+        # A tuple index would take True as SELL and numpy.int64(1) too; 1.0 or 2 would raise raw errors.
+        if not is_side(side):
+            raise MatchingBookError(
+                self.venue, self.symbol, "side", side, "must be the int 0 (buy) or 1 (sell)"
+            )
+
     def level_size(self, side: int, price: int) -> int:
+        self._check_side(side)
         return self._qty[side].get(price, 0)
 
     def depth(self, side: int, n: int | None = None) -> list[tuple[int, int]]:
         """(price, total lots) best first, at most n levels."""
+        self._check_side(side)
+        if n is not None and not is_whole(n):
+            raise MatchingBookError(self.venue, self.symbol, "depth", n, "must be an int number of levels")
         prices = self._prices[side]
         ordered = reversed(prices) if side == BUY else iter(prices)
         qty = self._qty[side]
-        out = []
+        out: list[tuple[int, int]] = []
         for p in ordered:
             if n is not None and len(out) >= n:
                 break
@@ -146,6 +184,7 @@ class MatchingBook:
         return out
 
     def total_size(self, side: int) -> int:
+        self._check_side(side)
         return self._total[side]
 
     def __len__(self) -> int:
@@ -161,6 +200,7 @@ class MatchingBook:
 
     def orders_at(self, side: int, price: int) -> list[tuple[int, int, int]]:
         """(order_id, open size, owner) resting at a level, in queue order."""
+        self._check_side(side)
         lvl = self._levels[side].get(price)
         return [] if not lvl else [(o[OID], o[LEAVES], o[OWNER]) for o in lvl.values()]
 
@@ -209,14 +249,21 @@ class MatchingBook:
             not (
                 type(size) is int
                 and 0 < size <= _MAX_UNITS
-                and type(side) is type(order_type) is type(stp) is int
+                and side.__class__
+                is order_type.__class__
+                is stp.__class__
+                is order_id.__class__
+                is owner.__class__
+                is int
                 and (side == 0 or side == 1)
                 and 0 <= order_type <= 4
                 and 0 <= stp <= 3
             )
             or order_id in self._orders
         ):
-            return self._reject_new(order_id, owner, self._why_bad(order_id, side, size, order_type, stp))
+            return self._reject_new(
+                order_id, owner, self._why_bad(order_id, side, size, order_type, stp, owner)
+            )
         ev = self.events
         if side == 0:
             opp = self._prices[1]
@@ -227,7 +274,7 @@ class MatchingBook:
         if crosses and order_type == POST_ONLY:
             return self._reject_new(order_id, owner, POST_ONLY_WOULD_TRADE)
         ev.append(Accepted(self.now, self.venue, self.symbol, order_id, side, price, size, order_type, owner))
-        o = [order_id, side, price, size, owner, stp, 0, order_type]
+        o: OrderRecord = [order_id, side, price, size, owner, stp, 0, order_type]
         if not crosses:
             if order_type == LIMIT or order_type == POST_ONLY:
                 # Rest (inlined: this is the most common request of all).
@@ -260,18 +307,25 @@ class MatchingBook:
         else:
             self._end(o, leaves, EXPIRED)
 
-    def _reject_new(self, order_id: int, owner: int, reason: str) -> None:
-        self.events.append(Rejected(self.now, self.venue, self.symbol, order_id, reason, owner))
-        self.events.append(Done(self.now, self.venue, self.symbol, order_id, 0, REJECTED, owner))
+    def _reject_new(self, order_id: object, owner: object, reason: str) -> None:
+        oid, who = _addressable(order_id), _addressable(owner)
+        self.events.append(Rejected(self.now, self.venue, self.symbol, oid, reason, who))
+        self.events.append(Done(self.now, self.venue, self.symbol, oid, 0, REJECTED, who))
 
-    def _why_bad(self, order_id: int, side: int, size: int, order_type: int, stp: int) -> str:
+    def _why_bad(
+        self, order_id: object, side: object, size: object, order_type: object, stp: object, owner: object
+    ) -> str:
+        if type(order_id) is not int:
+            return f"order id {order_id!r} must be an int"
+        if type(owner) is not int:
+            return f"owner {owner!r} must be an int"
         if order_id in self._orders:
             return f"duplicate order id {order_id}"
         if type(size) is not int or size <= 0:
             return f"size {size!r} must be a positive whole number of lots"
         if size > _MAX_UNITS:
             return f"size {size} is absurd (more than {_MAX_UNITS} lots)"
-        if type(side) is not int or (side != 0 and side != 1):
+        if not is_side(side):
             return f"side {side!r} must be 0 (buy) or 1 (sell)"
         if type(order_type) is not int or not 0 <= order_type <= 4:
             return f"unknown order type {order_type!r}"
@@ -280,12 +334,22 @@ class MatchingBook:
     def cancel(self, order_id: int, owner: int | None = None) -> None:
         """Cancel a resting order. `owner`, when given, must match the order's owner."""
         o = self._orders.get(order_id)
-        if o is None or (owner is not None and o[4] != owner):
-            why = (
-                f"unknown order id {order_id}" if o is None else f"order {order_id} belongs to another owner"
-            )
+        # The class checks come after the lookup so that the common case (an int id, no owner) pays one.
+        if (
+            o is None
+            or order_id.__class__ is not int
+            or (owner is not None and (o[4] != owner or owner.__class__ is not int))
+        ):
+            if type(order_id) is not int:
+                why = f"order id {order_id!r} must be an int"
+            elif owner is not None and type(owner) is not int:
+                why = f"owner {owner!r} must be an int"
+            elif o is None:
+                why = f"unknown order id {order_id}"
+            else:
+                why = f"order {order_id} belongs to another owner"
             self.events.append(
-                Rejected(self.now, self.venue, self.symbol, order_id, why, -1 if owner is None else owner)
+                Rejected(self.now, self.venue, self.symbol, _addressable(order_id), why, _addressable(owner))
             )
             return
         side = o[1]
@@ -319,9 +383,13 @@ class MatchingBook:
     ) -> None:
         """Change a resting order's price and/or open size (see the module docstring for priority)."""
         ev = self.events
-        o = self._orders.get(order_id)
+        o = self._orders.get(order_id) if type(order_id) is int else None
         reason = None
-        if o is None:
+        if type(order_id) is not int:
+            reason = f"order id {order_id!r} must be an int"
+        elif owner is not None and type(owner) is not int:
+            reason = f"owner {owner!r} must be an int"
+        elif o is None:
             reason = f"unknown order id {order_id}"
         elif owner is not None and o[OWNER] != owner:
             reason = f"order {order_id} belongs to another owner"
@@ -329,7 +397,7 @@ class MatchingBook:
             reason = f"size {size!r} must be a positive whole number of lots"
         elif price is not None and (type(price) is not int or price <= 0 or price > _MAX_UNITS):
             reason = f"price {price!r} is not on the tick grid (a positive whole number of ticks)"
-        if reason is None:
+        if reason is None and o is not None:
             new_price = o[PRICE] if price is None else price
             side = o[SIDE]
             opp = self._prices[1 - side]
@@ -343,12 +411,13 @@ class MatchingBook:
                     self.now,
                     self.venue,
                     self.symbol,
-                    order_id,
+                    _addressable(order_id),
                     reason,
-                    owner if owner is not None else -1 if o is None else o[OWNER],
+                    _addressable(owner) if owner is not None else -1 if o is None else o[OWNER],
                 )
             )
             return
+        assert o is not None  # for the type checker: every path with no order set a reason
         new_size = o[LEAVES] if size is None else size
         if new_price == o[PRICE] and new_size <= o[LEAVES]:
             # Same price, same or smaller size: keeps its place in the queue.
@@ -376,7 +445,7 @@ class MatchingBook:
         self._rest(o)
 
     # ---- internals -----------------------------------------------------------------------------
-    def _rest(self, o: list) -> None:
+    def _rest(self, o: OrderRecord) -> None:
         side = o[1]
         px = o[2]
         lvl = self._levels[side].get(px)
@@ -392,7 +461,7 @@ class MatchingBook:
         if self.track_levels:
             self.touched.append((side, px))
 
-    def _unrest(self, o: list) -> None:
+    def _unrest(self, o: OrderRecord) -> None:
         side = o[1]
         px = o[2]
         levels = self._levels[side]
@@ -410,7 +479,7 @@ class MatchingBook:
         if self.track_levels:
             self.touched.append((side, px))
 
-    def _end(self, o: list, cancelled: int, reason: str) -> None:
+    def _end(self, o: OrderRecord, cancelled: int, reason: str) -> None:
         """Cancelled + Done for an order that is not (or no longer) on the book."""
         now = self.now
         self.events.append(Cancelled(now, self.venue, self.symbol, o[0], cancelled, reason, o[4]))
@@ -441,7 +510,7 @@ class MatchingBook:
                 break
         return got
 
-    def _match(self, o: list, limit: int | None) -> None:
+    def _match(self, o: OrderRecord, limit: int | None) -> None:
         """Trade the incoming order `o` against the opposite side up to `limit` (None: any price).
 
         On return o[LEAVES] is what is left. If self-trade prevention cancelled the incoming order,

@@ -18,15 +18,21 @@ kept priority stays in place, a price change or a lost priority moves the order 
 
 The UI polls `version`, which changes whenever either source changed, and asks `ladder_rows` for the
 rows of its price window; rows are built from the L2 dicts and sorted key lists for the window only.
+
+Order ids, sides, prices and sizes are Python ints, checked by class (`True`, `1.0` and
+`numpy.int64(1)` are refused: see `engine.errors`). An event whose owner is not an int is counted in
+`bad_events` and ignored.
 """
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left, insort
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from lobterm.engine.errors import EngineInputError, is_side, is_whole
 from lobterm.engine.events import BUY, FOK, IOC, MARKET, SELL, Accepted, Amended, Cancelled, Done, Fill
 from lobterm.engine.l2book import L2Book
 
@@ -37,15 +43,19 @@ Level = tuple[int, int]
 _NEVER_RESTS = (MARKET, IOC, FOK)
 
 
-class UnifiedBookError(ValueError):
-    """An explicit own-order call that would corrupt the book (bad side/price/size, duplicate id)."""
+class UnifiedBookError(EngineInputError):
+    """An explicit own-order call that would corrupt the book (bad side/price/size, duplicate id), or
+    a query with a bad side or window (then `order_id` is None)."""
 
-    def __init__(self, order_id: int, what: str, value: object, rule: str) -> None:
+    def __init__(self, order_id: object, what: str, value: object, rule: str) -> None:
         self.order_id = order_id
-        self.what = what
-        self.value = value
-        self.rule = rule
-        super().__init__(f"own order {order_id}: {what} {value!r} rejected: {rule}")
+        super().__init__("unified book" if order_id is None else f"own order {order_id!r}", what, value, rule)
+
+
+def _check_side(side: object) -> None:
+    # Our per-side data is a tuple: an index would take True as SELL; 1.0 or 2 would raise raw errors.
+    if not is_side(side):
+        raise UnifiedBookError(None, "side", side, "must be the int 0 (buy) or 1 (sell)")
 
 
 @dataclass(slots=True, frozen=True)
@@ -105,6 +115,8 @@ class UnifiedBook:
     )
 
     def __init__(self, l2: L2Book, our_owner_id: int, *, own_in_venue_book: bool) -> None:
+        if not is_whole(our_owner_id):
+            raise UnifiedBookError(None, "our owner id", our_owner_id, "must be an int")
         self.l2 = l2
         self.our_owner_id = our_owner_id
         self.own_in_venue_book = own_in_venue_book
@@ -137,6 +149,9 @@ class UnifiedBook:
         if cls not in _HANDLED:
             return
         e: Any = ev
+        if e.owner.__class__ is not int:  # True or 1.0 would pass for our owner id 1
+            self.bad_events += 1
+            return
         if e.owner != self.our_owner_id or e.venue != self.l2.venue or e.symbol != self.l2.symbol:
             return
         try:
@@ -230,7 +245,9 @@ class UnifiedBook:
         self._own_version += 1
 
     def _check(self, order_id: int, side: int, price: int, size: int) -> None:
-        if side.__class__ is not int or side not in (BUY, SELL):
+        if not is_whole(order_id):
+            raise UnifiedBookError(order_id, "order id", order_id, "must be an int")
+        if not is_side(side):
             raise UnifiedBookError(order_id, "side", side, "must be 0 (buy) or 1 (sell)")
         if price.__class__ is not int or price <= 0:
             raise UnifiedBookError(order_id, "price", price, "must be an int number of ticks > 0")
@@ -268,6 +285,8 @@ class UnifiedBook:
     # ---- reading: our orders -----------------------------------------------------------------
     def our_orders_at(self, price: int, side: int | None = None) -> list[int]:
         """Our order ids resting at `price` (on `side`, or on either side), in time priority."""
+        if side is not None:
+            _check_side(side)
         sides = (BUY, SELL) if side is None else (side,)
         found = [oid for s in sides for oid in self._own_ids[s].get(price, ())]
         if side is None:
@@ -275,6 +294,7 @@ class UnifiedBook:
         return found
 
     def our_size(self, side: int, price: int) -> int:
+        _check_side(side)
         return self._own_size[side].get(price, 0)
 
     def our_order(self, order_id: int) -> tuple[int, int, int] | None:
@@ -292,7 +312,7 @@ class UnifiedBook:
 
     def others_size(self, side: int, price: int) -> int:
         """Everybody else's size at `price` on `side`."""
-        venue = self.l2.level_size(side, price)
+        venue = self.l2.level_size(side, price)  # checks the side
         if not self.own_in_venue_book:
             return venue
         ours = self._own_size[side].get(price, 0)
@@ -300,6 +320,7 @@ class UnifiedBook:
 
     def combined_size(self, side: int, price: int) -> int:
         """What the book holds at `price` on `side`: others + ours."""
+        _check_side(side)
         return self._combined(self.l2.level_size(side, price), self._own_size[side].get(price, 0))
 
     def _combined(self, venue: int, ours: int) -> int:
@@ -347,12 +368,13 @@ class UnifiedBook:
 
     def iter_levels(self, side: int) -> Iterator[Level]:
         """All combined levels of `side`, best first, as (price, combined size)."""
+        _check_side(side)
         venue = self.l2.iter_levels(side)
         own_keys = self._own_keys[side]
         own_sizes = self._own_size[side]
         sign = 1 if side == BUY else -1
         ours = [k * sign for k in reversed(own_keys)]  # small: copy so mutation cannot bite
-        better = (lambda a, b: a > b) if side == BUY else (lambda a, b: a < b)
+        better = operator.gt if side == BUY else operator.lt
         i = 0
         for price, size in venue:
             while i < len(ours) and better(ours[i], price):
@@ -368,9 +390,12 @@ class UnifiedBook:
 
     def depth(self, side: int, n: int) -> list[Level]:
         """Up to `n` combined levels of `side`, best first, as (price, combined size)."""
+        _check_side(side)
+        if not is_whole(n):
+            raise UnifiedBookError(None, "depth", n, "must be an int number of levels")
         if n <= 0:
             return []
-        out = []
+        out: list[Level] = []
         for level in self.iter_levels(side):
             out.append(level)
             if len(out) == n:
@@ -386,8 +411,11 @@ class UnifiedBook:
         lowest tick and its sizes are summed over its ticks. Rows entirely below price 1 are not
         returned. Cost: O(log levels + levels in the window + our price count).
         """
+        for what, value in (("top price", top_price), ("rows", n_rows), ("ticks per row", ticks_per_row)):
+            if not is_whole(value):
+                raise UnifiedBookError(None, what, value, "must be an int")
         if ticks_per_row < 1:
-            raise ValueError(f"ticks_per_row must be >= 1, got {ticks_per_row}")
+            raise UnifiedBookError(None, "ticks per row", ticks_per_row, "must be >= 1")
         tpr = ticks_per_row
         top_row = top_price - top_price % tpr
         high = top_row + tpr - 1
@@ -396,7 +424,9 @@ class UnifiedBook:
             return []
         low = max(top_row - (n - 1) * tpr, 1)
         in_book = self.own_in_venue_book
-        cols = []  # per side: venue, ours, count, others
+        cols: list[
+            tuple[list[int], list[int], list[int], list[int]]
+        ] = []  # per side: venue, ours, count, others
         for side in (BUY, SELL):
             venue = [0] * n
             ours = [0] * n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -182,3 +183,57 @@ def test_imbalance_arrays_are_nan_where_both_sides_are_empty():
 def test_vwap_arrays_reject_mismatched_shapes():
     with pytest.raises(ValueError):
         an.vwap_arrays([[1, 2]], [[1, 2, 3]], 1)
+
+
+# ---- numbers that only look like ints --------------------------------------------------------
+@pytest.mark.parametrize("side", [True, False, 1.0, np.int64(0)], ids=repr)
+def test_vwap_refuses_a_side_that_only_looks_like_an_int(book, side):
+    with pytest.raises(an.AnalyticsError, match="side"):
+        an.vwap(book, side, 1)
+
+
+@pytest.mark.parametrize("qty", [True, 2.0, np.int64(2)], ids=repr)
+def test_vwap_refuses_a_quantity_that_only_looks_like_an_int(book, qty):
+    with pytest.raises(an.AnalyticsError, match="qty"):
+        an.vwap(book, BUY, qty)
+    with pytest.raises(an.AnalyticsError, match="qty"):
+        an.vwap_arrays([[102]], [[2]], qty)
+
+
+@pytest.mark.parametrize("n", [True, 2.0, np.int64(2), "2"], ids=repr)
+def test_imbalance_refuses_a_level_count_that_is_not_an_int(book, n):
+    with pytest.raises(an.AnalyticsError, match="levels"):
+        an.imbalance(book, n)
+    with pytest.raises(an.AnalyticsError, match="levels"):
+        an.imbalance_arrays([[1, 2]], [[3, 4]], n)
+
+
+def test_analytics_errors_are_value_errors():
+    assert issubclass(an.AnalyticsError, ValueError)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [[1.5, 2.0]],  # an int64 cast would read 1.5 lots as 1
+        np.array([[1.0, 2.0]]),
+        np.array([[True, False]]),
+        np.array([[2**64 - 1, 1]], dtype=np.uint64),  # wraps to -1 as int64
+        np.array([[1, 2]], dtype=object),
+    ],
+    ids=["floats", "float array", "bools", "uint64 above int64", "objects"],
+)
+def test_array_analytics_refuse_what_an_int64_cast_would_change(sizes):
+    prices = [[102, 103]]
+    with pytest.raises(an.AnalyticsError, match="integer"):
+        an.vwap_arrays(prices, sizes, 1)
+    with pytest.raises(an.AnalyticsError, match="integer"):
+        an.imbalance_arrays(sizes, [[1, 1]], 1)
+    with pytest.raises(an.AnalyticsError, match="integer"):
+        an.microprice_arrays([100], np.asarray(sizes)[0], [102], [1])
+
+
+def test_array_analytics_take_any_integer_dtype():
+    for kind in (np.int8, np.int32, np.uint32, np.int64):
+        filled, cost = an.vwap_arrays(np.array([[102, 103]], kind), np.array([[2, 8]], kind), 6)
+        assert filled.tolist() == [6] and cost.tolist() == [616]

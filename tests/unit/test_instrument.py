@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -411,3 +412,131 @@ def test_default_instrument_is_btc_usdt_on_the_sim_venue():
 def test_to_decimal_names_what_it_was_converting():
     with pytest.raises(InstrumentError, match=r"ETH: size 'x' rejected: is not a number"):
         to_decimal("x", symbol="ETH", what="size")
+
+
+# ---- numpy scalars and other numbers that only look like ints or floats -----------------------
+# numpy 2's repr of a float64 is "np.float64(65000.1)", which is not a number: reading it used to raise
+# decimal.InvalidOperation. A float64 is a float and is read as one; numpy integers are the integer they
+# hold; anything whose "meant" value is ambiguous (float32, Fraction) is refused with a typed error.
+def test_a_numpy_float64_price_is_read_like_the_float_it_is():
+    assert BTC.ticks(np.float64(65000.1)) == BTC.ticks(65000.1) == 650001
+    assert BTC.lots(np.float64(0.5)) == 500
+
+
+@FAST
+@given(instruments, st.floats(allow_nan=True, allow_infinity=True))
+def test_a_numpy_float64_is_treated_exactly_like_the_same_float(inst, x):
+    def outcome(fn, v):
+        try:
+            return ("ok", fn(v))
+        except InstrumentError as e:
+            return ("refused", e.rule)
+
+    for fn in (inst.ticks, inst.lots, inst.ticks_nearest):
+        assert outcome(fn, np.float64(x)) == outcome(fn, x)
+
+
+@FAST
+@given(instruments, units, st.sampled_from([np.int64, np.int32, np.uint64, np.int16]))
+def test_a_numpy_integer_is_read_as_the_integer_it_holds(inst, n, kind):
+    n = min(n, int(np.iinfo(kind).max))
+    assert to_decimal(kind(n)) == Decimal(n)
+    for fn in (inst.ticks, inst.lots):
+        try:
+            expected = ("ok", fn(n))
+        except InstrumentError as e:
+            expected = ("refused", e.rule)
+        try:
+            got = ("ok", fn(kind(n)))
+        except InstrumentError as e:
+            got = ("refused", e.rule)
+        assert got == expected
+
+
+@pytest.mark.parametrize("value", [np.float32(65000.1), np.float16(1), Fraction(1, 2)], ids=repr)
+def test_a_number_that_cannot_be_read_exactly_is_refused_naming_its_type(value):
+    with pytest.raises(InstrumentError, match=type(value).__name__):
+        BTC.ticks(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.float64("nan"),
+        np.float64("inf"),
+        -np.float64("inf"),
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("-Inf"),
+    ],
+    ids=repr,
+)
+def test_numpy_and_decimal_nans_and_infinities_are_refused(value):
+    for fn in (BTC.ticks, BTC.lots, BTC.ticks_nearest):
+        with pytest.raises(InstrumentError, match="finite"):
+            fn(value)
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.bool_(False)], ids=repr)
+def test_numpy_booleans_are_refused(value):
+    with pytest.raises(InstrumentError):
+        BTC.ticks(value)
+
+
+anything = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats().map(np.float64),
+    st.floats(width=32).map(np.float32),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.booleans(),
+    st.text(max_size=12),
+    st.fractions(),
+    st.none(),
+    st.just([1]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(instruments, anything)
+def test_every_way_in_gives_ticks_and_lots_or_an_instrument_error_nothing_else(inst, value):
+    for fn in (inst.ticks, inst.lots, inst.order_lots, inst.ticks_nearest, to_decimal):
+        try:
+            out = fn(value)
+        except InstrumentError:
+            continue
+        assert type(out) is (Decimal if fn is to_decimal else int)
+
+
+@pytest.mark.parametrize("side", [1.0, True, np.int64(1), 2, -1, "buy"], ids=repr)
+def test_ticks_nearest_refuses_a_side_that_is_not_buy_sell_or_none(side):
+    with pytest.raises(InstrumentError, match="side"):
+        BTC.ticks_nearest("65000.15", side=side)
+
+
+@pytest.mark.parametrize(
+    "field", ["min_lots", "max_ticks", "max_lots", "price_decimals", "size_decimals"], ids=str
+)
+@pytest.mark.parametrize("value", [True, 1.0, np.int64(2), "2", None], ids=repr)
+def test_an_instrument_refuses_whole_number_settings_that_are_not_ints(field, value):
+    with pytest.raises(InstrumentError, match="must be an int"):
+        Instrument("X/USD", tick_size="0.1", lot_size="1", **{field: value})
+
+
+@pytest.mark.parametrize("value", [1.5, 1.0, True, Decimal(3), "3", None], ids=repr)
+def test_going_out_takes_whole_numbers_only(value):
+    for fn in (BTC.price, BTC.size, BTC.notional, BTC.fee, BTC.format_price, BTC.format_size):
+        with pytest.raises(InstrumentError, match="whole number"):
+            fn(value)
+
+
+def test_going_out_reads_numpy_integers_exactly():
+    assert BTC.price(np.int64(650001)) == Decimal("65000.1")
+    assert BTC.format_size(np.int32(1500)) == "1.500"
+
+
+@pytest.mark.parametrize("args", [(1000.0, 1, 100), (1000, True, 100), (1000, 1, np.int64(100))], ids=repr)
+def test_fee_units_refuses_anything_but_ints(args):
+    with pytest.raises(ValueError, match="three ints"):
+        fee_units(*args)

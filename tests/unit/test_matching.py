@@ -9,9 +9,11 @@ book's own events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+import numpy as np
 import pytest
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
@@ -41,7 +43,7 @@ from lobterm.engine.events import (
     Fill,
     Rejected,
 )
-from lobterm.engine.matching import MatchingBook
+from lobterm.engine.matching import MatchingBook, MatchingBookError
 
 VENUE = "sim"
 SYMBOL = "BTC/USDT"
@@ -822,6 +824,125 @@ def test_amend_with_a_bad_price_or_size_is_rejected_and_the_order_lives_on(price
     events = book.drain()
     assert [type(e) for e in events] == [Rejected]
     assert snapshot(book) == before
+
+
+# ---- ids, owners and sides that only look like ints ---------------------------------------------
+# 1.0, True and numpy.int64(1) compare and hash like 1: a dict lookup alone found order 1 for them and
+# let them into events the recorder stores typed. The book answers them like any garbage.
+ID_LOOKALIKES = [1.0, True, np.int64(1), np.float64(1), Decimal(1)]
+
+
+def _all_event_ints_are_ints(events) -> bool:
+    int_fields = ("ts", "order_id", "side", "price", "size", "leaves", "fee", "trade_id", "owner", "filled")
+    return all(type(getattr(e, f)) is int for e in events for f in int_fields if hasattr(e, f))
+
+
+@pytest.mark.parametrize("order_id", ID_LOOKALIKES + ["1", None], ids=repr)
+def test_a_new_order_whose_id_is_not_an_int_is_rejected_to_id_minus_one_naming_the_id(order_id):
+    book = new_book()
+    book.submit(order_id, BUY, 99, 1, LIMIT, ALICE)
+    events = book.drain()
+    assert [type(e) for e in events] == [Rejected, Done]
+    assert events[0].order_id == -1 and events[0].owner == ALICE and repr(order_id) in events[0].reason
+    assert _all_event_ints_are_ints(events) and len(book) == 0
+
+
+@pytest.mark.parametrize("owner", [1.0, True, np.int64(1), "alice", None], ids=repr)
+def test_a_new_order_whose_owner_is_not_an_int_is_rejected_naming_the_owner(owner):
+    book = new_book()
+    book.submit(10, BUY, 99, 1, LIMIT, owner)
+    events = book.drain()
+    assert [type(e) for e in events] == [Rejected, Done]
+    assert events[0].order_id == 10 and events[0].owner == -1 and repr(owner) in events[0].reason
+    assert _all_event_ints_are_ints(events) and len(book) == 0
+
+
+@pytest.mark.parametrize("order_id", ID_LOOKALIKES, ids=repr)
+def test_cancel_by_an_id_that_only_looks_like_the_live_one_is_rejected_and_the_order_lives_on(order_id):
+    book = new_book()
+    rest(book, 1, BUY, 99, 5, owner=ALICE)
+    before = snapshot(book)
+    book.cancel(order_id, owner=ALICE)
+    events = book.drain()
+    assert [type(e) for e in events] == [Rejected] and "must be an int" in events[0].reason
+    assert _all_event_ints_are_ints(events) and snapshot(book) == before
+
+
+@pytest.mark.parametrize("owner", [1.0, True, np.int64(1)], ids=repr)
+def test_cancel_by_an_owner_that_only_looks_like_the_owner_is_rejected_and_the_order_lives_on(owner):
+    book = new_book()
+    rest(book, 1, BUY, 99, 5, owner=ALICE)
+    before = snapshot(book)
+    book.cancel(1, owner=owner)
+    events = book.drain()
+    assert [type(e) for e in events] == [Rejected] and "must be an int" in events[0].reason
+    assert _all_event_ints_are_ints(events) and snapshot(book) == before
+
+
+@pytest.mark.parametrize("order_id", ID_LOOKALIKES, ids=repr)
+def test_amend_by_an_id_that_only_looks_like_the_live_one_is_rejected_and_the_order_lives_on(order_id):
+    book = new_book()
+    rest(book, 1, BUY, 99, 5, owner=ALICE)
+    before = snapshot(book)
+    book.amend(order_id, size=2, owner=ALICE)
+    book.amend(1, size=2, owner=order_id)  # the same look-alike as an owner
+    events = book.drain()
+    assert [type(e) for e in events] == [Rejected, Rejected]
+    assert all("must be an int" in e.reason for e in events)
+    assert _all_event_ints_are_ints(events) and snapshot(book) == before
+
+
+@pytest.mark.parametrize("side", [True, False, 1.0, np.int64(0), 2, -1, None], ids=repr)
+def test_reading_a_side_that_is_not_the_int_buy_or_sell_raises(side):
+    book = two_sided_book()
+    for read in (
+        lambda: book.depth(side, 5),
+        lambda: book.level_size(side, 99),
+        lambda: book.total_size(side),
+        lambda: book.orders_at(side, 99),
+    ):
+        with pytest.raises(MatchingBookError):
+            read()
+
+
+@pytest.mark.parametrize("fee", [1.5, 10.0, True, np.int64(10), "10"], ids=repr)
+def test_a_book_refuses_fee_rates_that_are_not_ints(fee):
+    with pytest.raises(MatchingBookError, match="fee"):
+        MatchingBook(VENUE, SYMBOL, maker_fee_ppm=fee)
+    with pytest.raises(MatchingBookError, match="fee"):
+        MatchingBook(VENUE, SYMBOL, taker_fee_ppm=fee)
+
+
+any_number = st.one_of(
+    st.integers(-2, 120),
+    st.sampled_from(
+        [True, False, 1.0, 99.0, 99.5, np.int64(1), np.int64(99), np.float64(1), Decimal(99), None, "1"]
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["submit", "cancel", "amend"]), st.lists(any_number, min_size=7, max_size=7)
+        ),
+        max_size=25,
+    )
+)
+def test_whatever_numbers_requests_carry_every_event_field_is_an_int_and_nothing_raises(requests):
+    book = two_sided_book()
+    for verb, (a, b, c, d, e, f, g) in requests:
+        if verb == "submit":
+            book.submit(a, b, c, d, e % 5 if type(e) is int else e, f, g % 4 if type(g) is int else g)
+        elif verb == "cancel":
+            book.cancel(a, b)
+        else:
+            book.amend(a, c, d, b)
+    events = book.drain()
+    assert _all_event_ints_are_ints(events), [e for e in events if not _all_event_ints_are_ints([e])]
+    for oid, side, price, leaves, owner in book.resting_orders():
+        assert type(oid) is type(side) is type(price) is type(leaves) is type(owner) is int
 
 
 # ---- the reference book for the property tests --------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,7 +26,7 @@ from lobterm.engine.events import (
     Rejected,
     Trade,
 )
-from lobterm.engine.l2book import L2Book
+from lobterm.engine.l2book import L2Book, L2BookError
 from lobterm.engine.unified import LadderRow, UnifiedBook, UnifiedBookError
 
 V, S = "sim", "BTC/USDT"
@@ -347,3 +350,68 @@ def test_combined_depth_and_bbo_equal_a_brute_force_merge(bids, asks, ours, n, i
         want = sorted(((p, u.combined_size(side, p)) for p in prices), reverse=(side == BUY))
         assert u.depth(side, n) == want[:n]
         assert (u.best_bid() if side == BUY else u.best_ask()) == (want[0] if want else None)
+
+
+# ---- numbers that only look like ints --------------------------------------------------------
+# True, 1.0 and numpy.int64(1) compare and hash like 1: they must not become tracked ids, pass for our
+# owner id, or index the per-side tuples (True would read the asks).
+@pytest.mark.parametrize("order_id", [1.0, True, np.int64(9), Decimal(9), "9", None], ids=repr)
+def test_add_own_refuses_an_order_id_that_is_not_an_int(order_id):
+    book = UnifiedBook(l2_with(), US, own_in_venue_book=True)
+    with pytest.raises(UnifiedBookError, match="order id"):
+        book.add_own(order_id, BUY, 100, 1)
+    assert book.our_order_count == 0
+
+
+@pytest.mark.parametrize("side", [1.0, True, False, np.int64(1), np.float64(0)], ids=repr)
+def test_add_own_refuses_a_side_that_only_looks_like_an_int(side):
+    book = UnifiedBook(l2_with(), US, own_in_venue_book=True)
+    with pytest.raises(UnifiedBookError, match="side"):
+        book.add_own(9, side, 100, 1)
+    assert book.our_order_count == 0
+
+
+@pytest.mark.parametrize("owner", [float(US), np.int64(US)], ids=repr)
+def test_an_order_event_whose_owner_only_looks_like_ours_is_counted_as_bad_and_ignored(owner):
+    book = UnifiedBook(l2_with(), US, own_in_venue_book=True)
+    book.on_event(accepted(9, BUY, 100, 1, owner=owner))
+    assert book.our_order_count == 0 and book.bad_events == 1
+
+
+def test_an_accepted_event_with_a_lookalike_order_id_is_counted_as_bad_and_not_tracked():
+    book = UnifiedBook(l2_with(), US, own_in_venue_book=True)
+    book.on_event(accepted(9.0, BUY, 100, 1))
+    book.on_event(accepted(np.int64(10), SELL, 101, 1))
+    assert book.our_order_count == 0 and book.bad_events == 2
+
+
+@pytest.mark.parametrize("side", [True, False, 1.0, np.int64(0), 2, -1], ids=repr)
+def test_reading_a_side_that_is_not_the_int_buy_or_sell_raises(side):
+    book = UnifiedBook(l2_with([(100, 5)], [(101, 3)]), US, own_in_venue_book=True)
+    book.add_own(1, BUY, 100, 2)
+    for read in (
+        lambda: book.our_orders_at(100, side),
+        lambda: book.our_size(side, 100),
+        lambda: book.venue_size(side, 100),
+        lambda: book.others_size(side, 100),
+        lambda: book.combined_size(side, 100),
+        lambda: list(book.iter_levels(side)),
+        lambda: book.depth(side, 3),
+    ):
+        with pytest.raises((UnifiedBookError, L2BookError)):
+            read()
+
+
+@pytest.mark.parametrize(
+    "args", [(100.0, 10, 1), (100, 10.0, 1), (100, 10, 1.0), (True, 10, 1), (np.int64(100), 10, 1)], ids=repr
+)
+def test_ladder_rows_refuse_a_window_that_is_not_ints(args):
+    book = UnifiedBook(l2_with([(100, 5)], [(101, 3)]), US, own_in_venue_book=True)
+    with pytest.raises(UnifiedBookError):
+        book.ladder_rows(*args)
+
+
+@pytest.mark.parametrize("owner", [1.0, True, np.int64(7)], ids=repr)
+def test_a_unified_book_refuses_an_owner_id_that_is_not_an_int(owner):
+    with pytest.raises(UnifiedBookError):
+        UnifiedBook(l2_with(), owner, own_in_venue_book=True)
