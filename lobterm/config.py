@@ -331,6 +331,10 @@ _RISK_KEYS: dict[str, tuple[str, Any, Any, bool, bool]] = {
     "stale_book_tags": ("tags", None, None, False, False),
 }
 _TAG = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
+# Caps on derived limits (an extreme but valid sim grid must not derive a limit RiskLimits refuses).
+_MAX_NOTIONAL = MAX_UNITS * MAX_UNITS
+_MAX_MONEY = Decimal(10) ** 29
+_MAX_BAND_BPS = Decimal(1_000_000)
 
 
 @dataclass(slots=True)
@@ -712,8 +716,8 @@ def effective_risk(cfg: Config, instrument: Instrument | None = None) -> dict[st
     - daily_loss_limit: 2% of max_position_qty at the reference price [5200 USDT].
     - price_band_bps: 500, at least 2 x `ui.ticket_band_bps` and 2 x the market maker's `spread_bps`
       [500 bps].
-    - messages_per_s: 20 per quote level of the market maker, at least 50 [100/s]; burst: 2 seconds'
-      worth [200].
+    - messages_per_s: 40 per quote level of the market maker, at least 50 [200/s]; burst: 2 seconds'
+      worth [400]. A runaway loop sends thousands a second; the market maker peaks at 103-159/s.
 
     The reference price is `sim.start_price` on the sim. For a live market (its price is not known
     when the limits are built) the two money limits are the value of that many lots at the market's
@@ -755,20 +759,24 @@ def effective_risk(cfg: Config, instrument: Instrument | None = None) -> dict[st
     if on_sim:
         ref = inst.ticks_nearest(cfg.sim.start_price)
         where = f"at {cfg.sim.start_price} (sim.start_price)"
-        value = None if order_qty is None else _whole(inst.notional(_lots_up(inst, order_qty) * ref) * 5 / 4)
+        value = None
+        if order_qty is not None:
+            value = _whole(inst.notional(min(_MAX_NOTIONAL, _lots_up(inst, order_qty) * ref * 5 // 4)))
         pick("max_order_value", value, f"1.25 x max_order_qty {where}")
-        loss = (
-            None if position_qty is None else _whole(inst.notional(_lots_up(inst, position_qty) * ref) / 50)
-        )
+        loss = None
+        if position_qty is not None:
+            loss = min(_MAX_MONEY, _whole(inst.notional(_lots_up(inst, position_qty) * ref) / 50))
         pick("daily_loss_limit", loss, f"2% of max_position_qty {where}")
     else:
         pick("max_order_value", AUTO, "1.25 x max_order_qty at the first mid of each market")
         pick("daily_loss_limit", AUTO, "2% of max_position_qty at the first mid")
     band = max(Decimal(500), 2 * Decimal(cfg.ui.ticket_band_bps), 2 * Decimal(repr(float(mm.spread_bps))))
+    band = min(band, _MAX_BAND_BPS)
     pick(
         "price_band_bps", band.quantize(Decimal(1)), "500, at least 2 x ui.ticket_band_bps and mm.spread_bps"
     )
-    rate = pick("messages_per_s", Decimal(max(50, 20 * mm.levels)), "20 per market-maker level, at least 50")
+    # Measured: the default market maker peaks at 103 messages/s on the sim, 159/s with position skew.
+    rate = pick("messages_per_s", Decimal(max(50, 40 * mm.levels)), "40 per market-maker level, at least 50")
     pick(
         "burst",
         min(1_000_000, max(1, math.ceil(2 * rate))) if rate is not None else 1,
@@ -803,6 +811,9 @@ def risk_limits(cfg: Config, instrument: Instrument | None = None) -> RiskLimits
     notional = value_lots = None
     if value("max_order_value") == AUTO:
         value_lots = None if order_lots is None else min(MAX_UNITS, math.ceil(order_lots * Fraction(5, 4)))
+    elif eff["max_order_value"].how.startswith(AUTO):  # derived on the sim: exact in tick*lots, capped
+        ref = inst.ticks_nearest(cfg.sim.start_price)
+        notional = None if order_lots is None else min(_MAX_NOTIONAL, order_lots * ref * 5 // 4)
     elif value("max_order_value") is not None:
         notional = RiskLimits.in_units(inst, max_order_value=value("max_order_value")).max_order_notional
     loss = loss_lots = None
