@@ -643,7 +643,7 @@ def _risk_section(written: dict[str, Any], where: str) -> RiskConfig:
         )
         if kind == "int":
             if isinstance(raw, bool) or not isinstance(raw, int) or not lo <= raw <= hi:
-                raise _refuse(where, name, "a whole number " + rule, raw)
+                raise _refuse(where, name, "must be a whole number" + rule[len("must be") :], raw)
             values[key] = raw
             continue
         try:

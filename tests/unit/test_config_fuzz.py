@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from lobterm.config import (
@@ -266,6 +266,7 @@ FUZZ = settings(
 def test_any_toml_file_loads_or_is_refused_naming_a_key_that_is_in_it(tmp_path_factory, doc) -> None:
     path = tmp_path_factory.getbasetemp() / "fuzz.toml"
     cfg = load_or_refuse(path, doc)
+    event("loaded" if cfg is not None else "refused")
     if cfg is not None:
         quote_params(cfg)
         risk_limits(cfg)
@@ -273,23 +274,85 @@ def test_any_toml_file_loads_or_is_refused_naming_a_key_that_is_in_it(tmp_path_f
             hedge_params(cfg)
 
 
-# Only the sections that shape a sim run, with values at their edges: most files load and then run.
+# Only the sections that shape a sim run, each key given a value of its own type at the edges of its
+# range (and now and then anything): most files load and then run.
+DEFAULTS = {
+    "sim": SimConfig(),
+    "ui": UiConfig(),
+    "mm": MarketMakerConfig(),
+    "risk": RiskConfig(),
+    "hedge": HedgeConfig(),
+}
+WORDS = [
+    "off",
+    "auto",
+    "all",
+    "immediate",
+    "twap",
+    "opportunistic",
+    "avg_cost",
+    "quote_mid",
+    "ladder",
+    "avellaneda_stoikov",
+    "dark",
+    "BTC/USDT",
+    "sim",
+]
+EDGE_DECIMALS = st.sampled_from(
+    [
+        "0",
+        "0.001",
+        "0.01",
+        "0.1",
+        "1",
+        "2.5",
+        "7",
+        "100",
+        "65000",
+        "1e9",
+        "1e12",
+        "1e-12",
+        "0.0001",
+        "123456.789",
+        "1e29",
+    ]
+)
+
+
+def typed_value(default):
+    if isinstance(default, bool):
+        return st.booleans()
+    if isinstance(default, int):
+        return st.one_of(EDGE_INTS, st.integers(-5, 2000), INT64)
+    if isinstance(default, float):
+        return st.one_of(EDGE_FLOATS, st.floats(-10, 5000), FLOATS)
+    if isinstance(default, tuple):
+        return st.one_of(
+            st.lists(st.integers(1, 2000), max_size=4), st.lists(EDGE_DECIMALS, min_size=1, max_size=4)
+        )
+    return st.one_of(EDGE_DECIMALS, st.sampled_from(WORDS), st.integers(-5, 2000), EDGE_FLOATS)
+
+
 @st.composite
 def runnable_documents(draw) -> dict:
     doc: dict = {}
-    for section in draw(
-        st.lists(st.sampled_from(["sim", "mm", "risk", "hedge", "ui"]), max_size=4, unique=True)
-    ):
-        doc[section] = draw(st.dictionaries(st.sampled_from(SCHEMA[section]), PLAUSIBLE, max_size=4))
+    for section in draw(st.lists(st.sampled_from(list(DEFAULTS)), max_size=4, unique=True)):
+        table = {}
+        for key in draw(st.lists(st.sampled_from(SCHEMA[section]), max_size=3, unique=True)):
+            table[key] = draw(
+                typed_value(getattr(DEFAULTS[section], key)) if draw(st.integers(0, 9)) else VALUES
+            )
+        doc[section] = table
     return doc
 
 
 @pytest.mark.slow
-@settings(FUZZ, max_examples=600)
+@settings(FUZZ, max_examples=1500)
 @given(doc=runnable_documents())
 def test_a_config_that_loads_runs_a_sim_market_without_overflow(tmp_path_factory, doc) -> None:
     path = tmp_path_factory.getbasetemp() / "fuzz-run.toml"
     cfg = load_or_refuse(path, doc)
+    event("loaded and ran" if cfg is not None else "refused")
     if cfg is not None:
         run_a_little(cfg)
 
