@@ -29,6 +29,10 @@ Rules, in the order they are checked (a limit set to None is not checked):
     throttle            per venue, a token bucket of messages_per_s with `burst` on the kernel clock;
                         cancels take a token when there is one but are never blocked
 
+Defaults: a `RiskLimits()` built by hand has the order, position, band, throttle and loss limits off;
+the configuration path (lobterm.config `risk_limits`) turns every one on with values derived from the
+instrument and the config, and off only where [risk] says "off".
+
 Limits: one global `RiskLimits`, and optionally per venue+symbol `RiskLimits` that replace the global
 ones for that market. The throttle (per venue), daily loss and kill switch always use the global limits.
 
