@@ -573,7 +573,7 @@ def _read_section(section: str, table: Mapping[str, Any], where: str, base: Any)
 
 
 def _mm_section(written: dict[str, Any], where: str) -> MarketMakerConfig:
-    values = {}
+    values: dict[str, Any] = {}
     defaults = MarketMakerConfig()
     for key, raw in written.items():
         current = getattr(defaults, key)

@@ -167,7 +167,7 @@ def validate_params(p: HedgeParams) -> HedgeParams:
     edge = _fraction("edge_bps", p.edge_bps)
     if not -_BPS < edge < _BPS:
         raise HedgeParamError("edge_bps", p.edge_bps, "must be in (-10000, 10000) bps")
-    times = {}
+    times: dict[str, Any] = {}
     # The shortest time each may be: a retry or a timeout of zero would spin (a refused hedge retried at
     # once, forever); the deadline and the overdue alarm may be 0 (at once).
     for name, shortest in (
