@@ -444,7 +444,12 @@ def _apply(cfg: Config, data: Mapping[str, Any], where: str) -> None:
             try:
                 sim.validate()
             except ParameterError as exc:
-                raise _refuse(where, f"sim.{exc.name}", exc.rule, exc.value) from None
+                name, value, rule = exc.name, exc.value, exc.rule
+                if name == "start_price" and "start_price" not in values and "tick_size" in values:
+                    # The grid changed under the start price set elsewhere: name the key this file set.
+                    name, value = "tick_size", sim.tick_size
+                    rule = f"sim.start_price {sim.start_price} {rule}"
+                raise _refuse(where, f"sim.{name}", rule, value) from None
             cfg.sim = sim
         elif section == "ui":
             ui = replace(cfg.ui)
