@@ -643,19 +643,18 @@ def _risk_section(written: dict[str, Any], where: str) -> RiskConfig:
                 raise _refuse(where, name, f"{bad!r} is not a tag name (letters, digits, _ . : -)", raw)
             values[key] = tuple(raw)
             continue
-        rule = (
-            f"must be in {lo}..{hi}" + (' or "off"' if may_off else "") + (' or "auto"' if may_auto else "")
-        )
+        words = (', "off"' if may_off else "") + (' or "auto"' if may_auto else "")
         if kind == "int":
             if isinstance(raw, bool) or not isinstance(raw, int) or not lo <= raw <= hi:
-                raise _refuse(where, name, "must be a whole number" + rule[len("must be") :], raw)
+                raise _refuse(where, name, f"must be a whole number in {lo}..{hi}{words}", raw)
             values[key] = raw
             continue
+        low = "above 0" if kind == "qty" else f"{lo:g}"
+        rule = f"must be a number in {low}..{hi:g}{words}"
         try:
             d = money(key, raw) if kind == "money" else _decimal(raw)
-        except (RiskLimitError, ValueError) as exc:
-            problem = exc.rule if isinstance(exc, RiskLimitError) else str(exc)
-            raise _refuse(where, name, f"{problem} ({rule})", raw) from None
+        except (RiskLimitError, ValueError):
+            raise _refuse(where, name, rule, raw) from None
         if not lo <= d <= hi or (kind == "qty" and d == 0):
             raise _refuse(where, name, rule, raw)
         values[key] = d
@@ -708,6 +707,30 @@ def _whole(amount: Decimal) -> Decimal:
     return Decimal(int(amount)) if amount >= 1 else amount
 
 
+def _derived_sizes(cfg: Config, inst: Instrument) -> tuple[int, int]:
+    """(max order, max position) in lots as derived (see `effective_risk`); the position from the
+    order size in force (set or derived)."""
+    levels = cfg.mm.level_sizes()
+    basis = max(max(cfg.ui.qty_presets), cfg.ui.default_qty, max(levels, default=1) * inst.lot_size)
+    derived_order = min(MAX_UNITS, 2 * _lots_up(inst, basis))
+    set_order = cfg.risk.max_order_qty
+    order_lots = _lots_up(inst, set_order) if isinstance(set_order, Decimal) else derived_order
+    mm_reach = 2 * (cfg.mm.max_position_lots + sum(levels))
+    return derived_order, min(MAX_UNITS, max(2 * order_lots, mm_reach))
+
+
+def _money_basis(cfg: Config, inst: Instrument) -> tuple[int, int]:
+    """The order and position sizes (lots) the money limits derive from: the ones set, else the derived
+    ones (also where a size limit is off: the desk still trades those sizes)."""
+    order_lots, position_lots = _derived_sizes(cfg, inst)
+    r = cfg.risk
+    if isinstance(r.max_order_qty, Decimal):
+        order_lots = _lots_up(inst, r.max_order_qty)
+    if isinstance(r.max_position_qty, Decimal):
+        position_lots = _lots_up(inst, r.max_position_qty)
+    return order_lots, position_lots
+
+
 def effective_risk(cfg: Config, instrument: Instrument | None = None) -> dict[str, EffectiveLimit]:
     """Every [risk] limit as it applies to `instrument` (default: the sim's): the value set, "off", or
     the default derived from the instrument and the config. The rules (for the default config, a
@@ -730,8 +753,8 @@ def effective_risk(cfg: Config, instrument: Instrument | None = None) -> dict[st
     """
     r = cfg.risk
     inst = instrument or cfg.sim.instrument()
-    on_sim = instrument is None or (
-        not cfg.venues and (instrument.venue, instrument.symbol) == (cfg.sim.venue, cfg.sim.symbol)
+    on_sim = not cfg.venues and (
+        instrument is None or (instrument.venue, instrument.symbol) == (cfg.sim.venue, cfg.sim.symbol)
     )
     mm = cfg.mm
     out: dict[str, EffectiveLimit] = {}
@@ -746,31 +769,24 @@ def effective_risk(cfg: Config, instrument: Instrument | None = None) -> dict[st
             out[key] = EffectiveLimit(v, "set")
         return out[key].value
 
-    levels = mm.level_sizes()
-    basis = max(max(cfg.ui.qty_presets), cfg.ui.default_qty, max(levels, default=1) * inst.lot_size)
-    derived_order_lots = min(MAX_UNITS, 2 * _lots_up(inst, basis))
-    order_qty = pick(
+    derived_order_lots, derived_position_lots = _derived_sizes(cfg, inst)
+    pick(
         "max_order_qty",
         inst.size(derived_order_lots),
         "2 x the largest of ui.qty_presets, ui.default_qty and the market maker's level size",
     )
-    order_lots = derived_order_lots if order_qty is None else _lots_up(inst, order_qty)
-    mm_reach = 2 * (mm.max_position_lots + sum(levels))
-    position_qty = pick(
+    pick(
         "max_position_qty",
-        inst.size(min(MAX_UNITS, max(2 * order_lots, mm_reach))),
+        inst.size(derived_position_lots),
         "2 x max_order_qty, at least 2 x (the market maker's max position + its ladder)",
     )
+    order_lots, position_lots = _money_basis(cfg, inst)
     if on_sim:
         ref = inst.ticks_nearest(cfg.sim.start_price)
         where = f"at {cfg.sim.start_price} (sim.start_price)"
-        value = None
-        if order_qty is not None:
-            value = _whole(inst.notional(min(_MAX_NOTIONAL, _lots_up(inst, order_qty) * ref * 5 // 4)))
+        value = _whole(inst.notional(min(_MAX_NOTIONAL, order_lots * ref * 5 // 4)))
         pick("max_order_value", value, f"1.25 x max_order_qty {where}")
-        loss = None
-        if position_qty is not None:
-            loss = min(_MAX_MONEY, _whole(inst.notional(_lots_up(inst, position_qty) * ref) / 50))
+        loss = min(_MAX_MONEY, _whole(inst.notional(position_lots * ref) / 50))
         pick("daily_loss_limit", loss, f"2% of max_position_qty {where}")
     else:
         pick("max_order_value", AUTO, "1.25 x max_order_qty at the first mid of each market")
@@ -813,17 +829,18 @@ def risk_limits(cfg: Config, instrument: Instrument | None = None) -> RiskLimits
 
     order_lots = lots("max_order_qty")
     position_lots = lots("max_position_qty")
+    basis_order, basis_position = _money_basis(cfg, inst)
     notional = value_lots = None
     if value("max_order_value") == AUTO:
-        value_lots = None if order_lots is None else min(MAX_UNITS, math.ceil(order_lots * Fraction(5, 4)))
+        value_lots = min(MAX_UNITS, math.ceil(basis_order * Fraction(5, 4)))
     elif eff["max_order_value"].how.startswith(AUTO):  # derived on the sim: exact in tick*lots, capped
         ref = inst.ticks_nearest(cfg.sim.start_price)
-        notional = None if order_lots is None else min(_MAX_NOTIONAL, order_lots * ref * 5 // 4)
+        notional = min(_MAX_NOTIONAL, basis_order * ref * 5 // 4)
     elif value("max_order_value") is not None:
         notional = RiskLimits.in_units(inst, max_order_value=value("max_order_value")).max_order_notional
     loss = loss_lots = None
     if value("daily_loss_limit") == AUTO:
-        loss_lots = None if position_lots is None else max(1, position_lots // 50)
+        loss_lots = max(1, basis_position // 50)
     else:
         loss = value("daily_loss_limit")
     band = value("price_band_bps")
