@@ -171,10 +171,8 @@ def attach_strategies(
     from lobterm.config import hedge_params, quote_params
 
     k = asm.kernel
-    if hedge_policy is not None or _hedge_configured(config):
-        hp = hedge_params(config)
-        if hedge_policy is not None:
-            hp = replace(hp, policy=hedge_policy)
+    if hedge_policy is not None or config.hedge.enabled:
+        hp = hedge_params(config, policy=hedge_policy)
         asm.hedger = k.add_hedger(hp, quote=asm.quote_market, hedge=asm.hedge_market)
     if market_maker:
         base = quote_params(config)
@@ -183,12 +181,6 @@ def attach_strategies(
     for name, spec in _strategy_specs(config).items():
         asm.user_strategies.append(k.add_strategy(load_strategy(k, name, spec, asm.quote_market)))
     return asm
-
-
-def _hedge_configured(config: Config) -> bool:
-    hedge = config.hedge
-    keys_set = getattr(hedge, "keys_set", None)
-    return bool(keys_set) if keys_set is not None else bool(hedge)
 
 
 def _strategy_specs(config: Config) -> dict[str, dict[str, Any]]:

@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve_command(args, argv if argv is not None else sys.argv[1:])
     if args.command == "config":
-        from lobterm.config_print import effective_toml
+        from lobterm.config import effective_toml
 
         print(effective_toml(config), end="")
         return 0

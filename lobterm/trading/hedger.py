@@ -34,6 +34,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lobterm.engine.errors import ParameterError
 from lobterm.engine.events import (
     BUY,
     IOC,
@@ -52,7 +53,7 @@ from lobterm.engine.events import (
     Rejected,
     Trade,
 )
-from lobterm.engine.instrument import FEE_SCALE
+from lobterm.engine.instrument import FEE_SCALE, MAX_UNITS
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -78,17 +79,14 @@ RUNNING, PAUSED, STOPPED = "running", "paused", "stopped"
 
 _NS = 1_000_000_000
 _BPS = 10_000
+_SHORTEST_WAIT_S = Fraction(1, 100)  # 10 ms: below this a retry loop is a spin
 
 
-class HedgeParamError(ValueError):
+class HedgeParamError(ParameterError):
     """A hedger parameter (or set-up value) that cannot be used: `name`, the `value` given, the `rule` broken.
     Nothing was changed."""
 
-    def __init__(self, name: str, value: object, rule: str) -> None:
-        self.name = name
-        self.value = value
-        self.rule = rule
-        super().__init__(f"hedger {name} {value!r} rejected: {rule}")
+    area = "hedger"
 
 
 @dataclass(slots=True)
@@ -119,9 +117,22 @@ def _fraction(name: str, value: object) -> Fraction:
             if not math.isfinite(value):
                 raise HedgeParamError(name, value, "must be finite")
             return Fraction(Decimal(repr(value)))  # 0.1 means 0.1, not its binary neighbour
-        if isinstance(value, (int, Fraction, Decimal, str)):
-            f = Fraction(value.strip() if isinstance(value, str) else value)
-            return f
+        if isinstance(value, (int, Fraction)):
+            return Fraction(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if len(text) > 64:
+                raise HedgeParamError(name, value, "must be a number (at most 64 characters)")
+            if "/" in text:  # "1/3": digits only, so no exponent to blow up
+                return Fraction(text)
+            value = Decimal(text)
+        if isinstance(value, Decimal):
+            # "1e999999999" is a valid Decimal whose Fraction is a billion-digit integer: refuse it here.
+            if not value.is_finite() or not -40 <= value.adjusted() <= 40:
+                raise HedgeParamError(name, value, "must be a finite number of sensible size")
+            return Fraction(value)
+    except HedgeParamError:
+        raise
     except (ValueError, ZeroDivisionError, ArithmeticError):
         raise HedgeParamError(name, value, "must be a finite number") from None
     raise HedgeParamError(name, value, f"must be a number, not {type(value).__name__}")
@@ -130,8 +141,8 @@ def _fraction(name: str, value: object) -> Fraction:
 def _lots(name: str, value: object, minimum: int) -> int:
     if value.__class__ is not int:
         raise HedgeParamError(name, value, "must be a whole number of lots (int)")
-    if value < minimum:  # type: ignore[operator]
-        raise HedgeParamError(name, value, f"must be at least {minimum}")
+    if not minimum <= value <= MAX_UNITS:  # type: ignore[operator]
+        raise HedgeParamError(name, value, f"must be in {minimum}..{MAX_UNITS} lots")
     return value  # type: ignore[return-value]
 
 
@@ -156,20 +167,20 @@ def validate_params(p: HedgeParams) -> HedgeParams:
     edge = _fraction("edge_bps", p.edge_bps)
     if not -_BPS < edge < _BPS:
         raise HedgeParamError("edge_bps", p.edge_bps, "must be in (-10000, 10000) bps")
-    times = {}
-    for name, positive in (
-        ("retry_interval_s", False),
-        ("order_timeout_s", True),
-        ("twap_seconds", True),
-        ("deadline_s", False),
-        ("overdue_after_s", False),
+    times: dict[str, Any] = {}
+    # The shortest time each may be: a retry or a timeout of zero would spin (a refused hedge retried at
+    # once, forever); the deadline and the overdue alarm may be 0 (at once).
+    for name, shortest in (
+        ("retry_interval_s", _SHORTEST_WAIT_S),
+        ("order_timeout_s", _SHORTEST_WAIT_S),
+        ("twap_seconds", _SHORTEST_WAIT_S),
+        ("deadline_s", Fraction(0)),
+        ("overdue_after_s", Fraction(0)),
     ):
         raw = getattr(p, name)
         t = _fraction(name, raw)
-        if t < 0 or (positive and t == 0) or t > 86_400:
-            raise HedgeParamError(
-                name, raw, "must be in (0, 86400] seconds" if positive else "must be in [0, 86400] seconds"
-            )
+        if not shortest <= t <= 86_400:
+            raise HedgeParamError(name, raw, f"must be in {float(shortest):g}..86400 seconds")
         times[name] = t
     if p.stp.__class__ is not int or not 0 <= p.stp <= 3:
         raise HedgeParamError("stp", p.stp, "must be a self-trade prevention mode 0..3")

@@ -29,6 +29,10 @@ Rules, in the order they are checked (a limit set to None is not checked):
     throttle            per venue, a token bucket of messages_per_s with `burst` on the kernel clock;
                         cancels take a token when there is one but are never blocked
 
+Defaults: a `RiskLimits()` built by hand has the order, position, band, throttle and loss limits off;
+the configuration path (lobterm.config `risk_limits`) turns every one on with values derived from the
+instrument and the config, and off only where [risk] says "off".
+
 Limits: one global `RiskLimits`, and optionally per venue+symbol `RiskLimits` that replace the global
 ones for that market. The throttle (per venue), daily loss and kill switch always use the global limits.
 
@@ -53,7 +57,9 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from lobterm.engine.errors import ParameterError
 from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, BookDelta, BookSnapshot, VenueStatus
+from lobterm.engine.instrument import MAX_UNITS, to_decimal
 
 if TYPE_CHECKING:
     from lobterm.bus import Bus
@@ -80,23 +86,30 @@ RULES = (
 
 _NEVER_RESTS = (MARKET, IOC, FOK)
 _EXACT_NUMBERS = (int, Fraction, Decimal)
+_MAX_NOTIONAL = MAX_UNITS * MAX_UNITS  # tick*lots: the largest price times the largest size
+_MAX_MS = 86_400_000  # a day
+_MAX_BAND_BPS = 1_000_000  # 100x the price: anything wider is no band at all
+_MAX_MONEY_DIGITS = 30  # a quote-currency amount above 1e30 is a typo, and Decimal's context is 28 digits
 
 
-class RiskLimitError(ValueError):
+class RiskLimitError(ParameterError):
     """A limit that makes no sense. `name` is the field, `value` what was given, `rule` what it broke."""
 
-    def __init__(self, name: str, value: object, rule: str) -> None:
-        self.name = name
-        self.value = value
-        self.rule = rule
-        super().__init__(f"risk limit {name} = {value!r} rejected: {rule}")
+    area = "risk limit"
 
 
 @dataclass(slots=True)
 class RiskLimits:
     """Limits in engine units: lots, ticks, tick*lots (see `in_units` for Decimal quantities).
 
-    None switches a limit off. `daily_loss_limit` is in the units the P&L provider returns.
+    None switches a limit off. `daily_loss_limit` is in the units the P&L provider returns. A kernel
+    built from the configuration gets limits derived from the instrument and config (lobterm.config
+    `risk_limits`): every limit is on unless the config says "off".
+
+    Two limits are in money, whose scale is only known once there is a price: with
+    `max_order_notional` None, `max_order_value_lots` sets the maximum order value to that many lots at
+    the first valid mid of the market (frozen for the session: a runaway price does not raise it);
+    with `daily_loss_limit` None, `daily_loss_lots` sets the daily loss limit the same way.
     """
 
     max_order_lots: int | None = None
@@ -110,32 +123,46 @@ class RiskLimits:
     daily_loss_limit: int | Fraction | Decimal | None = None
     max_book_age_ms: int | None = 5000
     stale_book_tags: frozenset[str] = frozenset({"mm"})
+    max_order_value_lots: int | None = None  # with max_order_notional None: value of this many lots
+    daily_loss_lots: int | None = None  # with daily_loss_limit None: value of this many lots
 
     def __post_init__(self) -> None:
-        for name in (
-            "max_order_lots",
-            "max_order_notional",
-            "max_position_lots",
-            "duplicate_window_ms",
-            "max_book_age_ms",
-            "burst",
+        for name, top in (
+            ("max_order_lots", MAX_UNITS),
+            ("max_order_notional", _MAX_NOTIONAL),
+            ("max_position_lots", MAX_UNITS),
+            ("duplicate_window_ms", _MAX_MS),
+            ("max_book_age_ms", _MAX_MS),
+            ("burst", 1_000_000),
+            ("max_order_value_lots", MAX_UNITS),
+            ("daily_loss_lots", MAX_UNITS),
         ):
             v = getattr(self, name)
-            if v is not None and (type(v) is not int or v < 0):
-                raise RiskLimitError(name, v, "must be a whole number >= 0 (or None for no limit)")
+            if v is not None and (type(v) is not int or not 0 <= v <= top):
+                raise RiskLimitError(name, v, f"must be a whole number in 0..{top} (or None for no limit)")
         if self.burst is not None and self.burst < 1:
             raise RiskLimitError("burst", self.burst, "must be at least 1 message")
         v = self.price_band_bps
-        if v is not None and not ((type(v) is int or (type(v) is Decimal and v.is_finite())) and v >= 0):
-            raise RiskLimitError("price_band_bps", v, "must be an int or Decimal >= 0 (or None)")
+        if v is not None and not (
+            (type(v) is int or (type(v) is Decimal and v.is_finite())) and 0 <= v <= _MAX_BAND_BPS
+        ):
+            raise RiskLimitError(
+                "price_band_bps", v, f"must be an int or Decimal in 0..{_MAX_BAND_BPS} (or None)"
+            )
         v = self.messages_per_s
-        if v is not None and (type(v) not in (int, float) or not 0 < v < 1e9):
-            raise RiskLimitError("messages_per_s", v, "must be a number of messages per second > 0 (or None)")
+        if v is not None and (type(v) not in (int, float) or not 0 < v <= 1e6):
+            raise RiskLimitError(
+                "messages_per_s", v, "must be a number of messages per second in (0, 1e6] (or None)"
+            )
         v = self.daily_loss_limit
         if v is not None and (
-            type(v) not in _EXACT_NUMBERS or (type(v) is Decimal and not v.is_finite()) or v < 0
+            type(v) not in _EXACT_NUMBERS
+            or (type(v) is Decimal and not v.is_finite())
+            or not 0 <= v < 10**_MAX_MONEY_DIGITS
         ):
-            raise RiskLimitError("daily_loss_limit", v, "must be an int, Fraction or Decimal >= 0 (or None)")
+            raise RiskLimitError(
+                "daily_loss_limit", v, "must be an int, Fraction or Decimal in [0, 1e30) (or None)"
+            )
         for name in ("duplicate_tags", "stale_book_tags"):
             v = getattr(self, name)
             if v is None and name == "duplicate_tags":
@@ -156,16 +183,42 @@ class RiskLimits:
     ) -> RiskLimits:
         """Limits from quantities a user writes: base-currency sizes and a quote-currency order value,
         turned into lots and tick*lots on the instrument's grid (sizes must be on the lot grid; the value
-        is rounded down)."""
-        lots = None if max_order_qty is None else instrument.lots(max_order_qty)
-        pos = None if max_position_qty is None else instrument.lots(max_position_qty)
+        is rounded down). A value that does not fit raises `RiskLimitError` naming it."""
+        lots = None if max_order_qty is None else _lots_of(instrument, "max_order_qty", max_order_qty)
+        pos = None if max_position_qty is None else _lots_of(instrument, "max_position_qty", max_position_qty)
         notional = None
         if max_order_value is not None:
-            from lobterm.engine.instrument import to_decimal
-
-            value = to_decimal(max_order_value, symbol=instrument.symbol, what="max order value")
-            notional = int(value // (instrument.tick_size * instrument.lot_size))
+            value = money("max_order_value", max_order_value)
+            step = instrument.tick_size * instrument.lot_size
+            # Fractions: exact at any size (Decimal's 28-digit context would raise InvalidOperation).
+            notional = int(Fraction(value) // Fraction(step))
+            if notional > _MAX_NOTIONAL:
+                raise RiskLimitError(
+                    "max_order_value", max_order_value, f"is above {instrument.notional(_MAX_NOTIONAL)}"
+                )
         return cls(max_order_lots=lots, max_order_notional=notional, max_position_lots=pos, **other)
+
+
+def _lots_of(instrument: Instrument, name: str, value: object) -> int:
+    from lobterm.engine.instrument import InstrumentError
+
+    try:
+        return instrument.lots(value)
+    except InstrumentError as exc:
+        raise RiskLimitError(name, value, exc.rule) from None
+
+
+def money(name: str, value: object) -> Decimal:
+    """A quote-currency amount a user wrote: exact, finite, >= 0 and below 1e30, or `RiskLimitError`."""
+    from lobterm.engine.instrument import InstrumentError
+
+    try:
+        d = to_decimal(value, what=name)
+    except InstrumentError as exc:
+        raise RiskLimitError(name, value, exc.rule) from None
+    if d < 0 or (d and not -_MAX_MONEY_DIGITS <= d.adjusted() < _MAX_MONEY_DIGITS):
+        raise RiskLimitError(name, value, "must be 0 or an amount in [1e-30, 1e30)")
+    return d
 
 
 @dataclass(slots=True)
@@ -232,6 +285,9 @@ class RiskManager:
         self._last_book_update: dict[tuple[str, str], int] = {}
         self._stale_markets: set[tuple[str, str]] = set()
         self._stale_venues: set[str] = set()
+        # Twice the first valid mid of each market, in ticks: the price that money limits given in lots
+        # (`max_order_value_lots`, `daily_loss_lots`) are valued at, frozen for the session.
+        self._first_mid2: dict[tuple[str, str], int] = {}
 
     # ---- wiring --------------------------------------------------------------------------------
     def bind_oms(self, oms: OrderManager) -> None:
@@ -449,8 +505,16 @@ class RiskManager:
                         f"(band {band} bps)"
                     )
 
+            if have_reference and key not in self._first_mid2:
+                self._first_mid2[key] = bid + ask
+
             rule = "max_order_notional"
             limit = lim.max_order_notional
+            if limit is None and lim.max_order_value_lots is not None:
+                first = self._first_mid2.get(key)
+                if first is None:
+                    return rule, f"no price yet to value the order limit at ({venue}:{symbol} book not valid)"
+                limit = first * lim.max_order_value_lots // 2
             if limit is not None:
                 if is_market:
                     px = ask if side == BUY else bid
@@ -526,7 +590,7 @@ class RiskManager:
                     )
 
             rule = "daily_loss"
-            loss_limit = self.limits.daily_loss_limit
+            loss_limit = self._loss_limit(key)
             if loss_limit is not None:
                 if self._pnl is None:
                     return rule, "no P&L source to check the daily loss against"
@@ -567,6 +631,22 @@ class RiskManager:
             log.exception("risk check %s failed", rule)
             return rule, f"check failed: {type(exc).__name__}: {exc}"
 
+    def _loss_limit(self, key: tuple[str, str]) -> int | Fraction | Decimal | None:
+        """The daily loss limit: as given, or the value of `daily_loss_lots` at `key`'s first mid."""
+        lim = self.limits
+        if lim.daily_loss_limit is not None or lim.daily_loss_lots is None:
+            return lim.daily_loss_limit
+        first = self._first_mid2.get(key)
+        market = self.markets.get(key)
+        if first is None or market is None:
+            return None  # no price seen yet in this market, so no P&L from it either
+        return market.instrument.notional(first * lim.daily_loss_lots // 2)
+
+    def first_mid_ticks(self, venue: str, symbol: str) -> Fraction | None:
+        """The mid that money limits given in lots are valued at (None until the market had one)."""
+        first = self._first_mid2.get((venue, symbol))
+        return None if first is None else Fraction(first, 2)
+
     def _position_of(self, venue: str, symbol: str) -> int:
         if self._position is None:
             raise RuntimeError("no position source")
@@ -596,6 +676,10 @@ class RiskManager:
                     f"{key[0]} {key[1]} position {inst.format_size(pos)}/{inst.format_size(max_pos)} ({pct}%)"
                 )
         loss_limit = self.limits.daily_loss_limit
+        if loss_limit is None:
+            loss_limit = next(
+                (lim for lim in (self._loss_limit(k) for k in self._first_mid2) if lim is not None), None
+            )
         if loss_limit is not None and self._pnl is not None:
             try:
                 pnl = self._pnl()
@@ -610,4 +694,4 @@ class RiskManager:
         )
 
 
-__all__ = ["RiskLimits", "RiskLimitError", "RiskManager", "RiskState", "RULES"]
+__all__ = ["RiskLimits", "RiskLimitError", "RiskManager", "RiskState", "RULES", "money"]

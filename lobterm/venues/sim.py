@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from lobterm.engine.errors import ParameterError
 from lobterm.engine.events import (
     BUY,
     IOC,
@@ -47,7 +48,7 @@ from lobterm.engine.events import (
     Trade,
     VenueStatus,
 )
-from lobterm.engine.instrument import Instrument
+from lobterm.engine.instrument import Instrument, InstrumentError
 from lobterm.engine.matching import MatchingBook
 from lobterm.venues.base import stop_task
 
@@ -59,6 +60,38 @@ LP_OWNER = 2
 TAKER_OWNER = 3
 # Participant order ids live far above ours, so the two id spaces never meet in the book.
 SIM_ID_BASE = 1 << 48
+
+
+class SimConfigError(ParameterError):
+    """A sim setting that cannot work: `name`, the `value` given and the `rule` it broke."""
+
+    area = "sim"
+
+
+# (lowest, highest) of each number. The bounds keep every run finite: the fair price is a float that
+# moves by exp(gauss(0, vol)) per step and jumps by exp(jump), so volatility and jumps are capped well
+# below what overflows in a long run; depth, churn and taker flow are capped where a step stays cheap.
+SIM_BOUNDS: dict[str, tuple[float, float]] = {
+    "seed": (-(2**63), 2**63 - 1),
+    "rate_hz": (0.01, 1000.0),
+    "depth_levels": (1, 1000),
+    "touch_lots": (1, 10**9),
+    "depth_slope": (0.0, 10.0),
+    "churn_per_s": (0.0, 100_000.0),
+    "taker_per_s": (0.0, 10_000.0),
+    "taker_mean_lots": (1, 10**9),
+    "vol_bps": (0.0, 100.0),
+    "burst_per_min": (0.0, 600.0),
+    "burst_mult": (1.0, 20.0),
+    "burst_seconds": (0.001, 86_400.0),
+    "jump_per_min": (0.0, 600.0),
+    "jump_bps": (0.0, 2_000.0),
+    "maker_fee_ppm": (-100_000, 100_000),
+    "taker_fee_ppm": (-100_000, 100_000),
+}
+# The fair price is a float: keep the start well inside float's exact integers (2**53).
+_MAX_START_TICKS = 10**13
+_SMALLEST_STEP = Decimal("1e-12")
 
 
 @dataclass(slots=True)
@@ -90,6 +123,46 @@ class SimConfig:
     def instrument(self) -> Instrument:
         return Instrument(self.symbol, tick_size=self.tick_size, lot_size=self.lot_size, venue=self.venue)
 
+    def validate(self) -> None:
+        """Raise `SimConfigError` naming the first setting that breaks its rule (see SIM_BOUNDS)."""
+        for name in ("venue", "symbol"):
+            v = getattr(self, name)
+            if type(v) is not str or not v.strip() or len(v) > 64 or not v.isprintable():
+                raise SimConfigError(name, v, "must be a name of 1 to 64 printable characters")
+        for name, (lo, hi) in SIM_BOUNDS.items():
+            v = getattr(self, name)
+            whole = type(lo) is int
+            if whole and type(v) is not int:
+                raise SimConfigError(name, v, "must be a whole number")
+            if not whole and (type(v) not in (int, float) or not math.isfinite(v)):
+                raise SimConfigError(name, v, "must be a finite number")
+            if not lo <= v <= hi:
+                raise SimConfigError(name, v, f"must be in {lo:g}..{hi:g}")
+        for name in ("tick_size", "lot_size"):
+            v = getattr(self, name)
+            # At most 12 decimals (what a screen can show) and at most 1e9: the grid of a real market.
+            if (
+                type(v) is not Decimal
+                or not v.is_finite()
+                or not _SMALLEST_STEP <= v <= 10**9
+                or v.normalize().as_tuple().exponent < -12  # type: ignore[operator]
+            ):
+                raise SimConfigError(
+                    name, v, "must be a decimal number in 1e-12..1e9 with at most 12 decimals"
+                )
+        if type(self.start_price) is not Decimal:
+            raise SimConfigError("start_price", self.start_price, "must be a decimal number")
+        try:
+            inst = self.instrument()
+        except InstrumentError as exc:
+            raise SimConfigError(exc.what.replace(" ", "_"), exc.value, exc.rule) from None
+        try:
+            start = inst.ticks(self.start_price)
+        except InstrumentError as exc:
+            raise SimConfigError("start_price", self.start_price, exc.rule) from None
+        if start > _MAX_START_TICKS:
+            raise SimConfigError("start_price", self.start_price, f"must be at most {_MAX_START_TICKS} ticks")
+
 
 class SimVenue:
     """A venue in-process. `step()` advances the market by one step; `run()` paces steps on the loop."""
@@ -99,6 +172,7 @@ class SimVenue:
 
     def __init__(self, config: SimConfig | None = None) -> None:
         self.config = cfg = config or SimConfig()
+        cfg.validate()
         self.name = cfg.venue
         self.instrument = cfg.instrument()
         self.instruments = {cfg.symbol: self.instrument}

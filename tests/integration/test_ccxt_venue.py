@@ -19,6 +19,7 @@ from lobterm.assemble import build_async, market_roles
 from lobterm.config import Config
 from lobterm.engine.events import BUY, SELL, Accepted, Cancelled, Done, Fill, Rejected, VenueStatus
 from lobterm.services import start_recording
+from lobterm.trading.risk import RiskLimits
 from lobterm.venues.settings import venue_from_dict
 
 KEY = "lobKEY-7f3a9c2e5b1d8f40"
@@ -186,6 +187,7 @@ async def test_insufficient_funds_and_invalid_orders_reach_the_oms_as_rejected(s
     inst = m.instrument
     rejects = []
     k.oms.on_reject = rejects.append
+    k.risk.limits = RiskLimits()  # the venue's own refusals: our pre-trade limits (on by default) off
     broke = k.buy(m, inst.ticks("64000.00"), inst.lots("20"))  # 1.28M USDT, the account holds 1M
     await wait_for(lambda: k.oms.order(broke).state == "rejected", 2, "the venue's refusal")
     assert (

@@ -21,6 +21,7 @@ from lobterm.recording.schema import Note
 from lobterm.recording.state import capture_state, restore_state
 from lobterm.recording.verify import replay_kernel, verify
 from lobterm.services import start_recording
+from lobterm.venues.settings import VenueConfig
 
 
 def record_sim(
@@ -93,7 +94,8 @@ def test_every_bus_event_is_stored_in_order_with_its_kind_and_ts(tmp_path) -> No
 def test_the_header_names_instruments_venues_seed_and_hides_secrets(tmp_path) -> None:
     cfg = Config()
     cfg.feed.token = "s3cret-token-value"
-    cfg.hedge = {"api_key": "AKIA123", "policy": "twap"}
+    cfg.venues = {"x": VenueConfig("x", exchange="binance", api_key="AKIA123")}  # in the header only
+    cfg.hedge = {"policy": "twap"}
     _, rec, _, _ = record_sim(tmp_path, 2.0, mm=False, config=cfg)
     raw = rec.path.read_bytes()
     assert b"s3cret-token-value" not in raw and b"AKIA123" not in raw
@@ -104,7 +106,8 @@ def test_the_header_names_instruments_venues_seed_and_hides_secrets(tmp_path) ->
         inst = s.instruments()[("sim", "BTC/USDT")]
         assert inst.tick_size == Decimal("0.1") and inst.lot_size == Decimal("0.001")
         assert s.config["feed"]["token"] == "<redacted>"
-        assert s.config["hedge"] == {"api_key": "<redacted>", "policy": "twap"}
+        assert s.config["venues"]["x"]["api_key"] == "<redacted>"
+        assert s.config["hedge"]["policy"] == "twap" and s.config["hedge"]["enabled"] is True
         assert s.closed and s.end["last_seq"] == s.last_seq
 
 

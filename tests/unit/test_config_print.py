@@ -8,8 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from lobterm.config import load
-from lobterm.config_print import REDACTED, config_tree, effective_toml, redact
+from lobterm.config import REDACTED, config_tree, effective_toml, load, redact
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = ("AKfile-0123456789", "SECfile-abcdef", "pw-file-777", "feed-token-xyz", "AKenv-ABCDEF")
