@@ -104,6 +104,9 @@ class RecordingConfig:
     checkpoint_every_s: float = 10.0  # kernel-clock seconds between checkpoints (seek, verify)
     flush_interval_ms: int = 100  # a batch is written at most this often ...
     flush_events: int = 50_000  # ... or when this many events are waiting, whichever comes first
+    rotate_mb: int = 512  # a session goes on in a new file past this size (0: no size limit) ...
+    rotate_every: float = 3600.0  # ... or after this many kernel-clock seconds (0: no time limit)
+    max_total_mb: int = 2048  # oldest session files removed past this total, never an open one (0: keep all)
 
 
 @dataclass(slots=True)
@@ -234,6 +237,20 @@ def _apply(cfg: Config, data: dict[str, Any], where: str) -> None:
             if not 100 <= r.flush_events <= 10_000_000:
                 raise ConfigError(
                     where, "recording.flush_events", f"{r.flush_events} must be in 100..10000000"
+                )
+            if not (r.rotate_mb == 0 or 1 <= r.rotate_mb <= 1_048_576):
+                raise ConfigError(
+                    where, "recording.rotate_mb", f"{r.rotate_mb} must be 0 (off) or 1..1048576"
+                )
+            if not (r.rotate_every == 0 or 1 <= r.rotate_every <= 31_536_000):
+                raise ConfigError(
+                    where,
+                    "recording.rotate_every",
+                    f"{r.rotate_every} must be 0 (off) or 1..31536000 seconds",
+                )
+            if not (r.max_total_mb == 0 or 1 <= r.max_total_mb <= 1_073_741_824):
+                raise ConfigError(
+                    where, "recording.max_total_mb", f"{r.max_total_mb} must be 0 (no limit) or 1..1073741824"
                 )
         elif section in ("metrics", "feed"):
             _apply_dataclass(getattr(cfg, section), values, where, section)
