@@ -490,7 +490,13 @@ class Recorder:
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             return True
         nxt = self._next_checkpoint_ns
-        return nxt is not None and self._clock() >= nxt
+        if nxt is None:
+            return False
+        now = self._clock()
+        # A rotation by age is due on the kernel clock too (a virtual run covers hours in seconds).
+        return now >= nxt or (
+            self.rotate_every_ns is not None and now - self._part_started_ns >= self.rotate_every_ns
+        )
 
     def _done(self, n: int, cp: tuple | None, started: float) -> None:
         self._pending = None

@@ -25,12 +25,14 @@ def record(
     config: Config | None = None,
     **options,
 ) -> tuple[Recorder, str]:
-    """A headless sim run with the market maker quoting, recorded to `directory` (options: the
-    recorder's, e.g. rotate_every_s); returns the recorder (closed) and the kernel's final state hash."""
+    """A headless sim run with the market maker quoting, recorded to `directory` (options: [recording]
+    settings, e.g. rotate_every=7); returns the recorder (closed) and the kernel's final state hash."""
     cfg = config or Config()
+    for key, value in options.items():
+        setattr(cfg.recording, key, value)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
     rec = kernel.start_recording(
-        directory, config=cfg, seed=cfg.sim.seed, checkpoint_every_s=checkpoint_every_s, **options
+        directory, config=cfg, seed=cfg.sim.seed, checkpoint_every_s=checkpoint_every_s
     )
     maker = kernel.add_market_maker(quote_params(cfg))
     venue.open()
