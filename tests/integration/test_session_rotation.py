@@ -21,7 +21,7 @@ from lobterm.recording.export import export_session
 from lobterm.recording.player import Player
 from lobterm.recording.reader import SessionError, SessionParts, SessionReader, resolve_session
 from lobterm.recording.retention import prune_sessions, session_files, total_size
-from lobterm.recording.verify import verify, verify_files
+from lobterm.recording.verify import verify_files
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
@@ -226,7 +226,7 @@ def test_sessions_prune_removes_what_is_over_the_limit_and_says_what(old_session
     assert gone and gone == before[: len(gone)]
     lines = r.stdout.strip().splitlines()
     for line, p in zip(lines, gone, strict=False):
-        assert line.startswith(f"removed {p.name} (") and line.endswith(" MB)") or line.endswith(" KB)")
+        assert line.startswith(f"removed {p.name} (") and line.endswith((" KB)", " MB)"))
     assert f"removed {len(gone)} file(s)" in lines[-1] and f"limit {limit_mb:,} MB" in lines[-1]
     assert total_size(old_sessions) <= limit_mb * MB
     r = lobterm(
