@@ -82,7 +82,12 @@ def _parser() -> argparse.ArgumentParser:
         help="do not record this run (recording is on by default, to sessions_dir)",
     )
     replay = sub.add_parser("replay", help="play a recorded session back in the TUI")
-    replay.add_argument("file", help="a session file (sessions/*.lobterm.sqlite)")
+    replay.add_argument(
+        "file",
+        nargs="+",
+        help="a session file (sessions/*.lobterm.sqlite), the parts of a rotated session, or a session id",
+    )
+    replay.add_argument("--dir", metavar="DIR", help="where to look for a session id (default: sessions_dir)")
     replay.add_argument("--paused", action="store_true", help="start paused at the first event")
     replay.add_argument(
         "--speed", type=float, default=1.0, help="start at this speed (0.25 .. 100; default 1)"

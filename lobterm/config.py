@@ -207,6 +207,9 @@ class RecordingConfig:
     checkpoint_every_s: float = 10.0  # kernel-clock seconds between checkpoints (seek, verify)
     flush_interval_ms: int = 100  # a batch is written at most this often ...
     flush_events: int = 50_000  # ... or when this many events are waiting, whichever comes first
+    rotate_mb: int = 512  # a session goes on in a new file past this size (0: no size limit) ...
+    rotate_every: float = 3600.0  # ... or after this many kernel-clock seconds (0: no time limit)
+    max_total_mb: int = 2048  # oldest session files removed past this total, never an open one (0: keep all)
 
 
 # (lowest, highest) of every number in the plain sections; quantities are base-currency Decimals.
@@ -228,6 +231,9 @@ _BOUNDS: dict[str, tuple[Any, Any]] = {
     "recording.checkpoint_every_s": (0.1, 86_400.0),
     "recording.flush_interval_ms": (5, 10_000),
     "recording.flush_events": (100, 10_000_000),
+    "recording.rotate_mb": (0, 1_048_576),  # 0: no size limit
+    "recording.rotate_every": (0.0, 31_536_000.0),  # 0: no time limit
+    "recording.max_total_mb": (0, 1_073_741_824),  # 0: keep everything
 }
 _MAX_STRING = 256  # hosts, themes, tokens, key names: longer is a paste gone wrong
 
@@ -471,6 +477,10 @@ def _apply(cfg: Config, data: Mapping[str, Any], where: str) -> None:
                 cfg.sessions_dir = Path(d)
             rec = replace(cfg.recording)
             _apply_dataclass(rec, values, where, "recording")
+            if 0 < rec.rotate_every < 1:
+                raise _refuse(
+                    where, "recording.rotate_every", "must be 0 (off) or at least 1 second", rec.rotate_every
+                )
             cfg.recording = rec
         elif section in ("metrics", "feed"):
             service = replace(getattr(cfg, section))

@@ -10,6 +10,10 @@ the main screen is active; in the seek prompt and the help screen they are off):
     .          step one event           g     seek to a time (HH:MM:SS or +/-seconds)
     Home       back to the start        End   to the end
 
+A damaged session file never ends the app: the player stops before a corrupt event (or skips a corrupt
+checkpoint for an earlier one) and the app shows what and where in a notification; after quitting,
+`lobterm replay` prints the same line on stderr and exits 2.
+
 In a replay the ladder recenters with `r` only (space pauses), its "cursor to the inside market"
 moves from Home to `i` and "cancel our bids / asks" from `[` / `]` to `u` / `o`; all stay rebindable
 under [keys].
@@ -84,6 +88,7 @@ class ReplayApp(LobtermApp):
         self.player = player
         self.title = f"lobterm replay · {player.path}"
         self.transport = TransportBar(player, id="transport")
+        self._problems_shown = 0
 
     def compose(self) -> ComposeResult:
         # The LobtermApp's screen, with the transport bar right above the status bar.
@@ -96,6 +101,13 @@ class ReplayApp(LobtermApp):
         super()._tick()
         if self.transport.is_attached:
             self.transport.pull()
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        p = self.player
+        if p.problems != self._problems_shown and p.problem is not None:
+            self._problems_shown = p.problems
+            self.notify(p.problem, title="Session file damaged", severity="error", timeout=10)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The transport keys belong to the main screen: not while typing a seek target or reading help.
@@ -149,8 +161,12 @@ class ReplayApp(LobtermApp):
     def _seek(self, target: int) -> None:
         p = self.player
         had_paper = any(o.order_id >= PAPER_ID_BASE for o in self.kernel.oms.working.values())
+        problems = p.problems
         p.seek(target)
         self.ladder.recenter()
+        if p.problems != problems:  # the seek met damage: that notice says where it stopped
+            self._tick()
+            return
         note = " Paper orders were reset." if had_paper else ""
         self.notify(
             f"At {format_offset(p.replay_ns - p.first_ts)} (event {p.seq:,}), speed "
@@ -170,10 +186,13 @@ class ReplayApp(LobtermApp):
 
 
 def replay_command(args, config: Config) -> int:
-    """`lobterm replay FILE`: 2 and a one-line reason for a file that cannot be replayed."""
+    """`lobterm replay FILE... | ID`: 2 and a one-line reason for a session that cannot be replayed, or
+    (after the app) for one found damaged while it played."""
     import sys
+    from pathlib import Path
 
     from lobterm.recording.player import SPEEDS, SessionError
+    from lobterm.recording.reader import resolve_session
 
     if args.speed not in SPEEDS:
         print(
@@ -181,8 +200,10 @@ def replay_command(args, config: Config) -> int:
             file=sys.stderr,
         )
         return 2
+    names = args.file if isinstance(args.file, list) else [args.file]
+    directory = Path(args.dir) if getattr(args, "dir", None) else config.sessions_dir
     try:
-        player = Player(args.file)
+        player = Player([str(p) for p in resolve_session(names, directory)])
     except SessionError as exc:
         print(f"lobterm: cannot replay {exc}", file=sys.stderr)
         return 2
@@ -194,4 +215,7 @@ def replay_command(args, config: Config) -> int:
         app.run()
     finally:
         player.close()
+    if player.problem is not None:
+        print(f"lobterm: {player.problem}", file=sys.stderr)
+        return app.return_code or 2
     return app.return_code or 0

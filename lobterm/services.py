@@ -71,11 +71,15 @@ def start_recording(
     checkpoint_every_s: float = 10.0,
     flush_interval_s: float = 0.1,
     flush_events: int = 50_000,
+    rotate_mb: float | None = None,
+    rotate_every_s: float | None = None,
+    max_total_mb: float | None = None,
 ) -> Recorder:
     """Record every bus event of `kernel` from now on to a session file (`target`: a file, or a directory
     to name one in). Before `kernel.start()` the recorder starts with the kernel; on a running kernel
     with a live clock, `await kernel.journal.start()` moves it to its flush task. Returns the Recorder
-    (`.path`, `.events_written`, `.backlog`); RecorderError if the file cannot be created."""
+    (`.path`, `.events_written`, `.backlog`); RecorderError if the file cannot be created. Rotation and retention not given come
+    from `config.recording`."""
     from lobterm.recording.recorder import Recorder
 
     rec = kernel.recorder
@@ -90,6 +94,9 @@ def start_recording(
         checkpoint_every_s=checkpoint_every_s,
         flush_interval_s=flush_interval_s,
         flush_events=flush_events,
+        rotate_mb=rotate_mb,
+        rotate_every_s=rotate_every_s,
+        max_total_mb=max_total_mb,
     )
     rec.open()
     kernel.bus.subscribe_all(rec.on_event)

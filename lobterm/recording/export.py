@@ -7,7 +7,8 @@ nanoseconds plus an ISO-8601 UTC column:
   quote currency, trade_id);
 - `top_of_book`: one row each time a market's best bid/ask (price or size) changed.
 
-CSV needs nothing; Parquet needs pyarrow, which lobterm does not install (ExportError says how).
+A damaged session (a corrupt event or page mid-file) is exported up to the damage, and the result
+says where it stopped. CSV needs nothing; Parquet needs pyarrow, which lobterm does not install (ExportError says how).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lobterm.engine.events import OUR_OWNER, SIDE_NAMES, BookDelta, BookSnapshot, Fill, Trade
 from lobterm.engine.l2book import L2Book
-from lobterm.recording.reader import SessionReader
+from lobterm.recording.reader import SessionError, SessionParts, SessionReader, open_session
 
-__all__ = ["ExportError", "export_session", "TABLES"]
+__all__ = ["ExportError", "ExportResult", "export_session", "TABLES"]
 
 TABLES = {
     "trades": ["ts_ns", "time", "venue", "symbol", "price", "size", "aggressor", "trade_id"],
@@ -48,12 +50,21 @@ class ExportError(Exception):
     """An export that cannot be done (a missing optional dependency, an unwritable directory)."""
 
 
+@dataclass(slots=True)
+class ExportResult:
+    #: table -> (file written, rows)
+    tables: dict[str, tuple[Path, int]] = field(default_factory=dict)
+    #: Where a damaged session stopped the export (a corrupt event, a corrupt page): the tables hold
+    #: every row before it. None when the whole session was exported.
+    damage: str | None = None
+
+
 def iso(ts_ns: int) -> str:
     sec, ns = divmod(ts_ns, 1_000_000_000)
     return f"{datetime.fromtimestamp(sec, UTC):%Y-%m-%dT%H:%M:%S}.{ns:09d}Z"
 
 
-def _rows(reader: SessionReader) -> Iterator[tuple[str, list]]:
+def _rows(reader: SessionReader | SessionParts) -> Iterator[tuple[str, list]]:
     insts = reader.instruments()
     books: dict[tuple[str, str], L2Book] = {}
     tops: dict[tuple[str, str], tuple] = {}
@@ -128,10 +139,11 @@ def _rows(reader: SessionReader) -> Iterator[tuple[str, list]]:
 
 
 def export_session(
-    path: str | os.PathLike, to: str = "csv", out_dir: str | os.PathLike | None = None
-) -> dict[str, tuple[Path, int]]:
-    """Write the three tables of session `path`; returns {table: (file, rows)}. SessionError for a bad
-    file, ExportError for a format that cannot be written."""
+    path: str | os.PathLike | list, to: str = "csv", out_dir: str | os.PathLike | None = None
+) -> ExportResult:
+    """Write the three tables of the session in `path` (a file, or the parts of one session); returns
+    the tables written and, for a damaged file, where the export stopped. SessionError for a file that
+    cannot be opened, ExportError for a format that cannot be written."""
     if to not in ("csv", "parquet"):
         raise ExportError(f"unknown export format {to!r} (csv or parquet)")
     pa = pq = None
@@ -144,8 +156,8 @@ def export_session(
                 "parquet export needs pyarrow, which is not installed: `pip install pyarrow` "
                 "(or export with --to csv)"
             ) from None
-    src = Path(path)
-    with SessionReader(src) as reader:
+    src = Path(path[0] if isinstance(path, list) else path)
+    with open_session(path) as reader:
         stem = src.name[: -len(".lobterm.sqlite")] if src.name.endswith(".lobterm.sqlite") else src.stem
         out = Path(out_dir) if out_dir is not None else src.parent / f"{stem}-export"
         try:
@@ -154,6 +166,14 @@ def export_session(
             raise ExportError(f"cannot create {out}: {exc.strerror or exc}") from None
         files = {t: out / f"{t}.{to}" for t in TABLES}
         counts = dict.fromkeys(TABLES, 0)
+        result = ExportResult()
+
+        def rows() -> Iterator[tuple[str, list]]:
+            try:
+                yield from _rows(reader)
+            except SessionError as exc:
+                result.damage = str(exc)
+
         if to == "csv":
             handles = {}
             try:
@@ -162,7 +182,7 @@ def export_session(
                 writers = {t: csv.writer(h) for t, h in handles.items()}
                 for t, w in writers.items():
                     w.writerow(TABLES[t])
-                for table, row in _rows(reader):
+                for table, row in rows():
                     writers[table].writerow(row)
                     counts[table] += 1
             except OSError as exc:
@@ -172,7 +192,7 @@ def export_session(
                     h.close()
         else:
             columns: dict[str, list[list]] = {t: [[] for _ in TABLES[t]] for t in TABLES}
-            for table, row in _rows(reader):
+            for table, row in rows():
                 for col, value in zip(columns[table], row, strict=False):
                     col.append(value)
                 counts[table] += 1
@@ -182,4 +202,5 @@ def export_session(
                     for name, c in zip(TABLES[t], cols, strict=False)
                 ]
                 pq.write_table(pa.Table.from_arrays(arrays, names=TABLES[t]), files[t])
-        return {t: (files[t], counts[t]) for t in TABLES}
+        result.tables = {t: (files[t], counts[t]) for t in TABLES}
+        return result

@@ -10,6 +10,15 @@ The kernel is built from the session header (its instruments and venues) on a `R
 by the recorded timestamps; each recorded venue becomes a `ReplayVenue` (lobterm/venues/replay.py:
 our original orders are shown as they were, and our orders during the replay are paper orders).
 
+A session of several files (the parts of a rotated session: `Player([part1, part2])`) plays as one. A
+file that starts from a checkpoint (every format-v2 file; a later part of a rotated session) starts
+there.
+
+Damaged files never raise out of the player: a corrupt event (or one the kernel cannot take) stops
+playback at the event before it, a corrupt checkpoint is skipped for an earlier one (the seek still
+lands where asked, replaying more events); either way `problem` says what and where and `problems`
+counts them (the TUI shows each as a notification).
+
 Determinism: the same file and the same calls give the same kernel state. Seek resets the kernel in
 place (the TUI's widgets keep their references): books, our recorded orders, positions and trade
 counters come back from the checkpoint (`recording.state.restore_state`), the volume-at-price column
@@ -25,19 +34,17 @@ few milliseconds, the events whose recorded time the replay clock has reached; n
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import logging
+import os
 import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
-import msgspec
-
 from lobterm.assemble import kernel_for
 from lobterm.clock import VirtualClock
-from lobterm.engine.events import Event, VenueStatus
-from lobterm.recording.reader import Checkpoint, SessionError, SessionReader
-from lobterm.recording.schema import NOTE_KIND
+from lobterm.engine.events import VenueStatus
+from lobterm.recording.reader import Checkpoint, SessionError, SessionParts, SessionReader, open_session
 from lobterm.recording.state import restore_state
 from lobterm.trading.oms import PENDING_NEW, WorkingOrder
 from lobterm.trading.paper import PaperConfig
@@ -50,6 +57,8 @@ SPEEDS: tuple[float | None, ...] = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 
 BUDGET_S = 0.008  # most wall time one pacing slice may spend publishing
 SLICE_S = 0.01  # pacing period
 CHUNK = 2048  # events read per query while playing
+
+log = logging.getLogger(__name__)
 
 
 class ReplayClock(VirtualClock):
@@ -68,7 +77,7 @@ def _own_in_book(venue_spec: dict) -> bool:
 
 
 def build_replay_venues(
-    reader: SessionReader, *, show_recorded_orders: bool, paper: PaperConfig | None = None
+    reader: SessionReader | SessionParts, *, show_recorded_orders: bool, paper: PaperConfig | None = None
 ) -> list[ReplayVenue]:
     """One ReplayVenue per recorded venue (with its recorded instruments)."""
     instruments = reader.instruments()
@@ -140,10 +149,17 @@ def parse_seek(text: str, now_ns: int, first_ns: int) -> int:
 class Player:
     """A session played back through a kernel (see the module docstring)."""
 
-    def __init__(self, path: str, *, risk_limits: Any = None, paper: PaperConfig | None = None) -> None:
-        self.reader = reader = SessionReader(path)
+    def __init__(
+        self,
+        path: str | os.PathLike | list,
+        *,
+        risk_limits: Any = None,
+        paper: PaperConfig | None = None,
+    ) -> None:
+        self.reader = reader = open_session(path)
         try:
-            self.path = str(path)
+            n = len(reader.paths)
+            self.path = str(reader.path) + (f" (+{n - 1} more part{'s' if n > 2 else ''})" if n > 1 else "")
             self.first_ts, self.last_ts = reader.time_range()
             if self.first_ts is None:
                 raise SessionError(path, "the session has no events: nothing to replay")
@@ -175,7 +191,28 @@ class Player:
         self._pending: deque = deque()
         self._source: Iterator | None = None
         self._exhausted = False
-        self._db: sqlite3.Connection | None = None
+        #: The last problem with the file, in one line (a corrupt event or checkpoint); `problems` counts.
+        self.problem: str | None = None
+        self.problems = 0
+        self._damaged = False  # playback stopped at a damaged event (until the next seek)
+        self._bad_checkpoints: set[int] = set()
+        self._start_cp = reader.start_checkpoint()
+        self._restore(self._start_cp)
+
+    # ---- problems ------------------------------------------------------------------------------------
+    def _report(self, problem: str) -> None:
+        self.problem = problem
+        self.problems += 1
+        self.version += 1
+        log.warning("replay: %s", problem)
+
+    def _stop(self, problem: str) -> None:
+        """Playback cannot go past here: say so, and behave as at the end until the next seek."""
+        self._pending.clear()
+        self._exhausted = True
+        self._damaged = True
+        self.paused = True
+        self._report(f"{problem}; playback stopped at event {self.seq:,}")
 
     # ---- transport state ---------------------------------------------------------------------------
     @property
@@ -231,36 +268,10 @@ class Player:
     # ---- events in ---------------------------------------------------------------------------------
     def _open_source(self, after_seq: int) -> None:
         self._pending.clear()
-        self._source = self._events(after_seq)
+        # Small chunks per query: one fetch must not stall the UI. Notes are not replayed.
+        self._source = self.reader.events(after_seq + 1, notes=False, batch=CHUNK)
         self._exhausted = False
-
-    def _events(self, after_seq: int) -> Iterator[tuple[int, int, Any]]:
-        """(seq, ts, event) after `after_seq`, fetched in small chunks: one fetch must not stall the UI."""
-        if self._db is None:
-            try:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-            except sqlite3.Error as exc:
-                raise SessionError(self.path, f"cannot be read: {exc}") from None
-        decode = _event_decoder.decode
-        nxt = after_seq
-        while True:
-            try:
-                rows = self._db.execute(
-                    "SELECT seq, ts, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (nxt, CHUNK)
-                ).fetchall()
-            except sqlite3.Error as exc:
-                raise SessionError(self.path, f"cannot be read after event {nxt}: {exc}") from None
-            if not rows:
-                return
-            for seq, ts, kind, body in rows:
-                if kind == NOTE_KIND:
-                    continue
-                try:
-                    ev = decode(body)
-                except (msgspec.DecodeError, TypeError) as exc:
-                    raise SessionError(self.path, f"corrupt event at seq {seq} ({kind}): {exc}") from None
-                yield seq, ts, ev
-            nxt = rows[-1][0]
+        self._damaged = False
 
     def _peek(self) -> tuple[int, int, Any] | None:
         if not self._pending:
@@ -268,7 +279,11 @@ class Player:
                 self._open_source(self.seq)
             if self._exhausted:
                 return None
-            nxt = next(self._source, None)
+            try:
+                nxt = next(self._source, None)
+            except SessionError as exc:  # a corrupt event or page: stop before it
+                self._stop(str(exc))
+                return None
             if nxt is None:
                 self._exhausted = True
                 return None
@@ -276,13 +291,24 @@ class Player:
         return self._pending[0]
 
     def _publish(self, seq: int, ts: int, ev: Any) -> None:
-        self.seq = seq
-        self.clock.advance_to(ts)
-        if ts > self.replay_ns:
-            self.replay_ns = ts
         venue = self._by_name.get(getattr(ev, "venue", None))
         if venue is not None:
-            venue.replay(ev)
+            before = self.clock.now()
+            self.clock.advance_to(ts)
+            try:
+                venue.replay(ev)
+            except Exception as exc:  # a recorded event is untrusted input: it stops playback, not the app
+                self.clock.reset(before)
+                self._stop(
+                    f"{self.reader.path}: event at seq {seq} ({type(ev).__name__}) cannot be replayed: "
+                    f"{type(exc).__name__}: {exc}"
+                )
+                return
+        else:
+            self.clock.advance_to(ts)
+        self.seq = seq
+        if ts > self.replay_ns:
+            self.replay_ns = ts
         self.published += 1
 
     def _adopt(self, ev: Any) -> None:
@@ -330,7 +356,7 @@ class Player:
             if deadline is not None and not n & 127 and time.perf_counter() > deadline:
                 self.version += 1
                 return n
-        if ts > self.replay_ns:
+        if ts > self.replay_ns and not self._damaged:
             self.replay_ns = min(ts, max(self.last_ts, self.replay_ns))
             self.clock.advance_to(self.replay_ns)
         self.version += 1
@@ -348,7 +374,8 @@ class Player:
         for v in self.venues:
             v.on_time(self.clock.now())
         if self._peek() is None:
-            self.replay_ns = max(self.replay_ns, self.last_ts)
+            if not self._damaged:
+                self.replay_ns = max(self.replay_ns, self.last_ts)
             self.paused = True
             self.version += 1
         return n
@@ -380,46 +407,45 @@ class Player:
             last = now
 
     # ---- seeking ---------------------------------------------------------------------------------------
+    def _usable(self) -> list[Checkpoint]:
+        return [c for c in self.checkpoints if c.seq not in self._bad_checkpoints]
+
+    def _checkpoint_for(self, *, ts: int | None = None, seq: int | None = None) -> Checkpoint | None:
+        """The last usable checkpoint at or before `ts` (or `seq`); else the file's start checkpoint
+        (a later part of a session cannot start from nothing); else None (the empty start)."""
+        cp = None
+        for c in self._usable():
+            if (c.ts <= ts) if ts is not None else (c.seq <= seq):
+                cp = c
+            else:
+                break
+        if cp is None and self._start_cp is not None and self._start_cp.seq not in self._bad_checkpoints:
+            cp = self._start_cp
+        return cp
+
     def seek(self, ts: int) -> int:
         """Move to replay time `ts` (clamped to the session): restore the nearest checkpoint at or
         before it, then replay forward. Returns the seq reached. Paper trading is reset."""
         ts = max(self.first_ts, min(int(ts), self.last_ts))
-        cp = None
-        for c in self.checkpoints:
-            if c.ts <= ts:
-                cp = c
-            else:
-                break
-        self._restore(cp)
+        self.seeks += 1
+        self._restore(self._checkpoint_for(ts=ts))
         self.run_to_ts(ts)
-        self.replay_ns = ts
-        self.clock.advance_to(ts)
+        if not self._damaged:
+            self.replay_ns = ts
+            self.clock.advance_to(ts)
         self.version += 1
         return self.seq
 
     def seek_seq(self, seq: int) -> int:
         """Move to just after event `seq` (through the nearest checkpoint at or before it)."""
         seq = max(0, min(int(seq), self.last_seq))
-        cp = None
-        for c in self.checkpoints:
-            if c.seq <= seq:
-                cp = c
-            else:
-                break
-        self._restore(cp)
+        self.seeks += 1
+        self._restore(self._checkpoint_for(seq=seq))
         self.run_to_seq(seq)
         self.version += 1
         return self.seq
 
-    def seek_start(self) -> int:
-        return self.seek(self.first_ts)
-
-    def seek_end(self) -> int:
-        return self.seek(self.last_ts)
-
-    def _restore(self, cp: Checkpoint | None) -> None:
-        """Reset the kernel in place to the checkpoint `cp` (None: the empty start of the session)."""
-        self.seeks += 1
+    def _reset_kernel(self) -> None:
         k = self.kernel
         for m in k.markets.values():
             m.l2.clear()
@@ -441,32 +467,53 @@ class Player:
         for v in self.venues:
             v.reset()
             v.state = k.venue_state[v.name] = "idle"
+
+    def _restore(self, cp: Checkpoint | None) -> None:
+        """Reset the kernel in place to the checkpoint `cp` (None: the empty start of the session). A
+        checkpoint whose state is unusable is reported, remembered and replaced by an earlier one."""
+        while cp is not None:
+            self._reset_kernel()
+            try:
+                self._restore_checkpoint(cp)
+                break
+            except Exception as exc:  # a decoded state is untrusted input: any refusal is the file's
+                self._bad_checkpoints.add(cp.seq)
+                problem = exc.problem if isinstance(exc, SessionError) else f"{type(exc).__name__}: {exc}"
+                earlier = self._checkpoint_for(seq=cp.seq - 1)
+                self._report(
+                    f"{self.reader.path}: checkpoint at seq {cp.seq} is unusable ({problem}); "
+                    + (f"using the one at seq {earlier.seq}" if earlier else "replaying from the start")
+                )
+                cp = earlier
         if cp is None:
-            self.seq = 0
+            self._reset_kernel()
+            self.seq = self.reader.first_seq - 1
             self.clock.reset(self.first_ts)
             self.replay_ns = self.first_ts
-        else:
-            state = self.reader.checkpoint_state(cp.seq)
-            self.clock.reset(cp.ts)
-            restore_state(k, state)
-            self._restore_trades(cp.seq)
-            for od in state.get("oms_working", ()):
-                self._adopt_working(od)
-            for md in state["markets"]:
-                v = self._by_name.get(md["venue"])
-                if v is None or md["symbol"] not in v.ours:
-                    continue
-                ours = v.ours[md["symbol"]]
-                for oid, side, price, size in md["own_orders"]:
-                    ours.orders[oid] = [side, price, size]
-                    ours._add(side, price, size)
-                m = k.markets.get((md["venue"], md["symbol"]))
-                if m is not None and m.l2.valid:
-                    # The paper desk starts from the others' book at the checkpoint.
-                    v.seed_desk(m.l2.to_snapshot(cp.ts))
-            self.seq = cp.seq
-            self.replay_ns = cp.ts
         self._open_source(self.seq)
+
+    def _restore_checkpoint(self, cp: Checkpoint) -> None:
+        k = self.kernel
+        state = self.reader.checkpoint_state(cp.seq)
+        self.clock.reset(cp.ts)
+        restore_state(k, state)
+        self._restore_trades(cp.seq)
+        for od in state.get("oms_working", ()):
+            self._adopt_working(od)
+        for md in state["markets"]:
+            v = self._by_name.get(md["venue"])
+            if v is None or md["symbol"] not in v.ours:
+                continue
+            ours = v.ours[md["symbol"]]
+            for oid, side, price, size in md["own_orders"]:
+                ours.orders[oid] = [side, price, size]
+                ours._add(side, price, size)
+            m = k.markets.get((md["venue"], md["symbol"]))
+            if m is not None and m.l2.valid:
+                # The paper desk starts from the others' book at the checkpoint.
+                v.seed_desk(m.l2.to_snapshot(cp.ts))
+        self.seq = cp.seq
+        self.replay_ns = max(cp.ts, self.first_ts) if cp.seq >= self.reader.first_seq else self.first_ts
 
     def _adopt_working(self, od: dict) -> None:
         oms = self.kernel.oms
@@ -493,23 +540,11 @@ class Player:
 
     def _restore_trades(self, seq: int) -> None:
         """Volume at price, the tape and the venue states, from the recorded trades and status events up
-        to `seq` (a checkpoint does not hold them)."""
+        to `seq` (a checkpoint does not hold them; a print that does not decode is left out)."""
         k = self.kernel
-        decode = _event_decoder.decode
         status: dict[str, VenueStatus] = {}
         try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        except sqlite3.Error:
-            return
-        try:
-            for (body,) in db.execute(
-                "SELECT body FROM events WHERE kind IN ('Trade', 'VenueStatus') AND seq <= ? ORDER BY seq",
-                (seq,),
-            ):
-                try:
-                    ev = decode(body)
-                except (msgspec.DecodeError, TypeError):
-                    continue
+            for ev in self.reader.recorded_of_kinds(("Trade", "VenueStatus"), seq):
                 if ev.__class__ is VenueStatus:
                     status[ev.venue] = ev
                     continue
@@ -519,10 +554,8 @@ class Player:
                 vap = m.volume_at_price
                 vap[ev.price] = vap.get(ev.price, 0) + ev.size
                 m.tape.append(ev)
-        except sqlite3.Error:
-            pass
-        finally:
-            db.close()
+        except SessionError as exc:  # a damaged page: the tape is partial, the book is not
+            self._report(f"{exc}; the tape before seq {seq} is incomplete")
         for name, ev in status.items():  # through the bus: risk and the status bar follow it
             v = self._by_name.get(name)
             if v is not None:
@@ -530,9 +563,3 @@ class Player:
 
     def close(self) -> None:
         self.reader.close()
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
-_event_decoder = msgspec.msgpack.Decoder(Event)

@@ -18,6 +18,20 @@ has reached every subscriber, so the state is exactly "all events up to seq" and
 stream can reproduce its hash. A clean close writes a last checkpoint and the `end` table; a killed
 process leaves every committed batch readable (WAL) and loses at most the batch in flight.
 
+Every file starts with a checkpoint: it is created under a temporary name with its header and the
+*start checkpoint* (the state before its first event) in one transaction, then linked into place, so
+a session file exists only once it can be verified and replayed on its own, whenever it is killed.
+
+Rotation (`rotate_mb`, `rotate_every_s`; either 0/None: off): at the first flush after the current
+file reached the size (file + WAL) or the age (kernel clock), the batch is committed to it with a
+checkpoint at its last event and an `end` table naming the next file; the next part (same
+`session_id`, `part` + 1, `first_seq` = the next event's seq) starts with that same checkpoint. The
+next file is prepared (in a worker thread in async mode) before the old one is closed: a part that
+cannot be created leaves the recording in the current file and is tried again a minute later.
+
+Retention (`max_total_mb`): each time a file starts (a session or a part), the oldest session files
+of its directory are removed until they total at most that, never one in use (recording/retention.py).
+
 A write that fails (disk full) keeps its batch and retries at the next flush: nothing is dropped;
 `errors` and `last_error` say so, `backlog` grows.
 """
@@ -25,6 +39,7 @@ A write that fails (disk full) keeps its batch and retries at the next flush: no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -42,7 +57,17 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from lobterm import __version__
-from lobterm.recording.schema import DDL, FORMAT, FORMAT_VERSION, Note, redact, session_filename
+from lobterm.recording import retention
+from lobterm.recording.schema import (
+    DDL,
+    FORMAT,
+    FORMAT_VERSION,
+    Note,
+    part_filename,
+    redact,
+    session_filename,
+    session_id_of,
+)
 
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel
@@ -60,7 +85,10 @@ ROWS_PER_INSERT = 200
 INSERT_BLOCK = "INSERT INTO events(seq, ts, kind, body) VALUES " + ",".join(
     ["(?, ?, ?, ?)"] * ROWS_PER_INSERT
 )
-INSERT_CHECKPOINT = "INSERT INTO checkpoints(seq, ts, state, hash) VALUES (?, ?, ?, ?)"
+# OR REPLACE: a rotation may checkpoint the seq of the last periodic checkpoint again (same state).
+INSERT_CHECKPOINT = "INSERT OR REPLACE INTO checkpoints(seq, ts, state, hash) VALUES (?, ?, ?, ?)"
+ROTATION_RETRY_S = 60.0  # after a next part could not be created
+_MB = 1024 * 1024
 INSERT_END = "INSERT OR REPLACE INTO end(key, value) VALUES (?, ?)"
 
 _ts = attrgetter("ts")
@@ -151,12 +179,34 @@ class Recorder:
         checkpoint_every_s: float = 10.0,
         flush_interval_s: float = 0.1,
         flush_events: int = 50_000,
+        rotate_mb: float | None = None,
+        rotate_every_s: float | None = None,
+        max_total_mb: float | None = None,
     ) -> None:
         if not flush_interval_s > 0 or flush_events < 1 or not checkpoint_every_s > 0:
             raise ValueError("flush_interval_s and checkpoint_every_s must be > 0, flush_events >= 1")
+        for name, value in (
+            ("rotate_mb", rotate_mb),
+            ("rotate_every_s", rotate_every_s),
+            ("max_total_mb", max_total_mb),
+        ):
+            if value is not None and not 0 <= value < float("inf"):
+                raise ValueError(f"{name} {value!r} must be a finite number >= 0 (0: off)")
         self.path = Path(path)
         self.header = dict(header)
         self.header.setdefault("checkpoint_every_s", checkpoint_every_s)
+        self.header.setdefault("session_id", session_id_of(self.path.name))
+        self.header.setdefault("part", 1)
+        self.header.setdefault("first_seq", 1)
+        self.session_id: str = self.header["session_id"]
+        self.part: int = self.header["part"]
+        self.rotate_bytes = int(rotate_mb * _MB) if rotate_mb else None
+        self.rotate_every_ns = int(rotate_every_s * 1e9) if rotate_every_s else None
+        self.max_total_bytes = int(max_total_mb * _MB) if max_total_mb else None
+        self._part_started_ns = 0
+        self._part_first_seq = 1
+        self._rotation_retry_ns = 0
+        self._lock = None  # a shared flock on the open file: retention never removes it
         self._clock = clock or time.time_ns
         self._checkpoint = checkpoint
         self.checkpoint_every_ns = int(checkpoint_every_s * 1e9)
@@ -167,7 +217,8 @@ class Recorder:
         self.on_event: Callable[[Any], None] = self._buf.append
         self._encoder = msgspec.msgpack.Encoder()
         self._next_seq = 1
-        self._pending: tuple[int, list, tuple | None] | None = None  # a batch taken but not committed
+        # A batch taken but not committed: (first seq, events, checkpoint row, rotate after it).
+        self._pending: tuple[int, list, tuple | None, bool] | None = None
         self._next_checkpoint_ns: int | None = None
         self._last_checkpoint_seq = 0
         self._db: sqlite3.Connection | None = None
@@ -187,6 +238,8 @@ class Recorder:
         self.max_backlog = 0
         self.last_flush_s = 0.0  # how long the last flush took (write + commit)
         self.max_flush_s = 0.0
+        self.rotations = 0
+        self.pruned: list[retention.Removed] = []  # what retention removed, oldest first
 
     # ---- counters ----------------------------------------------------------------------------
     @property
@@ -205,15 +258,21 @@ class Recorder:
         self._buf.append(Note(self._clock(), source, action, config_as_dict(detail)))
 
     # ---- opening -----------------------------------------------------------------------------
-    def open(self) -> None:
-        """Create the file, its tables and its header (one transaction). Synchronous and quick."""
-        if self.opened:
-            return
+    def _start_checkpoint_row(self, last_seq: int, now: int) -> tuple | None:
+        if self._checkpoint is None:
+            return None
+        state, digest = self._checkpoint()
+        return (last_seq, now, self._encoder.encode(state), digest)
+
+    @staticmethod
+    def _create(path: Path, header: dict[str, Any], start_cp: tuple | None) -> None:
+        """Create the session file `path` with its tables, header and start checkpoint, atomically: it is
+        written under a temporary name and linked into place (never over an existing file)."""
+        tmp = path.with_name(path.name + ".new")
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()  # left by a process killed while creating it
+        db = sqlite3.connect(tmp)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if self.path.exists():
-                raise RecorderError(f"{self.path}: already exists (a session file is never overwritten)")
-            db = sqlite3.connect(self.path, check_same_thread=False)
             # 64 KiB pages: an append-only table of small blobs inserts about 1.5-2x faster than with 4 KiB
             # pages (measured here); set before the first table, it is the file's page size for good.
             db.execute("PRAGMA page_size=65536")
@@ -223,14 +282,120 @@ class Recorder:
                 db.execute(stmt)
             db.executemany(
                 "INSERT INTO header(key, value) VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in self.header.items()],
+                [(k, json.dumps(v)) for k, v in header.items()],
             )
+            if start_cp is not None:
+                db.execute(INSERT_CHECKPOINT, start_cp)
             db.commit()
+        finally:
+            db.close()  # the last connection: the WAL is folded into the file and removed
+        try:
+            os.link(tmp, path)  # fails if `path` exists: a session file is never overwritten
+        finally:
+            tmp.unlink()
+
+    def open(self) -> None:
+        """Create the file (header and start checkpoint, one transaction). Synchronous and quick."""
+        if self.opened:
+            return
+        now = self._clock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists():
+                raise RecorderError(f"{self.path}: already exists (a session file is never overwritten)")
+            self._create(self.path, self.header, self._start_checkpoint_row(self._next_seq - 1, now))
+            db = sqlite3.connect(self.path, check_same_thread=False)
+            db.execute("PRAGMA synchronous=NORMAL")
+        except FileExistsError:
+            raise RecorderError(
+                f"{self.path}: already exists (a session file is never overwritten)"
+            ) from None
         except (OSError, sqlite3.Error) as exc:
             raise RecorderError(f"cannot record to {self.path}: {exc}") from None
         self._db = db
         self.opened = True
-        self._next_checkpoint_ns = self._clock() + self.checkpoint_every_ns
+        self._lock = retention.hold(self.path)
+        self._part_started_ns = now
+        self._part_first_seq = self._next_seq
+        self._next_checkpoint_ns = now + self.checkpoint_every_ns
+        self._prune_soon()
+
+    # ---- retention ---------------------------------------------------------------------------
+    def _prune(self) -> None:
+        if self.max_total_bytes is None:
+            return
+        try:
+            removed = retention.prune_sessions(self.path.parent, self.max_total_bytes, keep=(self.path,))
+        except OSError as exc:
+            log.warning("recorder: retention in %s failed: %s", self.path.parent, exc)
+            return
+        for r in removed:
+            log.info("recorder: retention removed %s (%d bytes)", r.path, r.size_bytes)
+        self.pruned.extend(removed)
+
+    def _prune_soon(self) -> None:
+        """Prune now without a loop; on a running loop in a worker thread (removing a large file can
+        take tens of milliseconds)."""
+        if self.max_total_bytes is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._prune()
+            return
+        loop.run_in_executor(None, self._prune)
+
+    # ---- rotation ----------------------------------------------------------------------------
+    def _file_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except OSError:
+                pass
+        return total
+
+    def _rotation_due(self, now: int, n: int) -> bool:
+        if self.rotate_bytes is None and self.rotate_every_ns is None:
+            return False
+        if self._next_seq + n - 1 < self._part_first_seq or now < self._rotation_retry_ns or self._closing:
+            return False  # nothing in this part yet (a part is never empty), or backing off
+        if self.rotate_every_ns is not None and now - self._part_started_ns >= self.rotate_every_ns:
+            return True
+        return self.rotate_bytes is not None and self._file_bytes() >= self.rotate_bytes
+
+    def _prepare_next(self, cp: tuple | None, first_seq: int) -> tuple[Path, dict[str, Any]]:
+        """Create the next part's file (header + start checkpoint `cp`); the current one stays open."""
+        part = self.part + 1
+        nxt = self.path.parent / part_filename(self.session_id, part)
+        header = {
+            **self.header,
+            "part": part,
+            "first_seq": first_seq,
+            "created_ns": time.time_ns(),
+            "start_ns": cp[1] if cp is not None else self._clock(),
+        }
+        self._create(nxt, header, cp)
+        return nxt, header
+
+    def _switched(self, nxt: Path, header: dict[str, Any], started_ns: int) -> None:
+        """Bookkeeping once the next part is the file being written."""
+        retention.release(self._lock)
+        self.path = nxt
+        self.header = header
+        self.part = header["part"]
+        self._part_first_seq = header["first_seq"]
+        self._part_started_ns = started_ns
+        self._lock = retention.hold(nxt)
+        self.rotations += 1
+        log.info("recorder: rotated to %s (part %d, from event %d)", nxt, self.part, self._part_first_seq)
+
+    def _rotation_failed(self, exc: Exception) -> None:
+        self._failed(exc)
+        self._rotation_retry_ns = self._clock() + int(ROTATION_RETRY_S * 1e9)
+        if self._pending is not None:
+            seq0, batch, cp, _ = self._pending
+            self._pending = (seq0, batch, cp, False)
 
     async def start(self) -> None:
         """Switch to async mode: aiosqlite's writer thread, and a flush task on the running loop."""
@@ -248,15 +413,17 @@ class Recorder:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="recorder")
 
     # ---- batches -----------------------------------------------------------------------------
-    def _take(self, final: bool = False) -> tuple[int, list, tuple | None] | None:
-        """Swap the buffer out (with a checkpoint row when one is due). Called where the bus is idle."""
+    def _take(self, final: bool = False) -> tuple[int, list, tuple | None, bool] | None:
+        """Swap the buffer out (with a checkpoint row when one is due, and whether to rotate after this
+        batch). Called where the bus is idle."""
         buf = self._buf
         n = len(buf)
         now = self._clock()
         cp_due = False
         if self._checkpoint is not None and now >= self._next_checkpoint_ns:
             cp_due = True
-        if n == 0 and not (final or cp_due):
+        rotate = not final and self._rotation_due(now, n)
+        if n == 0 and not (final or cp_due or rotate):
             return None
         batch = buf.copy()
         buf.clear()
@@ -264,7 +431,9 @@ class Recorder:
         self._next_seq = last = seq0 + n
         last -= 1
         cp = None
-        if self._checkpoint is not None and last > self._last_checkpoint_seq and (cp_due or final):
+        if self._checkpoint is not None and (
+            rotate or (last > self._last_checkpoint_seq and (cp_due or final))
+        ):
             state, digest = self._checkpoint()
             cp = (last, now, self._encoder.encode(state), digest)
             self._last_checkpoint_seq = last
@@ -272,7 +441,7 @@ class Recorder:
                 self._next_checkpoint_ns += self.checkpoint_every_ns
         if n > self.max_backlog:
             self.max_backlog = n
-        return (seq0, batch, cp)
+        return (seq0, batch, cp, rotate)
 
     def _rows(self, seq0: int, batch: list):
         """Lazy single rows: C-level iterators, consumed (and the bodies encoded) by whoever writes them."""
@@ -321,7 +490,13 @@ class Recorder:
         if time.monotonic() - self._last_flush >= self.flush_interval_s:
             return True
         nxt = self._next_checkpoint_ns
-        return nxt is not None and self._clock() >= nxt
+        if nxt is None:
+            return False
+        now = self._clock()
+        # A rotation by age is due on the kernel clock too (a virtual run covers hours in seconds).
+        return now >= nxt or (
+            self.rotate_every_ns is not None and now - self._part_started_ns >= self.rotate_every_ns
+        )
 
     def _done(self, n: int, cp: tuple | None, started: float) -> None:
         self._pending = None
@@ -354,21 +529,36 @@ class Recorder:
         work = self._batch_to_write(final, end, started)
         if work is None:
             return
-        seq0, batch, cp = work
+        seq0, batch, cp, rotate = work
+        nxt = None
+        if rotate:
+            try:
+                nxt, header = self._prepare_next(cp, seq0 + len(batch))
+            except (OSError, sqlite3.Error) as exc:
+                self._rotation_failed(exc)
+                rotate = False
         try:
             with db:  # one transaction
                 for sql, params in self._write_plan(seq0, batch):
                     db.executemany(sql, params)
                 if cp is not None:
                     db.execute(INSERT_CHECKPOINT, cp)
-                if end:
-                    db.executemany(INSERT_END, self._end_rows())
+                if end or rotate:
+                    db.executemany(INSERT_END, self._end_rows(nxt.name if rotate else None))
         except Exception as exc:
             self._failed(exc)
+            if nxt is not None:
+                nxt.unlink(missing_ok=True)  # prepared again, with the merged batch's checkpoint
             if not isinstance(exc, sqlite3.Error):
                 self._sanitize(batch)
             return
         self._done(len(batch), cp, started)
+        if rotate:
+            db.close()
+            self._db = sqlite3.connect(nxt, check_same_thread=False)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._switched(nxt, header, cp[1] if cp is not None else self._clock())
+            self._prune_soon()
 
     def _batch_to_write(self, final: bool, end: bool, started: float) -> tuple | None:
         """(first seq, events, checkpoint row or None) for the next transaction, or None when there is
@@ -378,12 +568,12 @@ class Recorder:
         elif self._buf or final:
             more = self._take(final)
             if more is not None:
-                seq0, batch, cp = self._pending
-                self._pending = (seq0, batch + more[1], more[2] or cp)
+                seq0, batch, cp, rotate = self._pending
+                self._pending = (seq0, batch + more[1], more[2] or cp, rotate or more[3])
         if self._pending is not None:
             return self._pending
         if end:
-            return self._next_seq, [], None
+            return self._next_seq, [], None, False
         self._last_flush = started
         return None
 
@@ -404,13 +594,16 @@ class Recorder:
                     f"{type(ev).__name__}: {exc}: {repr(ev)[:200]}",
                 )
 
-    def _end_rows(self) -> list[tuple[str, str]]:
+    def _end_rows(self, rotated_to: str | None = None) -> list[tuple[str, str]]:
         last = self._next_seq - 1  # every event taken so far: the batch being written is the last one
-        return [
+        rows = [
             ("closed_ns", json.dumps(time.time_ns())),
-            ("events", json.dumps(last)),
+            ("events", json.dumps(last - self._part_first_seq + 1)),
             ("last_seq", json.dumps(last)),
         ]
+        if rotated_to is not None:
+            rows.append(("rotated_to", json.dumps(rotated_to)))
+        return rows
 
     def close(self) -> None:
         """Clean close (sync mode): last batch, last checkpoint and the `end` table, one transaction."""
@@ -425,6 +618,8 @@ class Recorder:
                     break
         finally:
             self.closed = True
+            retention.release(self._lock)
+            self._lock = None
             if self._db is not None:
                 self._db.close()
                 self._db = None
@@ -442,15 +637,22 @@ class Recorder:
         work = self._batch_to_write(final, end, started)
         if work is None:
             return
-        seq0, batch, cp = work
+        seq0, batch, cp, rotate = work
+        nxt = None
+        if rotate:
+            try:
+                nxt, header = await asyncio.to_thread(self._prepare_next, cp, seq0 + len(batch))
+            except (OSError, sqlite3.Error) as exc:
+                self._rotation_failed(exc)
+                rotate = False
         db = self._adb
         try:
             for sql, params in self._write_plan(seq0, batch):
                 await db.executemany(sql, params)
             if cp is not None:
                 await db.execute(INSERT_CHECKPOINT, cp)
-            if end:
-                await db.executemany(INSERT_END, self._end_rows())
+            if end or rotate:
+                await db.executemany(INSERT_END, self._end_rows(nxt.name if rotate else None))
             await db.commit()
         except Exception as exc:
             try:
@@ -458,10 +660,21 @@ class Recorder:
             except Exception:
                 pass
             self._failed(exc)
+            if nxt is not None:
+                nxt.unlink(missing_ok=True)  # prepared again, with the merged batch's checkpoint
             if not isinstance(exc, sqlite3.Error):
                 self._sanitize(batch)
             return
         self._done(len(batch), cp, started)
+        if rotate:
+            import aiosqlite
+
+            await db.close()
+            self._adb = await aiosqlite.connect(nxt)
+            await self._adb.execute("PRAGMA synchronous=NORMAL")
+            self._switched(nxt, header, cp[1] if cp is not None else self._clock())
+            if self.max_total_bytes is not None:
+                await asyncio.to_thread(self._prune)
 
     async def aclose(self) -> None:
         """Clean close in either mode: stop the flush task, write the rest and the `end` table."""
@@ -487,6 +700,8 @@ class Recorder:
                     break
         finally:
             self.closed = True
+            retention.release(self._lock)
+            self._lock = None
             await self._adb.close()
             self._adb = None
 
@@ -503,8 +718,20 @@ class Recorder:
         checkpoint_every_s: float = 10.0,
         flush_interval_s: float = 0.1,
         flush_events: int = 50_000,
+        rotate_mb: float | None = None,
+        rotate_every_s: float | None = None,
+        max_total_mb: float | None = None,
     ) -> Recorder:
-        """A recorder of `kernel`'s bus. `target` is a file, or a directory to name one in (see schema)."""
+        """A recorder of `kernel`'s bus. `target` is a file, or a directory to name one in (see schema).
+        Rotation and retention not given here come from `config.recording` (rotate_mb, rotate_every,
+        max_total_mb) when `config` is a lobterm Config; otherwise they are off."""
+        rc = getattr(config, "recording", None)
+        if rotate_mb is None:
+            rotate_mb = getattr(rc, "rotate_mb", None)
+        if rotate_every_s is None:
+            rotate_every_s = getattr(rc, "rotate_every", None)
+        if max_total_mb is None:
+            max_total_mb = getattr(rc, "max_total_mb", None)
         from lobterm.recording.state import capture_state
 
         target = Path(target)
@@ -532,4 +759,7 @@ class Recorder:
             checkpoint_every_s=checkpoint_every_s,
             flush_interval_s=flush_interval_s,
             flush_events=flush_events,
+            rotate_mb=rotate_mb,
+            rotate_every_s=rotate_every_s,
+            max_total_mb=max_total_mb,
         )

@@ -1,8 +1,17 @@
-"""The session file format, version 1: table layout, header keys, the Note record, file names.
+"""The session file format, version 2: table layout, header keys, the Note record, file names.
 
-One SQLite file per session (WAL, append-only). See /work/shared or the README "Sessions" section for
-the contract; in short: `header(key, value JSON)`, `events(seq, ts, kind, body msgpack)`,
-`checkpoints(seq, ts, state msgpack, hash)`, `end(key, value)` written only at a clean close.
+One SQLite file per session part (WAL, append-only). See the README "Sessions" section for the
+contract; in short: `header(key, value JSON)`, `events(seq, ts, kind, body msgpack)`,
+`checkpoints(seq, ts, state msgpack, hash)`, `end(key, value)` written only when a part is closed
+(cleanly, or rotated to the next part).
+
+Version 2 over version 1 (both are read):
+- every file starts with a checkpoint (the *start checkpoint*, `seq = first_seq - 1`, 0 for the first
+  part), written in the same transaction as the header, so a file verifies and replays on its own
+  from the moment it exists;
+- a session may rotate into several parts: the header carries `session_id` (shared by the parts),
+  `part` (1, 2, ...) and `first_seq` (the seq of the part's first event: seqs run on across parts);
+  a rotated part's `end` table names the next file (`rotated_to`).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from typing import Any
 import msgspec
 
 FORMAT = "lobterm-session"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".lobterm.sqlite"
 
 DDL = (
@@ -69,3 +78,13 @@ def session_filename(venue: str, symbol: str, seed: int | None, created_ns: int 
         "live" if seed is None else str(seed),
     ]
     return "-".join(parts) + SUFFIX
+
+
+def session_id_of(filename: str) -> str:
+    """The session id a first part's file name gives (its name without the suffix)."""
+    return filename[: -len(SUFFIX)] if filename.endswith(SUFFIX) else filename
+
+
+def part_filename(session_id: str, part: int) -> str:
+    """The file name of part `part` (>= 2) of session `session_id`; part 1 is `session_id + SUFFIX`."""
+    return f"{session_id}{SUFFIX}" if part <= 1 else f"{session_id}-part{part}{SUFFIX}"

@@ -27,7 +27,7 @@ from lobterm.engine.events import BookSnapshot, Trade
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel
 
-__all__ = ["capture_state", "restore_state"]
+__all__ = ["StateError", "capture_state", "restore_state", "validate_state"]
 
 _FRACTION_FIELDS = ("holdings", "avg_cost", "realized", "fees_base_lots", "avg_rounding")
 _INT_FIELDS = ("lots", "cash", "fees", "bought", "sold", "fills", "fees_in_base", "last_fill_price")
@@ -44,6 +44,100 @@ def _int(n: int) -> int | str:
 
 def _frac(x: Fraction | None) -> list[int | str] | None:
     return None if x is None else [_int(x.numerator), _int(x.denominator)]
+
+
+class StateError(ValueError):
+    """A checkpoint state that does not have the layout above: `where` names the part, e.g.
+    "markets[0].bids[3]"."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where = where
+        self.problem = problem
+        super().__init__(f"{where}: {problem}")
+
+
+def _need(cond: bool, where: str, problem: str) -> None:
+    if not cond:
+        raise StateError(where, problem)
+
+
+def _is_int(x: Any) -> bool:
+    return x.__class__ is int
+
+
+def _is_bigint(x: Any) -> bool:
+    """An int, or an int beyond 64 bits written as decimal text (see `_int`)."""
+    if _is_int(x):
+        return True
+    if isinstance(x, str):
+        try:
+            int(x)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def _levels(value: Any, where: str) -> None:
+    _need(isinstance(value, list), where, "must be a list of [price, size]")
+    for i, level in enumerate(value):
+        _need(
+            isinstance(level, list) and len(level) == 2 and all(_is_int(x) and x >= 0 for x in level),
+            f"{where}[{i}]",
+            f"{level!r} must be [price, size] in ticks and lots",
+        )
+
+
+def validate_state(state: Any) -> dict[str, Any]:
+    """`state` if it has the layout `restore_state` and the player rely on; StateError naming the first
+    part that does not (a decoded blob can be any msgpack value: never trust it)."""
+    _need(isinstance(state, dict), "state", f"must be a map, not {type(state).__name__}")
+    _need(_is_int(state.get("ts")), "ts", f"{state.get('ts')!r} must be an int (ns)")
+    for key in ("markets", "oms_working", "positions"):
+        _need(isinstance(state.get(key), list), key, "missing or not a list")
+    for i, md in enumerate(state["markets"]):
+        w = f"markets[{i}]"
+        _need(isinstance(md, dict), w, "must be a map")
+        for key in ("venue", "symbol"):
+            _need(isinstance(md.get(key), str), f"{w}.{key}", "missing or not text")
+        for key in ("seq", "trades", "traded_lots"):
+            _need(_is_int(md.get(key)), f"{w}.{key}", f"{md.get(key)!r} must be an int")
+        _levels(md.get("bids"), f"{w}.bids")
+        _levels(md.get("asks"), f"{w}.asks")
+        lt = md.get("last_trade")
+        _need(
+            lt is None or (isinstance(lt, list) and len(lt) == 5 and all(_is_int(x) for x in lt[:4])),
+            f"{w}.last_trade",
+            f"{lt!r} must be [ts, price, size, aggressor, trade_id] or nil",
+        )
+        own = md.get("own_orders")
+        _need(isinstance(own, list), f"{w}.own_orders", "missing or not a list")
+        for j, o in enumerate(own):
+            _need(
+                isinstance(o, list) and len(o) == 4 and all(_is_int(x) for x in o) and o[1] in (0, 1),
+                f"{w}.own_orders[{j}]",
+                f"{o!r} must be [order_id, side 0|1, price, size]",
+            )
+    for i, od in enumerate(state["oms_working"]):
+        _need(isinstance(od, dict), f"oms_working[{i}]", "must be a map")
+    for i, pd in enumerate(state["positions"]):
+        w = f"positions[{i}]"
+        _need(isinstance(pd, dict), w, "must be a map")
+        for key in ("venue", "symbol"):
+            _need(isinstance(pd.get(key), str), f"{w}.{key}", "missing or not text")
+        for key in _INT_FIELDS:
+            v = pd.get(key)
+            ok = _is_int(v) or (v is None and key == "last_fill_price")
+            _need(ok, f"{w}.{key}", f"{v!r} must be an int")
+        for key in _FRACTION_FIELDS:
+            v = pd.get(key)
+            _need(
+                v is None
+                or (isinstance(v, list) and len(v) == 2 and all(_is_bigint(x) for x in v) and int(v[1]) != 0),
+                f"{w}.{key}",
+                f"{v!r} must be [numerator, denominator] or nil",
+            )
+    return state
 
 
 def capture_state(kernel: Kernel) -> dict[str, Any]:

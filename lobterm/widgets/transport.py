@@ -62,7 +62,7 @@ class TransportBar(Static):
 
     def pull(self) -> bool:
         p = self.player
-        key = (p.version, p.paused, p.speed_index, p.seq)
+        key = (p.version, p.paused, p.speed_index, p.seq, p.problems)
         if key == self._shown:
             return False
         self._shown = key
@@ -71,7 +71,9 @@ class TransportBar(Static):
         frac = p.progress
         width = 20
         filled = int(frac * width)
-        if p.at_end:
+        if p.at_end and p.problem is not None and p.paused and p.seq < p.last_seq:
+            state, style = "■ DAMAGED", "bold $error"
+        elif p.at_end:
             state, style = "■ END", "bold $warning"
         elif p.paused:
             state, style = "❚❚ PAUSED", "bold $warning"

@@ -15,9 +15,9 @@ from lobterm.config import Config, quote_params
 from lobterm.engine.events import OUR_OWNER, BookDelta, Fill, Trade
 from lobterm.headless import run_headless
 from lobterm.recording.export import export_session
-from lobterm.recording.reader import SessionError, SessionReader, list_sessions, session_info
+from lobterm.recording.reader import SessionReader, list_sessions, session_info
 from lobterm.recording.recorder import Recorder
-from lobterm.recording.schema import Note
+from lobterm.recording.schema import FORMAT_VERSION, Note
 from lobterm.recording.state import capture_state, restore_state
 from lobterm.recording.verify import replay_kernel, verify
 from lobterm.services import start_recording
@@ -100,7 +100,7 @@ def test_the_header_names_instruments_venues_seed_and_hides_secrets(tmp_path) ->
     raw = rec.path.read_bytes()
     assert b"s3cret-token-value" not in raw and b"AKIA123" not in raw
     with SessionReader(rec.path) as s:
-        assert s.header["format"] == "lobterm-session" and s.format_version == 1
+        assert s.header["format"] == "lobterm-session" and s.format_version == FORMAT_VERSION
         assert s.seed == 1 and s.clock == "virtual"
         assert s.venues[0]["name"] == "sim"
         inst = s.instruments()[("sim", "BTC/USDT")]
@@ -126,14 +126,15 @@ def test_a_tampered_checkpoint_is_named_by_verify(tmp_path) -> None:
     assert result.checkpoints == 3
 
 
-def test_a_missing_event_is_a_session_error_not_a_wrong_answer(tmp_path) -> None:
+def test_a_missing_event_is_damage_named_by_verify_not_a_wrong_answer(tmp_path) -> None:
     _, rec, _, _ = record_sim(tmp_path, 10.0, mm=False)
     db = sqlite3.connect(rec.path)
     db.execute("DELETE FROM events WHERE seq = 50")
     db.commit()
     db.close()
-    with pytest.raises(SessionError, match="expected seq 50, found 51"):
-        verify(rec.path)
+    result = verify(rec.path)
+    assert not result.ok and result.exit_code == 2
+    assert result.damage == "events missing: expected seq 50, found 51" and result.events == 49
 
 
 def test_a_paper_session_verifies_too(tmp_path) -> None:
@@ -180,7 +181,9 @@ def test_sessions_are_listed_with_start_duration_venues_symbols_events_and_size(
 def test_export_csv_matches_the_kernels_fills_and_trades(tmp_path) -> None:
     kernel, rec, fills, trades = record_sim(tmp_path, 30.0)
     out = tmp_path / "out"
-    written = export_session(rec.path, "csv", out)
+    result = export_session(rec.path, "csv", out)
+    assert result.damage is None
+    written = result.tables
     inst = kernel.default_market.instrument
     with open(written["fills"][0], newline="") as f:
         rows = list(csv.DictReader(f))

@@ -17,6 +17,7 @@ import pytest
 from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config, quote_params
 from lobterm.recording.reader import SessionError, SessionReader
+from lobterm.recording.schema import FORMAT_VERSION
 from lobterm.recording.verify import verify
 from lobterm.services import start_recording
 
@@ -68,7 +69,7 @@ def bad_file(kind: str, good: Path, d: Path) -> Path:
     elif kind == "newer":
         p.write_bytes(data)
         db = sqlite3.connect(p)
-        db.execute("UPDATE header SET value = '2' WHERE key = 'format_version'")
+        db.execute("UPDATE header SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION + 1),))
         db.commit()
         db.close()
     return p
@@ -79,7 +80,7 @@ EXPECTED = {
     "corrupt": "not an SQLite database",
     "empty": "empty file",
     "not_lobterm": "not a lobterm session",
-    "newer": "newer lobterm (format version 2",
+    "newer": f"newer lobterm (format version {FORMAT_VERSION + 1}",
 }
 
 
