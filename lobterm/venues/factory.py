@@ -27,7 +27,7 @@ __all__ = ["build_kernel", "build_kernel_async", "live_venues", "market_roles", 
 
 def live_venues(config: Config) -> list:
     """The CcxtVenue of each configured venue (markets not loaded yet)."""
-    from lobterm.venues.ccxt_venue import CcxtVenue
+    from lobterm.venues.ccxt import CcxtVenue
 
     return [CcxtVenue(vc) for vc in config.venues.values()]
 

@@ -263,7 +263,7 @@ async def test_keys_never_reach_logs_rejections_exceptions_or_the_session_file(s
         oid = kernel.buy(m, m.instrument.ticks("64000.00"), m.instrument.lots("0.01"))
         await wait_for(lambda: kernel.oms.order(oid).state == "rejected", 2, "the auth failure")
         assert "auth" in kernel.oms.order(oid).reason
-        exc = r.live._venue_error(RuntimeError(f"boom {KEY} {SECRET}"), "test")
+        exc = r.live.venue_error(RuntimeError(f"boom {KEY} {SECRET}"), "test")
         await kernel.stop()
     finally:
         await bad.stop()
