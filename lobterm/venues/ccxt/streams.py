@@ -69,6 +69,8 @@ class MarketStreams:
         self.seen_trades: dict[str, int] = {}
         self.restart_backoff: dict[str, Backoff] = {}
         self.private_failed_at: float | None = None
+        # The private clients' connections when the order stream last failed: "ready" means a new one.
+        self.failed_connections: list[Any] = []
 
     # ---- starting and restarting -----------------------------------------------------------------
     def start(self) -> None:
@@ -154,6 +156,8 @@ class MarketStreams:
                 continue
             try:
                 connected = client.connected
+                if any(connected is old for old in self.failed_connections):
+                    continue  # the connection that failed, not yet replaced
                 if not connected.done() or connected.cancelled() or connected.exception() is not None:
                     continue
                 if not client.subscriptions:
@@ -230,10 +234,22 @@ class MarketStreams:
                 log.warning("%s %s stream: %s: %s", v.name, what, type(exc).__name__, v.scrub(str(exc))[:200])
                 if what in PRIVATE_STREAMS:
                     self.private_failed_at = v.mono()
+                    self._remember_failed_connections()
                     v.reconciler.after_reconnect(f"the {what} stream reconnected")
                 await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
+
+    def _remember_failed_connections(self) -> None:
+        ex = self.venue.exchange
+        if ex is None:
+            return
+        for client in list((ex.clients or {}).values()):
+            connected = getattr(client, "connected", None)
+            if connected is not None and not self.streams_on(client):
+                if not any(connected is old for old in self.failed_connections):
+                    self.failed_connections.append(connected)
+        del self.failed_connections[:-20]  # bounded: only the last few can still be in `clients`
 
     # ---- the watchdog ----------------------------------------------------------------------------
     async def _watchdog_loop(self) -> None:
