@@ -143,7 +143,7 @@ async def test_orphans_of_an_earlier_run_are_handled_as_configured(srv, policy):
     orphan = srv.add_orphan(ORPHAN, BUY, "65000.50", "0.01")
     manual = srv.add_orphan("web_8c1f00", BUY, "64000.00", "0.01")  # the trader's own, from the website
     r = await started(srv, orphan_orders=policy)
-    k, m = r.kernel, r.market
+    k, _m = r.kernel, r.market
     open_ids = {o["id"] for o in srv.open_orders()}
     assert manual in open_ids  # never ours to touch
     assert any(policy in d and ORPHAN in d for d in r.details)  # said so on the status line
