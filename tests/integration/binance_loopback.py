@@ -185,7 +185,7 @@ class BinanceLoopback:
         """The venue restarts: every connection drops; with `keep_orders=False` it comes back from an
         empty store (our open orders gone from its book without a report, their trades forgotten)."""
         if not keep_orders:
-            for oid, o in list(self._orders.items()):
+            for oid in list(self._orders):
                 if self.book.order(oid):
                     self.book.cancel(oid, API_OWNER)
             self.book.drain()  # no execution reports: the venue has no memory of these orders
