@@ -200,6 +200,8 @@ async def test_insufficient_funds_and_invalid_orders_reach_the_oms_as_rejected(s
 async def test_a_429_is_a_rejection_and_a_5xx_is_retried(srv, run):
     k, m = run.kernel, run.market
     inst = m.instrument
+    # The REST faults are for the orders: let the reconciliation at start have its answers first.
+    await wait_for(lambda: run.live.reconciler.runs >= 1, 5, "the first reconciliation")
     srv.http_faults = [429]
     limited = k.buy(m, inst.ticks("64000.00"), inst.lots("0.01"))
     await wait_for(lambda: k.oms.order(limited).state == "rejected", 2, "the 429")
