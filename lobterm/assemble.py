@@ -253,7 +253,7 @@ async def load_live_venues_async(config: Config) -> list[Any]:
 
 
 def _live_venues(config: Config) -> list[Any]:
-    from lobterm.venues.ccxt_venue import CcxtVenue
+    from lobterm.venues.ccxt import CcxtVenue
 
     return [CcxtVenue(vc) for vc in config.venues.values()]
 

@@ -189,6 +189,19 @@ class BookGap(_Event, frozen=True, gc=False):
     got: int
 
 
+class PositionMismatch(_Event):
+    """A keyed venue holds a different amount of `asset` than lobterm expects (spot: its balance at start
+    plus our fills since; perps: the position). `ours` and `venue_has` are exact decimal strings. The
+    venue is the truth: this is reported (status bar, metrics), never corrected behind the trader's
+    back. An event with `ours == venue_has` says the difference is gone."""
+
+    ts: int
+    venue: str
+    asset: str
+    ours: str
+    venue_has: str
+
+
 Event = (
     BookSnapshot
     | BookDelta
@@ -201,6 +214,7 @@ Event = (
     | Done
     | VenueStatus
     | BookGap
+    | PositionMismatch
 )
 ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
 MARKET_DATA_EVENTS = (BookSnapshot, BookDelta, Trade)

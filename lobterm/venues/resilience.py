@@ -10,12 +10,17 @@ object driven by the venue adapter with explicit times, so tests drive them with
   queued, so that the trader sees it at once).
 - `CircuitBreaker`: closed -> open after `threshold` consecutive order errors; open refuses everything
   for `cooldown_s`; then half-open lets one request through: success closes it, failure reopens it.
-- `scrub(text, secrets)`: a message with every secret value (and its URL-encoded form) replaced.
+- `scrub(text, secrets)`: a message with every secret value (and its URL-encoded form) replaced, and
+  every signed URL's signature and key parameters (`signature=`, `apiKey=`, ...) redacted.
+- `SecretsFilter`: a `logging.Filter` doing `scrub` on every record (message, arguments, traceback) of
+  the logger it is attached to (`lobterm.venues`, the ccxt venue's logger).
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +32,7 @@ __all__ = [
     "StreamWatchdog",
     "TokenBucket",
     "scrub",
+    "SecretsFilter",
     "CLOSED",
     "OPEN",
     "HALF_OPEN",
@@ -200,13 +206,57 @@ class CircuitBreaker:
         return max(0.0, self.cooldown_s - (self.clock() - self.opened_at)) if self.state == OPEN else 0.0
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with each secret (as is and URL-encoded) replaced by `***`. Secrets shorter than 4
-    characters are still replaced (a key is never that short, but a test key might be)."""
+# Query and header parameters that carry a credential or a signature in signed requests (Binance's
+# `signature`, OKX's `sign`, Kraken's `API-Sign`, `apiKey` in WS-API params, ...). The value runs to the
+# next separator of a query string, a header dump or a JSON/repr dump.
+_SIGNED_PARAM = re.compile(
+    r"""(?ix)
+    (?P<key>\b(?:signature|sign|api[-_]?key|api[-_]?sign|access[-_]?key|secret(?:[-_]?key)?|passphrase|password|
+        x-mbx-apikey|ok-access-key|ok-access-sign|ok-access-passphrase|listenkey)\b)
+    (?P<sep>["']?\s*[=:]\s*["']?)
+    (?P<value>[^&\s"',;}}\]\)]+)
+    """
+)
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with each secret (as is and URL-encoded) replaced by `***`, and the value of every
+    signature or key parameter of a signed URL (`...&signature=abc`, `apiKey=...`) redacted too: a
+    signature is no secret by itself, but it authorises that very request and names the account.
+    Secrets shorter than 4 characters are still replaced (a key is never that short, but a test key
+    might be)."""
     for s in secrets:
         if not s:
             continue
         for form in {s, quote(s, safe=""), quote(s)}:
             if form:
                 text = text.replace(form, REDACTED)
+    if "=" in text or ":" in text:
+        text = _SIGNED_PARAM.sub(lambda m: m["key"] + m["sep"] + REDACTED, text)
     return text
+
+
+class SecretsFilter(logging.Filter):
+    """Scrubs every record of the logger it is attached to: the message, its arguments and the
+    traceback (formatted here, scrubbed, and kept as the record's `exc_text`). `secrets` is shared by
+    every venue of the process (each adds its own key, secret and password)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+        self._formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            record.msg = scrub(record.getMessage(), self.secrets)
+        except Exception:  # a broken format string must not lose the record: keep it raw, scrubbed
+            record.msg = scrub(str(record.msg), self.secrets)
+        record.args = None
+        if record.exc_info:
+            record.exc_text = scrub(self._formatter.formatException(record.exc_info), self.secrets)
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text, self.secrets)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info, self.secrets)
+        return True

@@ -9,11 +9,16 @@ No ccxt import here: the config is parsed on the TUI start-up path.
     ws_url = "wss://stream.testnet.binance.vision" # replaces scheme://host of every websocket URL
     order_transport = "rest"        # or "ws" (the venue's websocket API, where ccxt has createOrderWs)
     cancel_on_shutdown = true
+    reconcile_every_s = 30          # with keys: open orders, our trades and balances asked this often
+    orphan_orders = "cancel"        # our orders left by an earlier run: "cancel", "adopt" or "leave"
     role = "quote"                  # or "hedge": the hedger hedges the quote venue's position here
     [venues.binance.urls]           # exact ccxt URL entries (dotted paths in exchange.urls), applied last
     "api.ws.spot" = "wss://stream.testnet.binance.vision/stream"
-    [venues.binance.options]        # ccxt options, merged into the exchange's
-    fetchCurrencies = false
+    [venues.binance.options]        # ccxt options, merged last (lobterm already loads only the market
+    fetchCurrencies = false         # types the symbols need: spot symbols -> spot, no currencies/margin)
+
+Every number is range-checked here (finite, within the bounds below, positive where zero would spin or
+divide); a refusal names the key, the value and the rule.
 
 Keys come from the environment (`LOBTERM_<VENUE>_API_KEY`, `LOBTERM_<VENUE>_SECRET`,
 `LOBTERM_<VENUE>_PASSWORD`) or from the file (`api_key`, `secret`, `password`); a file holding them
@@ -22,6 +27,7 @@ must be readable by its owner only (mode 0600), see `lobterm.config`.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -32,6 +38,20 @@ __all__ = ["SECRET_FIELDS", "VenueConfig", "VenueConfigError", "env_prefix", "ve
 SECRET_FIELDS = ("api_key", "secret", "password")
 TRANSPORTS = ("rest", "ws")
 ROLES = ("quote", "hedge")
+ORPHAN_POLICIES = ("cancel", "adopt", "leave")
+
+#: Sane bounds per numeric key: (lowest, highest), both inclusive.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "depth": (1, 5000),
+    "stale_after_s": (0.2, 3600.0),
+    "orders_per_s": (0.01, 10_000.0),
+    "order_burst": (1, 100_000),
+    "breaker_errors": (1, 10_000),
+    "breaker_cooldown_s": (0.01, 86_400.0),
+    "order_retries": (0, 10),
+    "timeout_ms": (100, 600_000),
+    "reconcile_every_s": (1.0, 86_400.0),
+}
 
 
 class VenueConfigError(ValueError):
@@ -65,6 +85,8 @@ class VenueConfig:
     breaker_cooldown_s: float = 10.0
     order_retries: int = 2  # network errors on an order request: retries with backoff
     timeout_ms: int = 10_000
+    reconcile_every_s: float = 30.0  # open orders, our trades and balances asked this often (with keys)
+    orphan_orders: str = "cancel"  # our client-id prefix, placed by an earlier run: cancel, adopt, leave
 
     @property
     def exchange_id(self) -> str:
@@ -122,12 +144,19 @@ def venue_from_dict(name: str, values: dict[str, Any], base: VenueConfig | None 
                 raise VenueConfigError(where, "must be true or false")
             value = raw
         elif isinstance(current, int):
-            if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
-                raise VenueConfigError(where, "must be a whole number >= 0")
+            low, high = BOUNDS[key]
+            if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+                raise VenueConfigError(where, f"{_show(raw)} must be a whole number from {low:g} to {high:g}")
             value = raw
         elif isinstance(current, float):
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not raw > 0:
-                raise VenueConfigError(where, "must be a number > 0")
+            low, high = BOUNDS[key]
+            if (
+                isinstance(raw, bool)
+                or not isinstance(raw, (int, float))
+                or not math.isfinite(raw)
+                or not low <= raw <= high
+            ):
+                raise VenueConfigError(where, f"{_show(raw)} must be a number from {low:g} to {high:g}")
             value = float(raw)
         else:
             if not isinstance(raw, str):
@@ -139,10 +168,20 @@ def venue_from_dict(name: str, values: dict[str, Any], base: VenueConfig | None 
         raise VenueConfigError(f"venues.{name}.order_transport", f"must be one of {', '.join(TRANSPORTS)}")
     if cfg.role not in ROLES:
         raise VenueConfigError(f"venues.{name}.role", f"must be one of {', '.join(ROLES)}")
+    if cfg.orphan_orders not in ORPHAN_POLICIES:
+        raise VenueConfigError(
+            f"venues.{name}.orphan_orders",
+            f"{cfg.orphan_orders!r} must be one of {', '.join(ORPHAN_POLICIES)}",
+        )
     for key in ("rest_url", "ws_url"):
         url = getattr(cfg, key)
         if url and not re.match(r"^(https?|wss?)://[^/\s]+", url):
             raise VenueConfigError(f"venues.{name}.{key}", f"{url!r} is not an http(s):// or ws(s):// URL")
-    if cfg.breaker_errors < 1 or cfg.order_burst < 1 or cfg.depth < 1:
-        raise VenueConfigError(f"venues.{name}", "depth, order_burst and breaker_errors must be at least 1")
     return cfg
+
+
+def _show(raw: object) -> str:
+    """A value for an error message: short, and a string quoted (it is never a secret: those are strings
+    checked above without echoing)."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "..."

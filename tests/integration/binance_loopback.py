@@ -15,9 +15,21 @@ What ccxt needs, as Binance spot serves it (ccxt 4.5.90):
 Orders really match: the book is lobterm's own MatchingBook (integer ticks and lots inside, Binance's
 decimal strings at the edge). Other participants' liquidity is added by the test (`add_liquidity`).
 
-Fault hooks: `drop_connections()`, `skip_update_ids(n)`, `send_garbage()`, `silent = True`,
-`http_faults` (a list of HTTP statuses to answer the next REST requests with: 429, 5xx),
-`order_faults` (the next order requests answered with a given Binance error).
+Fault hooks: `drop_connections()`, `skip_update_ids(n)`, `send_garbage()`, `send_book_frame(text)`,
+`silent = True`, `http_faults` (a list of HTTP statuses to answer the next REST requests with: 429,
+5xx), `order_faults` (the next order requests answered with a given Binance error).
+
+Order state, for reconciliation tests: `restart(keep_orders=...)` (every connection dropped; the
+venue keeps our open orders or forgets them and their trades, as a venue restarted from an empty
+store would), `drop_user_stream()` (only the order stream closes), `user_stream_down = True` (new
+order-stream connections are refused meanwhile, so a fill then reaches us only by reconciliation),
+`add_orphan(client_id, ...)` (an order a previous run left working). The signed REST queries ccxt's
+reconciliation needs are served: GET /api/v3/openOrders, /api/v3/order, /api/v3/allOrders and
+/api/v3/myTrades. `refused` lists every request answered with an error (method, path, Binance code).
+
+The websocket paths are served both where the tests' `urls` entries point (/stream/N, /ws-api/v3) and
+where `ws_url` alone puts ccxt's defaults (`ws_url` + /ws/N and + /ws-api/v3): a config with only
+`rest_url` and `ws_url = "ws://127.0.0.1:PORT/stream"` works as it would for a spot testnet.
 """
 
 from __future__ import annotations
@@ -80,6 +92,10 @@ class BinanceLoopback:
         self._next_other = 1 << 40
         self._orders: dict[int, dict] = {}  # venue order id -> order facts
         self.requests: list[str] = []  # method + path of every REST request (no query: it holds a signature)
+        self.refused: list[tuple[str, int]] = []  # (method + path, Binance code) of every error answer
+        self.user_stream_down = False
+        self.user_subscribed_at: list[float] = []  # monotonic times of order-stream subscriptions
+        self._my_trades: list[dict] = []  # our trades, as GET /api/v3/myTrades lists them
         self.signatures_checked = 0
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
@@ -93,8 +109,14 @@ class BinanceLoopback:
         app.router.add_post("/api/v3/order", self._new_order)
         app.router.add_delete("/api/v3/order", self._cancel_order)
         app.router.add_get("/api/v3/account", self._account)
+        app.router.add_get("/api/v3/openOrders", self._open_orders)
+        app.router.add_get("/api/v3/order", self._query_order)
+        app.router.add_get("/api/v3/allOrders", self._all_orders)
+        app.router.add_get("/api/v3/myTrades", self._my_trades_rest)
         app.router.add_get("/stream/{n}", self._public_ws)
+        app.router.add_get("/stream/ws/{n}", self._public_ws)
         app.router.add_get("/ws-api/v3", self._ws_api)
+        app.router.add_get("/stream/ws-api/v3", self._ws_api)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -154,6 +176,49 @@ class BinanceLoopback:
         for ws in list(self._ws_all):
             await ws.close()
 
+    async def drop_user_stream(self) -> None:
+        """Close only the order (user data) stream's connections; market data goes on."""
+        for ws in list(self._user):
+            await ws.close()
+
+    async def restart(self, *, keep_orders: bool) -> None:
+        """The venue restarts: every connection drops; with `keep_orders=False` it comes back from an
+        empty store (our open orders gone from its book without a report, their trades forgotten)."""
+        if not keep_orders:
+            for oid in list(self._orders):
+                if self.book.order(oid):
+                    self.book.cancel(oid, API_OWNER)
+            self.book.drain()  # no execution reports: the venue has no memory of these orders
+            self._orders.clear()
+            self._my_trades.clear()
+        await self.drop_connections()
+
+    def add_orphan(self, client_id: str, side: int, price: str, qty: str) -> int:
+        """An order of ours that a previous run left working (no report: nobody was listening)."""
+        self._next_oid += 1
+        oid = self._next_oid
+        o = self._new_order_facts(
+            oid, client_id, side, self.inst.ticks(price), self.inst.lots(qty), "LIMIT", "GTC"
+        )
+        self._orders[oid] = o
+        self.book.submit(oid, side, o["price"], o["size"], LIMIT, API_OWNER, STP_NONE)
+        self._after_match()
+        return oid
+
+    def open_orders(self) -> list[dict]:
+        """Our orders the venue holds open (its own view, for the tests' assertions)."""
+        return [o for o in self._orders.values() if not o["done"] and self.book.order(o["id"])]
+
+    def position(self) -> Decimal:
+        """Base currency bought minus sold by our orders (from the venue's trades)."""
+        return sum(
+            (Decimal(t["qty"]) if t["isBuyer"] else -Decimal(t["qty"]) for t in self._my_trades), Decimal(0)
+        )
+
+    async def send_book_frame(self, text: str) -> None:
+        """Send `text` as is to every public connection subscribed to the depth stream."""
+        await self._broadcast(text, "@depth")
+
     async def send_garbage(self) -> None:
         for ws, _streams in list(self._public):
             await ws.send_str('{"e":"depthUpdate","E":1,"s":' + "\x00garbage")
@@ -197,6 +262,23 @@ class BinanceLoopback:
             self.balances[self.quote] = self.balances.get(self.quote, Decimal(0)) - sign * px * qty - fee
             o["status"] = "FILLED" if o["filled"] >= o["size"] else "PARTIALLY_FILLED"
             self._next_trade += 1
+            self._my_trades.append(
+                {
+                    "symbol": self.market_id,
+                    "id": self._next_trade,
+                    "orderId": o["id"],
+                    "orderListId": -1,
+                    "price": f"{px:f}",
+                    "qty": f"{qty:f}",
+                    "quoteQty": f"{px * qty:f}",
+                    "commission": f"{fee:f}",
+                    "commissionAsset": self.quote,
+                    "time": now,
+                    "isBuyer": o["side"] == BUY,
+                    "isMaker": ev.is_maker,
+                    "isBestMatch": True,
+                }
+            )
             self._push_report(
                 o,
                 "TRADE",
@@ -309,6 +391,7 @@ class BinanceLoopback:
     # ---- REST ---------------------------------------------------------------------------------------
     def _fault(self, request: web.Request) -> web.Response | None:
         self.requests.append(f"{request.method} {request.path}")
+        self._current = f"{request.method} {request.path}"
         if self.http_faults:
             status = self.http_faults.pop(0)
             if status == 429:
@@ -410,9 +493,9 @@ class BinanceLoopback:
         payload, sep, signature = raw.rpartition("&signature=")
         expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if request.headers.get("X-MBX-APIKEY") != self.api_key:
-            return None, _error(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+            return None, self._refuse(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         if not sep or not hmac.compare_digest(signature, expected):
-            return None, _error(-1022, "Signature for this request is not valid.")
+            return None, self._refuse(-1022, "Signature for this request is not valid.")
         self.signatures_checked += 1
         return dict(parse_qsl(payload, keep_blank_values=True)), None
 
@@ -425,24 +508,24 @@ class BinanceLoopback:
             return err
         if self.order_faults:
             code, msg = self.order_faults.pop(0)
-            return _error(code, msg)
+            return self._refuse(code, msg)
         inst = self.inst
         otype = p.get("type", "LIMIT")
         side = BUY if p.get("side") == "BUY" else SELL
         qty = Decimal(p.get("quantity", "0"))
         if qty > self.max_qty or qty < inst.lot_size:
-            return _error(-1013, "Filter failure: LOT_SIZE")
+            return self._refuse(-1013, "Filter failure: LOT_SIZE")
         try:
             size = inst.lots(qty)
             price = inst.ticks(p["price"]) if otype != "MARKET" else 0
         except Exception:
-            return _error(-1013, "Filter failure: PRICE_FILTER")
+            return self._refuse(-1013, "Filter failure: PRICE_FILTER")
         if side == BUY:
             px = inst.price(price) if price else inst.price(self.book.best_ask() or 0)
             if px * qty > self.balances.get(self.quote, Decimal(0)):
-                return _error(-2010, "Account has insufficient balance for requested action.")
+                return self._refuse(-2010, "Account has insufficient balance for requested action.")
         elif qty > self.balances.get(self.base, Decimal(0)):
-            return _error(-2010, "Account has insufficient balance for requested action.")
+            return self._refuse(-2010, "Account has insufficient balance for requested action.")
         tif = p.get("timeInForce", "GTC")
         kind = {"MARKET": MARKET, "LIMIT_MAKER": POST_ONLY}.get(
             otype, IOC if tif in ("IOC", "FOK") else LIMIT
@@ -450,20 +533,9 @@ class BinanceLoopback:
         self._next_oid += 1
         oid = self._next_oid
         now = int(time.time() * 1000)
-        o = {
-            "id": oid,
-            "cid": p.get("newClientOrderId") or f"srv{oid}",
-            "side": side,
-            "price": price,
-            "size": size,
-            "filled": 0,
-            "quote": 0,
-            "type": otype,
-            "tif": tif,
-            "status": "NEW",
-            "created": now,
-            "done": False,
-        }
+        o = self._new_order_facts(
+            oid, p.get("newClientOrderId") or f"srv{oid}", side, price, size, otype, tif
+        )
         self._orders[oid] = o
         self._push_report(o, "NEW", now)
         self.book.submit(oid, side, price, size, kind, API_OWNER, STP_NONE)
@@ -483,11 +555,90 @@ class BinanceLoopback:
         elif "origClientOrderId" in p:
             o = next((x for x in self._orders.values() if x["cid"] == p["origClientOrderId"]), None)
         if o is None or o["done"]:
-            return _error(-2011, "Unknown order sent.")
+            return self._refuse(-2011, "Unknown order sent.")
         o["cancel_cid"] = p.get("newClientOrderId") or f"cxl{o['id']}"
         self.book.cancel(o["id"], API_OWNER)
         self._after_match()
         return web.json_response(self._order_json(o, int(time.time() * 1000)))
+
+    def _new_order_facts(
+        self, oid: int, cid: str, side: int, price: int, size: int, otype: str, tif: str
+    ) -> dict:
+        return {
+            "id": oid,
+            "cid": cid,
+            "side": side,
+            "price": price,
+            "size": size,
+            "filled": 0,
+            "quote": 0,
+            "type": otype,
+            "tif": tif,
+            "status": "NEW",
+            "created": int(time.time() * 1000),
+            "done": False,
+        }
+
+    def _refuse(self, code: int, msg: str, status: int = 400) -> web.Response:
+        self.refused.append((getattr(self, "_current", "?"), code))
+        return _error(code, msg, status)
+
+    def _order_status(self, o: dict) -> dict:
+        facts = self._order_json(o, o["created"])
+        facts.update(time=o["created"], updateTime=int(time.time() * 1000), isWorking=True)
+        facts["origQuoteOrderQty"] = "0.00000000"
+        return facts
+
+    async def _open_orders(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        _p, err = await self._signed(request)
+        if err is not None:
+            return err
+        return web.json_response([self._order_status(o) for o in self.open_orders()])
+
+    async def _query_order(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        p, err = await self._signed(request)
+        if err is not None:
+            return err
+        o = None
+        if "orderId" in p:
+            o = self._orders.get(int(p["orderId"]))
+        elif "origClientOrderId" in p:
+            o = next((x for x in self._orders.values() if x["cid"] == p["origClientOrderId"]), None)
+        if o is None:
+            return self._refuse(-2013, "Order does not exist.")
+        return web.json_response(self._order_status(o))
+
+    async def _all_orders(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        p, err = await self._signed(request)
+        if err is not None:
+            return err
+        start = int(p.get("startTime", 0))
+        limit = int(p.get("limit", 500))
+        rows = [self._order_status(o) for o in self._orders.values() if o["created"] >= start]
+        return web.json_response(rows[:limit])
+
+    async def _my_trades_rest(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        p, err = await self._signed(request)
+        if err is not None:
+            return err
+        start = int(p.get("startTime", 0))
+        end = int(p.get("endTime", 1 << 62))
+        from_id = int(p.get("fromId", 0))
+        limit = int(p.get("limit", 500))
+        rows = [t for t in self._my_trades if start <= t["time"] <= end and t["id"] >= from_id]
+        return web.json_response(rows[:limit])
 
     async def _account(self, request: web.Request) -> web.Response:
         bad = self._fault(request)
@@ -552,7 +703,9 @@ class BinanceLoopback:
             self._ws_all.discard(ws)
         return ws
 
-    async def _ws_api(self, request: web.Request) -> web.WebSocketResponse:
+    async def _ws_api(self, request: web.Request) -> web.StreamResponse:
+        if self.user_stream_down:
+            return web.Response(status=503, text="user data stream unavailable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self._ws_all.add(ws)
@@ -583,6 +736,7 @@ class BinanceLoopback:
                         continue
                     self.signatures_checked += 1
                     self._user.append(ws)
+                    self.user_subscribed_at.append(time.monotonic())
                     await ws.send_str(json.dumps({"id": rid, "status": 200, "result": {"subscriptionId": 0}}))
                 else:
                     await ws.send_str(

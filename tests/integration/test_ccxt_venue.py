@@ -203,6 +203,8 @@ async def test_insufficient_funds_and_invalid_orders_reach_the_oms_as_rejected(s
 async def test_a_429_is_a_rejection_and_a_5xx_is_retried(srv, run):
     k, m = run.kernel, run.market
     inst = m.instrument
+    # The REST faults are for the orders: let the reconciliation at start have its answers first.
+    await wait_for(lambda: run.live.reconciler.runs >= 1, 5, "the first reconciliation")
     srv.http_faults = [429]
     limited = k.buy(m, inst.ticks("64000.00"), inst.lots("0.01"))
     await wait_for(lambda: k.oms.order(limited).state == "rejected", 2, "the 429")
@@ -266,7 +268,7 @@ async def test_keys_never_reach_logs_rejections_exceptions_or_the_session_file(s
         oid = kernel.buy(m, m.instrument.ticks("64000.00"), m.instrument.lots("0.01"))
         await wait_for(lambda: kernel.oms.order(oid).state == "rejected", 2, "the auth failure")
         assert "auth" in kernel.oms.order(oid).reason
-        exc = r.live._venue_error(RuntimeError(f"boom {KEY} {SECRET}"), "test")
+        exc = r.live.venue_error(RuntimeError(f"boom {KEY} {SECRET}"), "test")
         await kernel.stop()
     finally:
         await bad.stop()
