@@ -1,6 +1,6 @@
 """A worked user strategy: one bid and one ask a few ticks behind the touch, inside a position limit.
 
-Run it from the config, in the TUI, headless, in replay or in a reference backtest alike:
+Run it from the config, the same in the TUI and headless (sim, paper or a live venue):
 
     [strategies.touch]
     class = "lobterm.examples.touch_quoter:TouchQuoter"
@@ -10,8 +10,8 @@ Run it from the config, in the TUI, headless, in replay or in a reference backte
     max_position_lots = 50       # no bid above +50, no ask below -50
     tolerance_ticks = 1          # requote when the wanted price moved further than this
 
-It starts paused like every strategy (`lobterm run --headless` resumes it; in the TUI the strategy
-panel's key does). Everything here goes through `ctx`: the kernel's books, position and clock, and
+It starts paused like every strategy (`lobterm run --headless` resumes it; in the TUI `U` starts and
+pauses the strategies of the ladder's market). Everything here goes through `ctx`: the kernel's books, position and clock, and
 order verbs that the OMS and pre-trade risk check, tagged with the strategy's name.
 """
 
@@ -53,6 +53,7 @@ class TouchQuoter(BaseStrategy):
         self._working: dict[int, int | None] = {BUY: None, SELL: None}  # side -> order id
         # After a refusal (risk, the venue) wait a second: re-sending at once would loop on the refusal.
         self._quiet_until = 0
+        self._requoting = False
 
     # ---- handlers ------------------------------------------------------------------------------
     def on_market_data(self, ev: MarketData) -> None:
@@ -92,8 +93,17 @@ class TouchQuoter(BaseStrategy):
 
     # ---- quoting -------------------------------------------------------------------------------
     def _requote(self) -> None:
-        if self.ctx.now() < self._quiet_until:
+        # A venue may answer an order within the call that sent it (the sim does): the book event of our
+        # own order must not requote before the order's id is stored, or the side is quoted twice.
+        if self._requoting or self.ctx.now() < self._quiet_until:
             return
+        self._requoting = True
+        try:
+            self._requote_now()
+        finally:
+            self._requoting = False
+
+    def _requote_now(self) -> None:
         book = self.ctx.book(self.venue, self.symbol)
         bid, ask = book.best_bid_price(), book.best_ask_price()
         if bid is None or ask is None or bid >= ask:

@@ -2,8 +2,9 @@
 
 A desk writes its own strategy as a class with the `Strategy` methods and names it in the config
 (`[strategies.NAME] class = "package.module:Class"`, plus its parameters). The kernel builds it with
-`Class(ctx, **params)` and runs it unchanged in the TUI, headless, in replay and in the reference
-backtest: the same events in the same order, the same clock, the same risk-checked order verbs. The
+`Class(ctx, **params)` and runs it unchanged in the TUI and headless, on the sim, the paper desk or a
+live venue: the same events in the same order, the same clock, the same risk-checked order verbs.
+(Replay and backtests run the built-in market maker only, not user strategies, yet.) The
 market maker and the hedger are the two built-in strategies; they implement the same protocol.
 
 A strategy starts paused: `resume()` lets it trade. The kernel calls `on_market_data` for every book

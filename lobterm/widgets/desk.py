@@ -71,6 +71,13 @@ class TradingDesk(Horizontal):
             "m", "toggle_market_maker", "MM on/off", id="mm_toggle", tooltip="Market maker: start / pause"
         ),
         Binding(
+            "U",
+            "toggle_strategies",
+            "Strategies on/off",
+            id="strategies_toggle",
+            tooltip="Your [strategies.NAME] on this market: start / pause",
+        ),
+        Binding(
             "e",
             "edit_market_maker",
             "MM edit",
@@ -282,6 +289,34 @@ class TradingDesk(Horizontal):
                 self.notify(problem, severity="error", timeout=5)
             else:
                 self.notify("Market maker quoting.", timeout=3)
+        self.pull()
+
+    # ---- the user's strategies ([strategies.NAME]) ---------------------------------------------
+    def action_toggle_strategies(self) -> None:
+        """Pause every user strategy on this market if one runs, else start them all (a market maker and
+        the hedger have their own keys)."""
+        k = self.kernel
+        builtin = {mm.name for mm in k.market_makers} | ({k.hedger.name} if k.hedger is not None else set())
+        mine = [s for s in k.strategies_on(self.market) if s.name not in builtin]
+        if not mine:
+            self.notify(
+                "No strategy of yours on this market: add a [strategies.NAME] section to the config.",
+                severity="warning",
+                timeout=4,
+            )
+            return
+        running = [s for s in mine if s.state == RUNNING]
+        if running:
+            for s in running:
+                k.pause_strategy(s.name, source="key")
+            names = ", ".join(s.name for s in running)
+            self.notify(f"Paused {names}; its orders are being cancelled.", timeout=3)
+        else:
+            problems = [p for s in mine if (p := k.resume_strategy(s.name, source="key"))]
+            if problems:
+                self.notify("; ".join(problems), severity="error", timeout=5)
+            else:
+                self.notify(f"Running {', '.join(s.name for s in mine)}.", timeout=3)
         self.pull()
 
     def action_nudge(self, what: str, direction: int) -> None:
