@@ -11,7 +11,6 @@ the workload's `final_state` on every pass; a wrong book raises instead of print
 
 from __future__ import annotations
 
-import argparse
 import gc
 import time
 
@@ -99,13 +98,3 @@ def run(n: int = 200_000, seed: int = 42, repeats: int = 5, track_levels: bool =
         "final_state_ok": True,
         "latency": kinds,
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python benchmarks/engine_bench.py [--json]`: the `lobterm bench engine` table (matching book and
-    L2 book)."""
-    from lobterm.bench.report import run_bench
-
-    ap = argparse.ArgumentParser(description="The engine benchmarks: the matching book and the L2 book.")
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    return run_bench("engine", as_json=ap.parse_args(argv).json)

@@ -56,8 +56,7 @@ from lobterm.engine.events import (
 from lobterm.engine.instrument import FEE_SCALE, MAX_UNITS
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
+    from lobterm.engine.ports import Bus, Clock
 
 __all__ = [
     "Hedger",

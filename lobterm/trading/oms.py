@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING
@@ -56,10 +56,8 @@ from lobterm.engine.events import (
 )
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
+    from lobterm.engine.ports import Bus, Clock, OrderRoute
     from lobterm.trading.risk import RiskManager
-    from lobterm.venues.base import Venue
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +139,7 @@ class OrderManager:
 
     def __init__(
         self,
-        venues: dict[str, Venue],
+        venues: Mapping[str, OrderRoute],
         bus: Bus | None = None,
         clock: Clock | None = None,
         risk: RiskManager | None = None,

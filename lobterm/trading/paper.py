@@ -98,8 +98,7 @@ from lobterm.engine.instrument import Instrument, fee_units
 from lobterm.engine.l2book import L2Book, L2BookError
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
+    from lobterm.engine.ports import Bus, Clock
 
 __all__ = [
     "CONSERVATIVE",

@@ -62,9 +62,8 @@ from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, BookDelta, BookS
 from lobterm.engine.instrument import MAX_UNITS, to_decimal
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
     from lobterm.engine.instrument import Instrument
+    from lobterm.engine.ports import Bus, Clock
     from lobterm.trading.oms import OrderManager, WorkingOrder
 
 log = logging.getLogger(__name__)

@@ -39,9 +39,9 @@ from lobterm.engine.events import (
 )
 
 if TYPE_CHECKING:
-    from lobterm.clock import Clock
     from lobterm.engine.instrument import Instrument
     from lobterm.engine.l2book import L2Book
+    from lobterm.engine.ports import Clock
     from lobterm.trading.oms import OrderManager, WorkingOrder
 
 __all__ = [

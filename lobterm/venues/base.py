@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from lobterm.engine.events import LIMIT, STP_CANCEL_RESTING
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
     from lobterm.engine.instrument import Instrument
+    from lobterm.engine.ports import Bus, Clock
 
 from lobterm.engine.events import OUR_OWNER  # noqa: F401 - re-exported for venue authors
 

@@ -58,9 +58,8 @@ from lobterm.trading.paper import PaperConfig, PaperDesk
 from lobterm.venues.base import stop_task
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
     from lobterm.engine.instrument import Instrument
+    from lobterm.engine.ports import Bus, Clock
     from lobterm.trading.oms import OrderManager
 
 __all__ = ["PAPER_ID_BASE", "RECORDED_TAG", "OwnRestingBook", "ReplayVenue", "adopt_recorded_order"]

@@ -27,7 +27,7 @@ import math
 import random
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lobterm.engine.errors import ParameterError
 from lobterm.engine.events import (
@@ -53,8 +53,7 @@ from lobterm.engine.matching import MatchingBook
 from lobterm.venues.base import stop_task
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
+    from lobterm.engine.ports import Bus, Clock, SteppedClock
 
 LP_OWNER = 2
 TAKER_OWNER = 3
@@ -289,7 +288,7 @@ class SimVenue:
             # advance_to, not advance: several venues stepping in lock-step share one virtual clock.
             if self._sim_start_ns is None:
                 self._sim_start_ns = self._clock.now()
-            self._clock.advance_to(self._sim_start_ns + round(self.steps * dt * 1e9))
+            cast("SteppedClock", self._clock).advance_to(self._sim_start_ns + round(self.steps * dt * 1e9))
         book.now = self._clock.now()
 
         # Regime and fair price.

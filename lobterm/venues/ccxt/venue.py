@@ -31,8 +31,7 @@ from lobterm.venues.resilience import StreamWatchdog, scrub
 from lobterm.venues.settings import VenueConfig
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
+    from lobterm.engine.ports import Bus, Clock
 
 __all__ = ["CcxtVenue", "SHUTDOWN_CANCEL_S"]
 
