@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--symbol", action="append", metavar="SYMBOL", help="symbol(s) for --venue, e.g. BTC/USDT")
     p.add_argument(
+        "--log",
+        metavar="FILE",
+        help="the log file (default $XDG_STATE_HOME/lobterm/lobterm.log; rotated at 10 MB, 5 kept)",
+    )
+    p.add_argument(
         "--no-record",
         action="store_true",
         help="do not record this session (recording is on by default, to sessions_dir)",
@@ -191,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"lobterm: configuration error: {exc}", file=sys.stderr)
         return 2
+
+    from lobterm.logs import setup_logging
+
+    problem = setup_logging(
+        args.log, stderr=args.command not in (None, "run") or bool(getattr(args, "headless", False))
+    )
+    if problem:
+        print(f"lobterm: {problem} (logging off)", file=sys.stderr)
 
     if args.command == "run":
         if not args.headless:

@@ -21,3 +21,17 @@ def _sessions_outside_the_repo():
     else:
         os.environ["LOBTERM_SESSIONS_DIR"] = old
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _logs_outside_the_home():
+    """The CLI's log file (lobterm/logs.py) goes under XDG_STATE_HOME: a temporary one for the tests."""
+    path = tempfile.mkdtemp(prefix="lobterm-test-state-")
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = path
+    yield path
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
+    shutil.rmtree(path, ignore_errors=True)

@@ -260,3 +260,8 @@ class SecretsFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = scrub(record.stack_info, self.secrets)
         return True
+
+
+#: The process's one secrets filter: each venue adds its key, secret and password; the venue loggers and
+#: the log file's handlers (lobterm/logs.py) scrub every record with it.
+SECRETS = SecretsFilter()

@@ -15,12 +15,11 @@ from typing import Any
 
 import ccxt
 
-from lobterm.venues.resilience import SecretsFilter, scrub
+from lobterm.venues.resilience import SECRETS, scrub
 
 __all__ = ["VenueError", "classify_error", "log", "SECRETS", "NoiseHandler", "is_ccxt_noise"]
 
 log = logging.getLogger("lobterm.venues")
-SECRETS = SecretsFilter()
 log.addFilter(SECRETS)
 logging.getLogger("ccxt").setLevel(logging.INFO)
 for _name in ("ccxt", "ccxt.base.exchange", "ccxt.async_support.base.exchange"):
