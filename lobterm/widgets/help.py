@@ -205,14 +205,14 @@ class ConfirmQuitScreen(ModalScreen[str | None]):
             parts.append((f"{self.working} order{s} of ours working.", "bold $warning"))
         if self.positions:
             parts.append(("\n" if parts else "") + "Open position: " + ", ".join(self.positions))
-        parts.append("\n\nCancel everything and quit?   ")
+        parts.append("\n\nCancel everything and quit?\n")
         return Content.assemble(*parts)
 
     def compose(self) -> ComposeResult:
-        keys: list[str | tuple[str, str]] = [("y", "bold $accent"), " cancel all and quit   "]
+        keys: list[str | tuple[str, str]] = ["\n  ", ("y", "bold $accent"), "  cancel all and quit"]
         if self.positions:
-            keys += [("f", "bold $accent"), " flatten and quit   "]
-        keys += [("n", "bold $accent"), " stay"]
+            keys += ["\n  ", ("f", "bold $accent"), "  flatten, then quit"]
+        keys += ["\n  ", ("n", "bold $accent"), "  stay"]
         yield Static(Content.assemble(self.body(), *keys), id="confirm-text")
 
     def action_answer(self, choice: str) -> None:
