@@ -105,7 +105,13 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         dest="mm_config",
         metavar="FILE",
-        help="a TOML file whose [mm] section changes the recorded market maker parameters",
+        help="a TOML file whose [mm] section changes the recorded market maker parameters and whose "
+        "[strategies.NAME] sections run beside it (on the reference path)",
+    )
+    backtest.add_argument(
+        "--no-mm",
+        action="store_true",
+        help="no market maker: only the --config file's [strategies.NAME] trade",
     )
     backtest.add_argument(
         "--latency-ms",

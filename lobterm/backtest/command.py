@@ -78,12 +78,22 @@ def backtest_command(args: Any) -> int:
         print("lobterm: --path adds the inventory path to the --json output: add --json", file=sys.stderr)
         return 2
     overrides = None
+    strategies: dict[str, dict[str, Any]] = {}
     if args.mm_config:
         try:
-            overrides = load(args.mm_config, use_defaults=False).mm
+            file_config = load(args.mm_config, use_defaults=False)
         except ConfigError as exc:
             print(f"lobterm: configuration error: {exc}", file=sys.stderr)
             return 2
+        overrides = file_config.mm
+        strategies = dict(file_config.strategies)
+    no_mm = bool(getattr(args, "no_mm", False))
+    if no_mm and not strategies:
+        print(
+            "lobterm: --no-mm leaves nothing to trade: give a --config with [strategies.NAME]",
+            file=sys.stderr,
+        )
+        return 2
     bar = None
     try:
         with SessionReader(args.file) as reader:
@@ -94,11 +104,24 @@ def backtest_command(args: Any) -> int:
             bar = ProgressBar(total)
         progress = None if bar is None else (lambda done, _total: bar.update(done))
         result = None
-        if getattr(args, "engine", None) != "reference":
+        if strategies or no_mm:
+            if getattr(args, "engine", None) == "fast":
+                print(
+                    "lobterm: the fast path runs the market maker only: running the reference path "
+                    "for [strategies.NAME]",
+                    file=sys.stderr,
+                )
+        elif getattr(args, "engine", None) != "reference":
             result = _try_fast(args.file, params, source, args.latency_ms, progress)
         if result is None:
             result = run_backtest(
-                args.file, params, params_source=source, latency_ms=args.latency_ms, progress=progress
+                args.file,
+                params,
+                params_source=source,
+                latency_ms=args.latency_ms,
+                progress=progress,
+                strategies=strategies,
+                market_maker=not no_mm,
             )
     except SessionError as exc:
         print(f"lobterm: cannot backtest {exc}", file=sys.stderr)

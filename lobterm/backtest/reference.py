@@ -22,12 +22,12 @@ parameters does not reproduce the recorded fills exactly (see tests/integration/
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 from fractions import Fraction
 from typing import Any
 
-from lobterm.assemble import kernel_for
+from lobterm.assemble import kernel_for, load_strategy
 from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
 from lobterm.clock import VirtualClock
 from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
@@ -138,10 +138,13 @@ def run_backtest(
     paper: PaperConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
     symbol: str | None = None,
+    strategies: Mapping[str, Mapping[str, Any]] | None = None,
+    market_maker: bool = True,
 ) -> BacktestResult:
     """Rerun the market maker over the session at `path` (see the module docstring). `params`: a
     QuoteParams (None: the recorded ones, else the defaults). `progress(done, total)` is called every
-    few thousand events."""
+    few thousand events. `strategies`: user strategies (`[strategies.NAME]` specs) run beside it, on the
+    same paper venue, started at once; `market_maker=False` runs them alone."""
     with SessionReader(path) as reader:
         first_ts, last_ts = reader.time_range()
         if first_ts is None:
@@ -165,8 +168,14 @@ def run_backtest(
                 raise SessionError(path, f"the session has no market {symbol!r}")
             market = found[0]
         tracker = _Tracker(kernel, market, first_ts)
-        mm = kernel.add_market_maker(params, market)
-        mm.resume()
+        mm = kernel.add_market_maker(params, market) if market_maker else None
+        if mm is not None:
+            mm.resume()
+        for name, spec in (strategies or {}).items():
+            kernel.add_strategy(load_strategy(kernel, name, dict(spec), market))
+            problem = kernel.resume_strategy(name, source="backtest")
+            if problem:
+                raise ValueError(problem)
         by_name = {v.name: v for v in venues}
         t0 = time.perf_counter()
         n = 0
@@ -214,9 +223,9 @@ def run_backtest(
         wall_seconds=wall,
         events_per_s=n / max(wall, 1e-9),
         replay_seconds=(last_ts - first_ts) / 1e9,
-        quotes_sent=mm.quotes_sent,
-        amends_sent=mm.amends_sent,
-        cancels_sent=mm.cancels_sent,
+        quotes_sent=0 if mm is None else mm.quotes_sent,
+        amends_sent=0 if mm is None else mm.amends_sent,
+        cancels_sent=0 if mm is None else mm.cancels_sent,
         fills=pos.fills,
         fills_by_rule=dict(desk.fills_by_rule),
         buy_volume=f"{fmt(pos.bought)} {inst.base}",

@@ -222,3 +222,25 @@ def test_the_example_strategy_never_has_more_than_one_order_a_side() -> None:
             most[side] = max(most[side], n)
     assert most == {BUY: 1, SELL: 1}
     assert k.strategies["touch"].fills > 0
+
+
+def test_the_example_strategy_runs_in_a_reference_backtest(tmp_path) -> None:
+    from lobterm.backtest.reference import run_backtest
+    from lobterm.cli import main
+
+    summary = run_headless(config(), 120.0, market_maker=False, record_to=tmp_path)
+    session = summary.session
+    alone = run_backtest(session, strategies={"touch": TOUCH}, market_maker=False)
+    assert alone.fills > 0 and alone.quotes_sent == 0, "the strategy traded, no market maker"
+    both = run_backtest(session, strategies={"touch": TOUCH})
+    mm_only = run_backtest(session)
+    assert both.fills > 0 and mm_only.fills > 0 and both.fills != mm_only.fills, "the strategy traded too"
+    # The same from the command line, with the strategy named in a config file.
+    cfg = tmp_path / "touch.toml"
+    cfg.write_text(
+        '[strategies.touch]\nclass = "lobterm.examples.touch_quoter:TouchQuoter"\noffset_ticks = 2\nsize_lots = 3\n'
+    )
+    assert main(["backtest", session, "--config", str(cfg), "--no-mm", "--json", "--no-progress"]) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[strategies.x]\nclass = "no.such:X"\n')
+    assert main(["backtest", session, "--config", str(bad), "--no-progress"]) == 2
