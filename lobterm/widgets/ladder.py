@@ -6,10 +6,13 @@ versions with what was drawn and, if they changed, recomputes the key of every v
 ints and flags, cheap to compare), refreshes only the lines whose key changed and rebuilds their
 strips lazily when Textual asks for them.
 
-The price axis is static: the top row's price stays put as the market moves, so the row under the
-trader's cursor keeps its price. `recenter` puts the inside market in the middle; moving the cursor
-past an edge shifts the axis just enough to keep the cursor on screen. When the inside market has
-left the window, the title line says so instead of moving the rows.
+The cursor is a price: it changes only by the trader's keys (arrows, pages, Home, the recenter key, a
+move of our order), never by the market. The price axis is static: the top row's price stays put as the
+market moves. When the inside market comes within `edge_rows` of an edge, auto-recenter shifts the axis
+to bring it back to the middle, but only as far as keeps the cursor's price on screen (at worst on the
+first or last row): the cursor's row moves, its price does not. If the market has run further than that,
+the axis waits and the title line says "▲ market above" (the recenter key, or Home, brings the cursor
+back to the market). Moving the cursor past an edge shifts the axis just enough to keep it on screen.
 
 Columns: our bids | bids (others' size, with a depth bar) | price | mid mark | asks | our asks | last
 traded size | volume at price. Our size shows our order count and, where the venue can tell, the lots
@@ -462,9 +465,10 @@ class PriceLadder(Widget, can_focus=True):
         elif self.auto_recenter and versions != self._drawn_versions:
             visible = self._market_visible()
             if not visible and self._market_was_visible:
-                self._place_axis()
-                self.auto_recenters += 1
-                visible = True
+                top = self.top_price
+                self._place_axis(keep_cursor=True)
+                self.auto_recenters += self.top_price != top
+                visible = self._market_visible()  # False: the cursor's price held the axis back; wait
             self._market_was_visible = visible
         self._drawn_versions = versions
         self._dirty = False
@@ -484,14 +488,22 @@ class PriceLadder(Widget, can_focus=True):
         self.lines_refreshed += len(changed)
         return len(changed)
 
-    def _place_axis(self) -> bool:
-        """Put the inside market (or the last trade) in the middle; False when there is none yet."""
+    def _place_axis(self, *, keep_cursor: bool = False) -> bool:
+        """Put the inside market (or the last trade) in the middle; False when there is none yet.
+
+        `keep_cursor` (auto-recenter, which no key asked for): the cursor keeps its price, so the axis moves
+        only as far as keeps that price on screen (at worst on the first or last row). Otherwise (the first
+        axis, the trader's recenter key) a cursor that would leave the window goes to the inside market."""
         center = self._inside_price()
         if center is None or self.price_rows == 0:
             return False
         tpr = self.ticks_per_row
         center -= center % tpr
-        self.top_price = center + (self.price_rows // 2) * tpr
+        top = center + (self.price_rows // 2) * tpr
+        if keep_cursor and self.cursor_price is not None:
+            cursor_row = self.cursor_price - self.cursor_price % tpr
+            top = min(max(top, cursor_row), cursor_row + (self.price_rows - 1) * tpr)
+        self.top_price = top
         if self.cursor_price is None or self.row_of(self.cursor_price) is None:
             self.cursor_price = center
         self._fit_price_column()
