@@ -114,6 +114,7 @@ class StatusBar(Static):
             k.risk.killed,
             recording,
             self.replay_time,
+            None if k.metrics is None else k.metrics.port_taken,
         )
         if key == self._shown:
             return False
@@ -195,6 +196,9 @@ class StatusBar(Static):
             ]
         if recording is not None:
             parts += [_SEP, ("● REC ", "bold $error"), (recording, "$foreground-muted")]
+        metrics = k.metrics
+        if metrics is not None and metrics.port_taken is not None and metrics.address is not None:
+            parts += [_SEP, "metrics ", (f":{metrics.address[1]}", "bold $warning")]
         if near:
             parts += [_SEP, ("near limit: ", "bold $warning"), ("; ".join(near), "$warning")]
         if self.last_reject:
