@@ -122,6 +122,7 @@ class StatusBar(Static):
             self.replay_time,
             None if k.metrics is None else k.metrics.port_taken,
             pnl,
+            tuple(sorted(k.position_mismatches.items())),
         )
         if key == self._shown:
             return False
@@ -143,6 +144,11 @@ class StatusBar(Static):
         parts: list[str | tuple[str, str]] = []
         if k.risk.killed:
             parts += [(" KILL SWITCH ON ", "bold reverse $error"), " "]
+        for (venue, asset), (ours, theirs) in sorted(k.position_mismatches.items()):
+            parts += [
+                (f" POSITION MISMATCH {venue} {asset}: ours {ours}, venue {theirs} ", "bold reverse $error"),
+                " ",
+            ]
         for (venue, state), lat in zip(health, latencies, strict=False):
             mode = getattr(k.venues[venue], "mode", "?")
             parts += [
