@@ -273,7 +273,9 @@ class Metrics:
         log.info("metrics exporter listening on http://%s:%d/metrics", *self.address)
         if self.port_taken is not None:
             log.warning(
-                "metrics port %d is in use: exporting on %d instead", self.port_taken, self.address[1]
+                "metrics port %d is in use: exporting on %d instead",
+                self.port_taken,
+                server.server_address[1],
             )
         return self.address
 

@@ -237,11 +237,11 @@ class ConfirmOrderScreen(ConfirmScreen):
         self.summary = summary
         self.threshold = threshold
         self.note = note
-        self.title = title
+        self.heading = title
 
     def body(self) -> Content:
         return Content.assemble(
-            (self.title, "bold $warning"),
+            (self.heading, "bold $warning"),
             f" (above {self.threshold})\n\n",
             (self.summary, "bold"),
             ("\n" + self.note, "bold $error") if self.note else "",
