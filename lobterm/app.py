@@ -93,6 +93,15 @@ class LobtermApp(App[None]):
 
             for problem in await start_services(self.kernel, self.config):
                 self.notify(problem, title="Services", severity="warning", timeout=15, markup=False)
+            metrics = self.kernel.metrics
+            if metrics is not None and metrics.port_taken is not None and metrics.address is not None:
+                # Brief: the status bar keeps saying it (a toast must not cover the status bar for long).
+                self.notify(
+                    f"Metrics port {metrics.port_taken} is in use: exporting on {metrics.address[1]}.",
+                    title="Metrics",
+                    timeout=2,
+                    markup=False,
+                )
         hz = self.config.ui.refresh_hz
         if not 1 <= hz <= 60:
             self.notify(f"ui.refresh_hz {hz} is outside 1..60; using 25.", severity="warning")

@@ -1036,4 +1036,22 @@ def effective_toml(cfg: Config) -> str:
         table.pop("name", None)
     tree["risk"], notes = _risk_tree(cfg)
     tree["hedge"] = {"enabled": tree["hedge"].pop("enabled"), **tree["hedge"]}  # on or off first
-    return head + to_toml(redact(tree), notes={f"risk.{k}": v for k, v in notes.items()})
+    all_notes = {f"risk.{k}": v for k, v in notes.items()}
+    m = cfg.metrics
+    if m.enabled and m.port and not port_is_free(m.host, m.port):
+        all_notes["metrics.port"] = (
+            "in use now: lobterm would export on a free port (the status bar shows it)"
+        )
+    return head + to_toml(redact(tree), notes=all_notes)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a TCP listener could bind `host:port` now (a second lobterm on the host holds 9464)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.bind((host, port))
+    except OSError:
+        return False
+    return True

@@ -43,6 +43,7 @@ from lobterm.engine.events import (
     Cancelled,
     Done,
     Fill,
+    PositionMismatch,
     Rejected,
     Trade,
     VenueStatus,
@@ -190,6 +191,9 @@ class Kernel:
         )
         self.oms = OrderManager(self.venues, self.bus, self.clock, self.risk)
         self.gaps = 0
+        #: (venue, asset) -> (ours, the venue's), exact decimal strings: what a keyed venue's reconciler found
+        #: different and has not yet found equal again (the status bar shows it in red).
+        self.position_mismatches: dict[tuple[str, str], tuple[str, str]] = {}
         self._started = False
         self.timer_interval_s = timer_interval_s
         self._timer_task: asyncio.Task[None] | None = None
@@ -217,6 +221,7 @@ class Kernel:
         bus.subscribe(BookDelta, self._on_delta)
         bus.subscribe(Trade, self._on_trade)
         bus.subscribe(VenueStatus, self._on_status)
+        bus.subscribe(PositionMismatch, self._on_position_mismatch)
         bus.subscribe(ORDER_EVENTS, self._on_order_event)
         bus.subscribe(Fill, self.inventory.on_fill)
         for v in venues:
@@ -694,6 +699,13 @@ class Kernel:
         self.note(source, action, {"market": f"{market.venue}:{market.symbol}", **detail})
 
     # ---- event handlers ------------------------------------------------------------------------
+    def _on_position_mismatch(self, ev: PositionMismatch) -> None:
+        key = (ev.venue, ev.asset)
+        if ev.ours == ev.venue_has:
+            self.position_mismatches.pop(key, None)
+        else:
+            self.position_mismatches[key] = (ev.ours, ev.venue_has)
+
     def _on_snapshot(self, ev: BookSnapshot) -> None:
         m = self.markets.get((ev.venue, ev.symbol))
         if m is not None:

@@ -22,6 +22,7 @@ Latencies:
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 import threading
@@ -227,6 +228,8 @@ class Metrics:
         self.registry.register(_Collector(self))
         self.server: Any = None
         self.address: tuple[str, int] | None = None
+        #: The configured port when it was taken and the exporter listens on a free one instead.
+        self.port_taken: int | None = None
         self._lag_task: asyncio.Task | None = None
         self._subscribed = False
 
@@ -247,16 +250,33 @@ class Metrics:
             self.start_exporter()
 
     def start_exporter(self) -> tuple[str, int]:
+        """Listen on the configured address; if its port is taken (a second lobterm on the host), on a free
+        port instead (`port_taken` says which was wanted): a busy port must not cost the metrics."""
         host, port = self.config.host, self.config.port
         try:
             server, _thread = start_http_server(port, host, registry=self.registry)
         except OSError as exc:
-            raise MetricsError(
-                f"metrics exporter cannot listen on {host}:{port}: {exc.strerror or exc}"
-            ) from None
+            if exc.errno != errno.EADDRINUSE or port == 0:
+                raise MetricsError(
+                    f"metrics exporter cannot listen on {host}:{port}: {exc.strerror or exc}"
+                ) from None
+            try:
+                server, _thread = start_http_server(0, host, registry=self.registry)
+            except OSError as again:
+                raise MetricsError(
+                    f"metrics exporter cannot listen on {host}:{port} (in use) nor on a free port: "
+                    f"{again.strerror or again}"
+                ) from None
+            self.port_taken = port
         self.server = server
         self.address = server.server_address[:2]
         log.info("metrics exporter listening on http://%s:%d/metrics", *self.address)
+        if self.port_taken is not None:
+            log.warning(
+                "metrics port %d is in use: exporting on %d instead",
+                self.port_taken,
+                server.server_address[1],
+            )
         return self.address
 
     def stop(self) -> None:

@@ -187,7 +187,10 @@ def describe_services(kernel: Kernel) -> list[str]:
     lines = []
     metrics = kernel.metrics
     if metrics is not None and metrics.address is not None:
-        lines.append(f"metrics: http://{metrics.address[0]}:{metrics.address[1]}/metrics")
+        lines.append(
+            f"metrics: http://{metrics.address[0]}:{metrics.address[1]}/metrics"
+            + (f" (port {metrics.port_taken} was in use)" if metrics.port_taken is not None else "")
+        )
     feed = kernel.feed
     if feed is not None and feed.address is not None:
         lines.append(

@@ -167,6 +167,7 @@ class TradingDesk(Horizontal):
                 qty_presets=ui.qty_presets,
                 auto_recenter=ui.auto_recenter,
                 flash_s=flash_s,
+                confirm_above_qty=ui.confirm_above_qty,
                 id=f"ladder-{n}",
             )
             for n, m in enumerate(kernel.markets.values())
@@ -228,6 +229,9 @@ class TradingDesk(Horizontal):
 
     def action_next_ladder(self, step: int) -> None:
         if len(self.ladders) < 2:
+            self.notify(
+                "One ladder only: configure a hedge market or more venues for Tab to move between.", timeout=3
+            )
             return
         i = (self.ladders.index(self.current) + step) % len(self.ladders)
         self.ladders[i].focus()
@@ -370,7 +374,8 @@ class TradingDesk(Horizontal):
                 self.notify(describe_changes(changes, inst), title="Market maker", timeout=4)
                 self.pull()
 
-        self.app.push_screen(MarketMakerEditor(mm, note=self.kernel.note), applied)
+        limit = self.kernel.risk.limits_for(*self.market.key).max_position_lots
+        self.app.push_screen(MarketMakerEditor(mm, note=self.kernel.note, max_position_lots=limit), applied)
 
     # ---- recording ----------------------------------------------------------------------------
     async def action_toggle_recording(self) -> None:

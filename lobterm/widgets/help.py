@@ -1,9 +1,10 @@
-"""Small modal screens: the key help (every binding with its current key) and the quit confirmation."""
+"""Small modal screens: the key help (every binding with its current key), the order confirmation (keys,
+clicks and the ticket above `ui.confirm_above_qty`) and the quit confirmation."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,7 +13,21 @@ from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-__all__ = ["ConfirmQuitScreen", "ConfirmScreen", "HelpScreen", "check_keymap", "key_help"]
+from lobterm.engine.events import BUY
+
+if TYPE_CHECKING:
+    from lobterm.kernel import Market
+
+__all__ = [
+    "ConfirmOrderScreen",
+    "ConfirmQuitScreen",
+    "ConfirmScreen",
+    "HelpScreen",
+    "check_keymap",
+    "describe_order",
+    "key_help",
+    "marketable_note",
+]
 
 
 def check_keymap(
@@ -174,6 +189,64 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+def describe_order(market: Market, side: int, price: int, lots: int, kind: str = "limit") -> str:
+    """One line naming side, size, price, type and market, e.g. "Sell 1.000 BTC @ 65000.0 limit on sim
+    BTC-USDT (value 65000.000 USDT)"; a market order (price 0) has no price."""
+    inst = market.instrument
+    what = f"{'Buy' if side == BUY else 'Sell'} {inst.format_size(lots)} {inst.base}".rstrip()
+    where = f"on {market.venue} {market.symbol}"
+    if not price:
+        return f"{what} at market {where}"
+    value = inst.notional(price * lots)
+    return f"{what} @ {inst.format_price(price)} {kind} {where} (value {value} {inst.quote})".replace(
+        "  ", " "
+    )
+
+
+def marketable_note(market: Market, side: int, price: int) -> str:
+    """ "" for an order that would rest; else what it crosses ("crosses the best ask 65000.1: fills at once
+    as a taker"). A market order (price 0) always takes."""
+    inst = market.instrument
+    u = market.unified
+    best = u.best_ask() if side == BUY else u.best_bid()
+    name = "best ask" if side == BUY else "best bid"
+    if not price:
+        return "Marketable: a market order takes liquidity at once."
+    if best is not None and (price >= best[0] if side == BUY else price <= best[0]):
+        return f"Marketable: crosses the {name} {inst.format_price(best[0])}, fills at once as a taker."
+    return ""
+
+
+class ConfirmOrderScreen(ConfirmScreen):
+    """An order above `ui.confirm_above_qty` (from a ladder key, a click or the ticket), named in full
+    before it goes: `y` sends it, `n` or escape does not. The order is fixed when the question is asked
+    (the price the trader saw), not recomputed when it is answered."""
+
+    DEFAULT_CSS = """
+    ConfirmOrderScreen > Static { width: 76; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Send"),
+        Binding("n,escape", "answer(False)", "Do not send"),
+    ]
+
+    def __init__(self, summary: str, threshold: str, *, note: str = "", title: str = "Large order") -> None:
+        super().__init__()
+        self.summary = summary
+        self.threshold = threshold
+        self.note = note
+        self.heading = title
+
+    def body(self) -> Content:
+        return Content.assemble(
+            (self.heading, "bold $warning"),
+            f" (above {self.threshold})\n\n",
+            (self.summary, "bold"),
+            ("\n" + self.note, "bold $error") if self.note else "",
+            "\n\nSend it?   ",
+        )
 
 
 class ConfirmQuitScreen(ModalScreen[str | None]):

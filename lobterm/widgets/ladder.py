@@ -6,10 +6,13 @@ versions with what was drawn and, if they changed, recomputes the key of every v
 ints and flags, cheap to compare), refreshes only the lines whose key changed and rebuilds their
 strips lazily when Textual asks for them.
 
-The price axis is static: the top row's price stays put as the market moves, so the row under the
-trader's cursor keeps its price. `recenter` puts the inside market in the middle; moving the cursor
-past an edge shifts the axis just enough to keep the cursor on screen. When the inside market has
-left the window, the title line says so instead of moving the rows.
+The cursor is a price: it changes only by the trader's keys (arrows, pages, Home, the recenter key, a
+move of our order), never by the market. The price axis is static: the top row's price stays put as the
+market moves. When the inside market comes within `edge_rows` of an edge, auto-recenter shifts the axis
+to bring it back to the middle, but only as far as keeps the cursor's price on screen (at worst on the
+first or last row): the cursor's row moves, its price does not. If the market has run further than that,
+the axis waits and the title line says "▲ market above" (the recenter key, or Home, brings the cursor
+back to the market). Moving the cursor past an edge shifts the axis just enough to keep it on screen.
 
 Columns: our bids | bids (others' size, with a depth bar) | price | mid mark | asks | our asks | last
 traded size | volume at price. Our size shows our order count and, where the venue can tell, the lots
@@ -39,6 +42,7 @@ from textual.widget import Widget
 
 from lobterm.engine.events import BUY, SELL
 from lobterm.engine.instrument import InstrumentError
+from lobterm.widgets.help import ConfirmOrderScreen, describe_order, marketable_note
 
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel, Market
@@ -335,6 +339,7 @@ class PriceLadder(Widget, can_focus=True):
         columns: tuple[Column, ...] = LADDER_COLUMNS,
         auto_recenter: bool = True,
         flash_s: float = 0.3,
+        confirm_above_qty: Decimal = Decimal(0),
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -344,6 +349,8 @@ class PriceLadder(Widget, can_focus=True):
         self.market = market
         self.default_qty = default_qty
         self.qty_presets = tuple(qty_presets)
+        #: Orders (and moves) larger than this ask first, naming side, size, price and market (0: never).
+        self.confirm_above_qty = confirm_above_qty
         self.ticks_per_row = ticks_per_row
         self._base_columns = columns  # every column, the price one fitted to the market's prices
         self.columns = columns  # what the width holds
@@ -458,9 +465,10 @@ class PriceLadder(Widget, can_focus=True):
         elif self.auto_recenter and versions != self._drawn_versions:
             visible = self._market_visible()
             if not visible and self._market_was_visible:
-                self._place_axis()
-                self.auto_recenters += 1
-                visible = True
+                top = self.top_price
+                self._place_axis(keep_cursor=True)
+                self.auto_recenters += self.top_price != top
+                visible = self._market_visible()  # False: the cursor's price held the axis back; wait
             self._market_was_visible = visible
         self._drawn_versions = versions
         self._dirty = False
@@ -480,14 +488,22 @@ class PriceLadder(Widget, can_focus=True):
         self.lines_refreshed += len(changed)
         return len(changed)
 
-    def _place_axis(self) -> bool:
-        """Put the inside market (or the last trade) in the middle; False when there is none yet."""
+    def _place_axis(self, *, keep_cursor: bool = False) -> bool:
+        """Put the inside market (or the last trade) in the middle; False when there is none yet.
+
+        `keep_cursor` (auto-recenter, which no key asked for): the cursor keeps its price, so the axis moves
+        only as far as keeps that price on screen (at worst on the first or last row). Otherwise (the first
+        axis, the trader's recenter key) a cursor that would leave the window goes to the inside market."""
         center = self._inside_price()
         if center is None or self.price_rows == 0:
             return False
         tpr = self.ticks_per_row
         center -= center % tpr
-        self.top_price = center + (self.price_rows // 2) * tpr
+        top = center + (self.price_rows // 2) * tpr
+        if keep_cursor and self.cursor_price is not None:
+            cursor_row = self.cursor_price - self.cursor_price % tpr
+            top = min(max(top, cursor_row), cursor_row + (self.price_rows - 1) * tpr)
+        self.top_price = top
         if self.cursor_price is None or self.row_of(self.cursor_price) is None:
             self.cursor_price = center
         self._fit_price_column()
@@ -989,6 +1005,9 @@ class PriceLadder(Widget, can_focus=True):
         return low if side == BUY else high
 
     def _send(self, side: int, price: int | None = None, action: str = "") -> int | None:
+        """Send the default quantity on `side` at `price` (the cursor's row price when None), as priced now:
+        the order the trader saw. Above `confirm_above_qty` it asks first and returns None; the answer
+        sends exactly the order named in the question."""
         price = self.row_price(side) if price is None else price
         if price is None:
             self.post_message(self.OrderRefused("no market data yet: no price to trade at"))
@@ -996,9 +1015,35 @@ class PriceLadder(Widget, can_focus=True):
         lots = self.order_lots()
         if lots is None:
             return None
+        if self._needs_confirmation(lots):
+            market = self.market
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.kernel.place(market, side, price, lots, source="key", action=action)
+                else:
+                    self.notify("Not sent.", timeout=2)
+                self.pull()
+
+            self.app.push_screen(
+                ConfirmOrderScreen(
+                    describe_order(market, side, price, lots),
+                    self._threshold_text(),
+                    note=marketable_note(market, side, price),
+                ),
+                answered,
+            )
+            return None
         oid = self.kernel.place(self.market, side, price, lots, source="key", action=action)
         self.pull()
         return oid
+
+    def _needs_confirmation(self, lots: int) -> bool:
+        limit = self.confirm_above_qty
+        return bool(limit) and self.market.instrument.size(lots) > limit
+
+    def _threshold_text(self) -> str:
+        return f"{self.confirm_above_qty} {self.market.instrument.base}".rstrip()
 
     def action_buy(self) -> None:
         self._send(BUY)
@@ -1051,13 +1096,46 @@ class PriceLadder(Widget, can_focus=True):
 
     def action_move_order(self, ticks: int) -> None:
         """Move our orders at the cursor `ticks` up or down (an amend: the venue may reset their priority);
-        the cursor follows them, so that the key can be pressed again."""
+        the cursor follows them, so that the key can be pressed again. Orders that together are larger than
+        `confirm_above_qty` ask first."""
         row = self._cursor_row()
-        moved = (
-            [] if row is None else self.kernel.move_orders(self.market, row[0], row[1], ticks, source="key")
+        live = [] if row is None else [o for o in self.kernel.orders_between(self.market, *row) if o.is_live]
+        if row is None or not live:
+            self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
+            self.pull()
+            return
+        lots = sum(o.leaves for o in live)
+        if not self._needs_confirmation(lots):
+            self._move(row, ticks)
+            return
+        market, inst = self.market, self.market.instrument
+        first = live[0]
+        n = len(live)
+        summary = (
+            f"Move {n} order{'s' if n != 1 else ''} ({inst.format_size(lots)} {inst.base}) from "
+            f"{inst.format_price(first.price)} to {inst.format_price(first.price + ticks)} "
+            f"on {market.venue} {market.symbol}"
         )
+        notes = {marketable_note(market, o.side, o.price + ticks) for o in live} - {""}
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._move(row, ticks)
+            else:
+                self.notify("Not moved.", timeout=2)
+                self.pull()
+
+        self.app.push_screen(
+            ConfirmOrderScreen(
+                summary, self._threshold_text(), note=" ".join(sorted(notes)), title="Large move"
+            ),
+            answered,
+        )
+
+    def _move(self, row: tuple[int, int], ticks: int) -> None:
+        moved = self.kernel.move_orders(self.market, row[0], row[1], ticks, source="key")
         if not moved:
-            if row is None or not self.kernel.orders_between(self.market, row[0], row[1]):
+            if not self.kernel.orders_between(self.market, row[0], row[1]):
                 self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
             self.pull()
             return

@@ -144,11 +144,18 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
     ]
 
     def __init__(
-        self, market_maker: MarketMaker, *, note: Callable[[str, str, Any], None] | None = None
+        self,
+        market_maker: MarketMaker,
+        *,
+        note: Callable[[str, str, Any], None] | None = None,
+        max_position_lots: int | None = None,
     ) -> None:
+        """`max_position_lots`: the risk limit on this market's position; a quote size above it is refused
+        (risk would refuse every such quote: the form says so instead)."""
         super().__init__()
         self.market_maker = market_maker
         self.note = note
+        self.max_position_lots = max_position_lots
         self.problems: dict[str, str] = {}
         self.applied: dict[str, Any] | None = None
 
@@ -205,6 +212,7 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
             try:
                 value = parse_field(f, text, inst)
                 replace(p, **{f.name: value}).validate()  # this field's own rule, against the current rest
+                self._check_against_risk(f, value)
             except ValueError as exc:  # QuoteParamError is one
                 problems[f.name] = _message(f, text, exc)
             else:
@@ -215,6 +223,19 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
             except QuoteParamError as exc:
                 problems[exc.name if exc.name in values else ""] = str(exc)
         return values, problems
+
+    def _check_against_risk(self, f: Field, value: Any) -> None:
+        """A quote size above the risk max position: every such quote would be refused, so is the size."""
+        limit = self.max_position_lots
+        if limit is None or f.name not in ("size_lots", "sizes"):
+            return
+        biggest = max(value, default=0) if f.name == "sizes" else value
+        if biggest > limit:
+            inst = self.market_maker.instrument
+            raise ValueError(
+                f"{inst.format_size(biggest)}: above the risk max position "
+                f"{inst.format_size(limit)} {inst.base} (risk.max_position_qty)".replace("  ", " ")
+            )
 
     def changes(self) -> dict[str, Any] | None:
         """What differs from the market maker's parameters now; None while a field is bad."""
@@ -260,6 +281,13 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
             bad = next((name for name in self.problems if name), None)
             if bad is not None:
                 self.query_one(f"#{bad}").focus()
+            self.notify(
+                next(iter(self.problems.values()), "a field is not valid"),
+                title="Not applied",
+                severity="error",
+                timeout=4,
+                markup=False,
+            )
             return
         if not changes:
             self.dismiss(None)

@@ -1,5 +1,5 @@
 """The status bar: every venue's health (live, stale, resyncing, down) and feed latency, then the current
-market (symbol, our position, working orders, default quantity, last trade, spread), the market maker's
+market (symbol, our position and net P&L, working orders, default quantity, last trade, spread), the market maker's
 state, risk (kill switch, limits near), recording, the replay clock, and the last rejection.
 
 One line, pulled on the UI clock, redrawn only when its text changed. The slow-moving parts (latency,
@@ -88,6 +88,12 @@ class StatusBar(Static):
         health = tuple((v, venue_health(k, v)) for v in k.venues)
         pos = k.inventory.positions.get((m.venue, m.symbol))
         lots = pos.lots if pos is not None else 0
+        # Net P&L (realized + unrealized at the mark - fees), exact, in the quote currency, to the cent.
+        pnl = (
+            None
+            if pos is None or not pos.fills
+            else pos.pnl(m.top(), k.inventory.mark_mode).in_quote(m.instrument, 2).net
+        )
         working = sum(1 for _ in k.oms.market_orders(m.venue, m.symbol))
         last = m.last_trade
         bb, ba = m.unified.best_bid(), m.unified.best_ask()
@@ -114,6 +120,9 @@ class StatusBar(Static):
             k.risk.killed,
             recording,
             self.replay_time,
+            None if k.metrics is None else k.metrics.port_taken,
+            pnl,
+            tuple(sorted(k.position_mismatches.items())),
         )
         if key == self._shown:
             return False
@@ -126,7 +135,7 @@ class StatusBar(Static):
             and shown[8] is not None
             and shown[9] is not None
             and key[:7] == shown[:7]
-            and key[10:] == shown[10:]
+            and key[10:-1] == shown[10:-1]  # the P&L (last) moves with the mark: throttled too
         ):
             return False
         self._shown = key
@@ -135,6 +144,11 @@ class StatusBar(Static):
         parts: list[str | tuple[str, str]] = []
         if k.risk.killed:
             parts += [(" KILL SWITCH ON ", "bold reverse $error"), " "]
+        for (venue, asset), (ours, theirs) in sorted(k.position_mismatches.items()):
+            parts += [
+                (f" POSITION MISMATCH {venue} {asset}: ours {ours}, venue {theirs} ", "bold reverse $error"),
+                " ",
+            ]
         for (venue, state), lat in zip(health, latencies, strict=False):
             mode = getattr(k.venues[venue], "mode", "?")
             parts += [
@@ -158,6 +172,9 @@ class StatusBar(Static):
                 f"{inst.format_size(lots)} {inst.base}".strip(),
                 "bold $success" if lots > 0 else "bold $error" if lots < 0 else "bold",
             ),
+            _SEP,
+            "P&L ",
+            self._pnl(pnl),
             _SEP,
             "working ",
             (str(working), "bold $warning" if working else "bold"),
@@ -195,6 +212,9 @@ class StatusBar(Static):
             ]
         if recording is not None:
             parts += [_SEP, ("● REC ", "bold $error"), (recording, "$foreground-muted")]
+        metrics = k.metrics
+        if metrics is not None and metrics.port_taken is not None and metrics.address is not None:
+            parts += [_SEP, "metrics ", (f":{metrics.address[1]}", "bold $warning")]
         if near:
             parts += [_SEP, ("near limit: ", "bold $warning"), ("; ".join(near), "$warning")]
         if self.last_reject:
@@ -219,6 +239,13 @@ class StatusBar(Static):
 
             return clock_text(t)
         return str(t)
+
+    def _pnl(self, pnl: Decimal | None) -> tuple[str, str]:
+        ccy = self.market.instrument.quote
+        if pnl is None:
+            return (f"0.00 {ccy}".rstrip(), "bold")
+        style = "bold $success" if pnl > 0 else "bold $error" if pnl < 0 else "bold"
+        return (f"{pnl:+} {ccy}".rstrip() if pnl else f"{pnl} {ccy}".rstrip(), style)
 
     def _qty(self, qty: Decimal) -> list[tuple[str, str]]:
         try:

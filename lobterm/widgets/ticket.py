@@ -28,7 +28,7 @@ from textual.widgets import Input, Label, Static
 
 from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, POST_ONLY, SELL, STP_CANCEL_RESTING
 from lobterm.engine.instrument import InstrumentError
-from lobterm.widgets.help import ConfirmScreen
+from lobterm.widgets.help import ConfirmOrderScreen, marketable_note
 
 if TYPE_CHECKING:
     from lobterm.config import UiConfig
@@ -90,29 +90,6 @@ class TicketOrder:
     order_type: int
     price: int  # ticks; 0 for a market order
     lots: int
-
-
-class ConfirmOrderScreen(ConfirmScreen):
-    DEFAULT_CSS = """
-    ConfirmOrderScreen > Static { width: 70; }
-    """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Send"),
-        Binding("n,escape", "answer(False)", "Back to the ticket"),
-    ]
-
-    def __init__(self, summary: str, threshold: str) -> None:
-        super().__init__()
-        self.summary = summary
-        self.threshold = threshold
-
-    def body(self) -> Content:
-        return Content.assemble(
-            ("Large order", "bold $warning"),
-            f" (above {self.threshold})\n\n",
-            (self.summary, "bold"),
-            "\n\nSend it?   ",
-        )
 
 
 class OrderTicket(ModalScreen[int | None]):
@@ -348,7 +325,12 @@ class OrderTicket(ModalScreen[int | None]):
                     self._send(order)
 
             self.app.push_screen(
-                ConfirmOrderScreen(self.describe(order), f"{self.confirm_above_qty} {inst.base}"), answered
+                ConfirmOrderScreen(
+                    self.describe(order),
+                    f"{self.confirm_above_qty} {inst.base}",
+                    note=marketable_note(order.market, order.side, order.price),
+                ),
+                answered,
             )
             return
         self._send(order)

@@ -242,7 +242,7 @@ async def test_price_axis_stays_put_as_the_market_moves():
         assert (ladder.top_price, ladder.cursor_price) == (top, cursor)
 
 
-async def test_axis_recenters_by_itself_when_the_market_leaves_the_window():
+async def test_axis_follows_the_market_by_itself_as_far_as_the_cursor_price_stays_on_screen():
     cfg = calm_config()
     app = LobtermApp(cfg)
     async with app.run_test(size=SIZE) as pilot:
@@ -250,9 +250,13 @@ async def test_axis_recenters_by_itself_when_the_market_leaves_the_window():
         top = ladder.top_price
         venue = app.kernel.venues[app.market.venue]
         venue.fair += 3 * ladder.price_rows  # the market jumps three windows up
+        cursor = ladder.cursor_price
         await wait_for(pilot, lambda: ladder.auto_recenters == 1, timeout=5, what="the auto-recenter")
+        # The axis follows only as far as keeps the cursor's price on screen; then it waits and says so.
         assert ladder.top_price > top
-        assert ladder._market_visible()
+        assert ladder.cursor_price == cursor and ladder.row_of(cursor) == HEADER_LINES + ladder.price_rows - 1
+        assert not ladder._market_visible()
+        await wait_for(pilot, lambda: "market above" in ladder.rendered_lines()[0], what="the warning")
 
 
 async def test_axis_does_not_follow_the_market_after_the_trader_scrolled_away():

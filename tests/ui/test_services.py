@@ -42,8 +42,8 @@ async def test_the_app_serves_metrics_and_the_feed_of_its_own_kernel():
     assert kernel.feed.server is None and kernel.metrics.server is None  # stopped with the app
 
 
-async def test_a_taken_port_is_a_visible_notice_and_the_desk_runs_on():
-    with socket.socket() as taken:
+async def test_a_taken_metrics_port_moves_the_exporter_to_a_free_one_shown_in_the_status_bar():
+    with socket.socket() as taken:  # a second lobterm on the host holds the port
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
@@ -52,11 +52,37 @@ async def test_a_taken_port_is_a_visible_notice_and_the_desk_runs_on():
         app = LobtermApp(cfg)
         app.services = True
         async with app.run_test(size=SIZE, notifications=True) as pilot:
+            metrics = app.kernel.metrics
             await wait_for(pilot, lambda: list(app._notifications), what="a notice")
-            note = list(app._notifications)[-1]
-            assert f"127.0.0.1:{port}" in note.message and "metrics" in note.message
-            assert note.severity == "warning"
-            await wait_for(pilot, lambda: app.kernel.bus.published > 10, what="the market to run")
+            host, free = metrics.address
+            assert metrics.port_taken == port and free not in (0, port)
+            (note,) = list(app._notifications)
+            assert note.message == f"Metrics port {port} is in use: exporting on {free}."
+            assert note.timeout <= 2, "a notice over the status bar goes within 2 s"
+            await wait_for(
+                pilot, lambda: f"metrics :{free}" in str(app.status.content), what="the status bar"
+            )
+            body = await asyncio.to_thread(
+                lambda: urllib.request.urlopen(f"http://{host}:{free}/metrics", timeout=5).read().decode()
+            )
+            assert 'lobterm_venue_up{state="up",venue="sim"} 1.0' in body
+            await pilot.pause(2.3)
+            assert not list(app._notifications), "the notice has gone"
+            assert f"metrics :{free}" in str(app.status.content)
+
+
+def test_lobterm_config_says_when_the_metrics_port_is_in_use_now():
+    from lobterm.config import effective_toml
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cfg = Config()
+        cfg.metrics = MetricsConfig(port=taken.getsockname()[1])
+        line = next(x for x in effective_toml(cfg).splitlines() if x.startswith("port = "))
+        assert "in use now: lobterm would export on a free port" in line
+    free = next(x for x in effective_toml(cfg).splitlines() if x.startswith("port = "))
+    assert "in use" not in free
 
 
 async def test_without_services_a_test_app_listens_on_nothing():
