@@ -100,7 +100,8 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         dest="mm_config",
         metavar="FILE",
-        help="a TOML file whose [mm] section changes the recorded market maker parameters",
+        help="a TOML file whose [mm] section changes the recorded market maker parameters, from the "
+        "start (the session's recorded live changes are then not applied)",
     )
     backtest.add_argument(
         "--latency-ms",
