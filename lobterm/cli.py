@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
         "which",
         nargs="?",
         default="all",
-        choices=["engine", "l2", "ui", "record", "backtest", "all"],
+        choices=["engine", "l2", "ui", "record", "backtest", "sweep", "all"],
         help="which benchmarks (default all)",
     )
     sub.add_parser("config", help="print the effective configuration as TOML (secrets redacted)")
