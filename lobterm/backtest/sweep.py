@@ -471,7 +471,7 @@ class RayBackend:
             here = str(Path(__file__).resolve().parents[2])
             pythonpath = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
             env = {"env_vars": {"PYTHONPATH": pythonpath}}
-            quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+            quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
             try:
                 if self.address:
                     ray.init(address=self.address, runtime_env=env, **quiet)
