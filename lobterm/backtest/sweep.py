@@ -561,6 +561,7 @@ class SweepProgress:
         self.period = 1.0 / hz
         self.t0 = time.perf_counter()
         self._last = 0.0
+        self._width = 0
         self.ran = 0
 
     def update(self, force: bool = False) -> None:
@@ -573,7 +574,9 @@ class SweepProgress:
         left = (self.total - done) / rate if rate > 0 else float("nan")
         eta = f", {left:,.0f} s left" if math.isfinite(left) and done < self.total else ""
         before = f" ({self.skipped} done before)" if self.skipped else ""
-        self.stream.write(f"\rsweep: {done}/{self.total} tasks{before}, {rate:.1f} tasks/s{eta}   ")
+        line = f"sweep: {done}/{self.total} tasks{before}, {rate:.1f} tasks/s{eta}"
+        self.stream.write(f"\r{line}{' ' * max(0, self._width - len(line))}")  # over the longer line before
+        self._width = len(line)
         self.stream.flush()
 
     def close(self) -> None:
