@@ -4,6 +4,7 @@ lobterm                         the TUI on the embedded sim venue
 lobterm run --headless ...      the kernel without the TUI; prints a summary
 lobterm replay FILE             a recorded session played back in the TUI
 lobterm backtest FILE ...       the market maker rerun over a recorded session
+lobterm sweep SESSION... --grid NAME=V,...   sessions x parameter sets, ranked (local pool or Ray)
 lobterm bench [WHICH] [--json]  benchmarks, each figure beside its goal (figures, not pass/fail)
 lobterm serve [--port N]        the TUI in a web browser, on 127.0.0.1
 lobterm config                  the effective configuration as TOML, secrets redacted
@@ -105,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         "--config",
         dest="mm_config",
         metavar="FILE",
-        help="a TOML file whose [mm] section changes the recorded market maker parameters and whose "
+        help="a TOML file whose [mm] section changes the recorded market maker parameters, from the "
+        "start (the session's recorded live changes are then not applied), and whose "
         "[strategies.NAME] sections run beside it (on the reference path)",
     )
     backtest.add_argument(
@@ -144,12 +146,73 @@ def _parser() -> argparse.ArgumentParser:
         const="reference",
         help="the full-object path: the kernel's bus, books, OMS, risk, market maker, paper desk",
     )
+    sweep = sub.add_parser(
+        "sweep",
+        help="backtest sessions x market maker parameter sets, ranked by median and worst-decile net P&L",
+    )
+    sweep.add_argument("sessions", nargs="+", help="session files, or directories of them")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        metavar="NAME=V1,V2,...",
+        help="choices of one [mm] parameter (repeat for more: the grid is every combination)",
+    )
+    sweep.add_argument(
+        "--range",
+        action="append",
+        metavar="NAME=LOW..HIGH",
+        help="a numeric parameter's range, for --sampler random or optuna",
+    )
+    sweep.add_argument(
+        "--space", metavar="FILE", help="a TOML file: [grid] NAME = [choices], [range] NAME = [low, high]"
+    )
+    sweep.add_argument(
+        "--sampler",
+        choices=["grid", "random", "optuna"],
+        default="grid",
+        help="grid: every combination (default); random: --samples sets, seeded; optuna: --samples trials "
+        "(the optional extra lobterm[optuna])",
+    )
+    sweep.add_argument("--samples", type=int, metavar="N", help="random sets or Optuna trials (default 20)")
+    sweep.add_argument(
+        "--seed", type=int, default=0, help="seed of the random and Optuna samplers (default 0)"
+    )
+    sweep.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local: worker processes on this machine (default); ray: a Ray cluster (lobterm[sweep-ray])",
+    )
+    sweep.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: all cores)")
+    sweep.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="--backend ray: the cluster's address (default: a local Ray instance)",
+    )
+    sweep.add_argument(
+        "--results",
+        metavar="FILE",
+        default="sweep-results.sqlite",
+        help="the results table (default ./sweep-results.sqlite); a rerun skips the tasks it holds",
+    )
+    sweep.add_argument(
+        "--latency-ms", type=float, default=0.0, metavar="MS", help="order latency per request (default 0)"
+    )
+    sweep.add_argument("--reference", action="store_true", help="every task on the reference path")
+    sweep.add_argument(
+        "--json", action="store_true", help="print the sweep and its ranking as one JSON object"
+    )
+    sweep.add_argument("--csv", metavar="FILE", help="write the ranking as CSV")
+    sweep.add_argument(
+        "--top", type=int, default=20, metavar="N", help="rows of the ranking printed (default 20)"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     bench = sub.add_parser("bench", help="run benchmarks and print their figures")
     bench.add_argument(
         "which",
         nargs="?",
         default="all",
-        choices=["engine", "l2", "ui", "record", "backtest", "all"],
+        choices=["engine", "l2", "ui", "record", "backtest", "sweep", "all"],
         help="which benchmarks (default all)",
     )
     sub.add_parser("config", help="print the effective configuration as TOML (secrets redacted)")
@@ -253,6 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         from lobterm.backtest.command import backtest_command
 
         return backtest_command(args)
+    if args.command == "sweep":
+        from lobterm.backtest.sweep import sweep_command
+
+        return sweep_command(args)
     if args.command == "serve":
         from lobterm.serve import serve_command
 

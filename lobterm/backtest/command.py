@@ -47,7 +47,9 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: Any) -> BacktestResult | None:
+def _try_fast(
+    path: str, params: Any, source: str, latency_ms: float, progress: Any, recorded_changes: bool
+) -> BacktestResult | None:
     """The fast path's result, or None (with the reason on stderr) when it cannot run this backtest."""
     from lobterm.backtest.fast import FastPathUnsupported, fast_path_refusal
 
@@ -57,7 +59,12 @@ def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: 
             from lobterm.backtest.fast import run_fast_backtest
 
             return run_fast_backtest(
-                path, params, params_source=source, latency_ms=latency_ms, progress=progress
+                path,
+                params,
+                params_source=source,
+                latency_ms=latency_ms,
+                progress=progress,
+                recorded_changes=recorded_changes,
             )
         except FastPathUnsupported as exc:
             why = f"the fast path cannot run this backtest ({exc}): running the reference path"
@@ -68,7 +75,8 @@ def _try_fast(path: str, params: Any, source: str, latency_ms: float, progress: 
 def backtest_command(args: Any) -> int:
     """`lobterm backtest FILE [--config mm.toml] [--json [--path]] [--fast | --reference]`; 2 and a one-line
     reason for bad input. The fast path (lobterm/backtest/fast.py) is the default; it hands over to the
-    reference path, saying why, for what it does not do."""
+    reference path, saying why, for what it does not do. The session's recorded live parameter changes
+    apply at their times unless `--config` gives parameters (from the start)."""
     import json
 
     from lobterm.config import ConfigError, load
@@ -103,6 +111,9 @@ def backtest_command(args: Any) -> int:
         if not args.no_progress:
             bar = ProgressBar(total)
         progress = None if bar is None else (lambda done, _total: bar.update(done))
+        # What was recorded is what is backtested: the recorded live changes apply at their times,
+        # unless --config gives the parameters from the start.
+        recorded_changes = overrides is None
         result = None
         if strategies or no_mm:
             if getattr(args, "engine", None) == "fast":
@@ -112,7 +123,7 @@ def backtest_command(args: Any) -> int:
                     file=sys.stderr,
                 )
         elif getattr(args, "engine", None) != "reference":
-            result = _try_fast(args.file, params, source, args.latency_ms, progress)
+            result = _try_fast(args.file, params, source, args.latency_ms, progress, recorded_changes)
         if result is None:
             result = run_backtest(
                 args.file,
@@ -122,6 +133,7 @@ def backtest_command(args: Any) -> int:
                 progress=progress,
                 strategies=strategies,
                 market_maker=not no_mm,
+                recorded_changes=recorded_changes,
             )
     except SessionError as exc:
         print(f"lobterm: cannot backtest {exc}", file=sys.stderr)

@@ -420,14 +420,16 @@ def run_fast_backtest(
     progress: Callable[[int, int], None] | None = None,
     symbol: str | None = None,
     keep_fills: list | None = None,
+    recorded_changes: bool | None = None,
 ) -> Any:
     """The backtest of `lobterm.backtest.reference.run_backtest`, on the fast path. Raises
-    `FastPathUnsupported` for what it does not do (see the module docstring). `keep_fills`: a list that
-    receives our fills as `Fill` events."""
+    `FastPathUnsupported` for what it does not do (see the module docstring), among which a session's
+    recorded live parameter changes when they are to apply (`recorded_changes`, as in `run_backtest`).
+    `keep_fills`: a list that receives our fills as `Fill` events."""
     from dataclasses import replace
 
     from lobterm.backtest import fastkernel as fk
-    from lobterm.backtest.reference import resolve_params
+    from lobterm.backtest.reference import recorded_param_changes, resolve_params, source_with_changes
     from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
     from lobterm.recording.player import _own_in_book, paper_config_from
     from lobterm.trading.inventory import Inventory, TopOfBook, to_quote
@@ -438,6 +440,8 @@ def run_fast_backtest(
         first_ts, last_ts = reader.time_range()
         if first_ts is None:
             raise SessionError(path, "the session has no events: nothing to backtest")
+        if recorded_changes is None:
+            recorded_changes = params is None
         if params is None:
             params, params_source = resolve_params(reader.config.get("mm"), None)
         why = fast_path_refusal(params, latency_ms)
@@ -459,6 +463,17 @@ def run_fast_backtest(
                 raise SessionError(path, f"the session has no market {symbol!r}")
         venue, sym = keys[0]
         inst = instruments[(venue, sym)]
+        changes = recorded_param_changes(reader, venue, sym)
+        if changes and recorded_changes:
+            # The kernel takes one parameter set for the whole run (its book and order slots live inside
+            # one numba call); changing them mid-run is the reference path's job.
+            n = len(changes)
+            raise FastPathUnsupported(
+                f"the session records {n} live market maker parameter change{'s' if n != 1 else ''}, "
+                "which the fast path does not apply: running the reference path, which applies them at "
+                "their recorded times (--config runs the given parameters from the start)"
+            )
+        params_source = source_with_changes(params_source, changes, False)
         compile_s = warm_up()
         t0 = time.perf_counter()
         data = decode_market(reader, venue, sym, _own_in_book(venue_specs[venue]), progress)

@@ -17,13 +17,20 @@ Recorded trades are replayed as they printed, including those that hit our origi
 quoted differently, those takers would have met someone else (or us). This is the usual assumption
 of tick-data backtests (hftbacktest makes it too) and one reason a backtest of the recorded
 parameters does not reproduce the recorded fills exactly (see tests/integration/test_backtest.py).
+
+What was recorded is what is backtested: a trader who tuned the market maker live (`>`, `)`, `e`, the
+parameter form) left one `Note("mm", "params", {"market": ..., **changes})` per change in the session
+file, in bus order. With the recorded parameters (no `params` given, or `recorded_changes=True`) each
+change applies at its place in the session, as it did live; with parameters given from the start
+(`--config`, a sweep's parameter set) the recorded changes are left out, and the result's
+`params_source` says which, with the changes in `param_changes`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import Any
 
@@ -33,11 +40,12 @@ from lobterm.clock import VirtualClock
 from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
 from lobterm.kernel import Kernel
 from lobterm.recording.player import build_replay_venues, paper_config_from
-from lobterm.recording.reader import SessionError, SessionReader
+from lobterm.recording.reader import SessionError, SessionParts, SessionReader
+from lobterm.recording.schema import Note
 from lobterm.trading.inventory import to_quote
 from lobterm.trading.paper import PaperConfig
 
-__all__ = ["resolve_params", "run_backtest"]
+__all__ = ["ParamChange", "recorded_param_changes", "resolve_params", "run_backtest", "source_with_changes"]
 
 
 def resolve_params(recorded: dict | None, overrides: dict | None) -> tuple[Any, str]:
@@ -52,6 +60,45 @@ def resolve_params(recorded: dict | None, overrides: dict | None) -> tuple[Any, 
     p = QuoteParams(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in base.items()})
     p.validate()
     return p, source
+
+
+@dataclass(frozen=True, slots=True)
+class ParamChange:
+    """One live change of the market maker's parameters, as the session recorded it."""
+
+    seq: int
+    ts: int
+    changes: dict[str, Any]
+
+
+def recorded_param_changes(
+    reader: SessionReader | SessionParts, venue: str, symbol: str
+) -> list[ParamChange]:
+    """The market maker parameter changes the session recorded for `venue`/`symbol`, in order (the
+    kernel notes each one as `Note("mm", "params", {"market": "venue:symbol", **changes})`)."""
+    market = f"{venue}:{symbol}"
+    out = []
+    for seq, note in reader.notes():
+        detail = note.detail
+        if note.source != "mm" or note.action != "params" or not isinstance(detail, dict):
+            continue
+        if detail.get("market") != market:
+            continue
+        changes = {k: v for k, v in detail.items() if k != "market"}
+        if changes:
+            out.append(ParamChange(seq, note.ts, changes))
+    return out
+
+
+def source_with_changes(source: str, changes: list[ParamChange], applied: bool) -> str:
+    """`params_source` with what became of the session's recorded live changes."""
+    n = len(changes)
+    if not n:
+        return source
+    what = f"{n} live change{'s' if n != 1 else ''}"
+    return (
+        f"{source} + {what} at their recorded times" if applied else f"{source}; {what} recorded, not applied"
+    )
 
 
 class _Tracker:
@@ -140,16 +187,21 @@ def run_backtest(
     symbol: str | None = None,
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
     market_maker: bool = True,
+    recorded_changes: bool | None = None,
 ) -> BacktestResult:
     """Rerun the market maker over the session at `path` (see the module docstring). `params`: a
-    QuoteParams (None: the recorded ones, else the defaults). `progress(done, total)` is called every
-    few thousand events. `strategies`: user strategies (`[strategies.NAME]` specs) run beside it, on the
-    same paper venue, started at once; `market_maker=False` runs them alone."""
+    QuoteParams (None: the recorded ones, else the defaults). `recorded_changes`: apply the session's
+    recorded live parameter changes at their times (None: when `params` is None, i.e. the recorded
+    parameters). `progress(done, total)` is called every few thousand events. `strategies`: user
+    strategies (`[strategies.NAME]` specs) run beside it, on the same paper venue, started at once;
+    `market_maker=False` runs them alone."""
     with SessionReader(path) as reader:
         first_ts, last_ts = reader.time_range()
         if first_ts is None:
             raise SessionError(path, "the session has no events: nothing to backtest")
         total = reader.last_seq
+        if recorded_changes is None:
+            recorded_changes = params is None
         if params is None:
             params, params_source = resolve_params(reader.config.get("mm"), None)
         if latency_ms < 0 or latency_ms != latency_ms or latency_ms > 60_000:
@@ -167,6 +219,10 @@ def run_backtest(
             if not found:
                 raise SessionError(path, f"the session has no market {symbol!r}")
             market = found[0]
+        changes = recorded_param_changes(reader, market.venue, market.symbol)
+        params_source = source_with_changes(params_source, changes, recorded_changes)
+        pending = {c.seq: c for c in changes} if recorded_changes and market_maker else {}
+        applied: list[dict[str, Any]] = []
         tracker = _Tracker(kernel, market, first_ts)
         mm = kernel.add_market_maker(params, market) if market_maker else None
         if mm is not None:
@@ -185,7 +241,19 @@ def run_backtest(
         batch_ts = None
         # The events of one timestamp go out as one batch, as the venue published them: the market
         # maker requotes once per batch, not between the prints of one taker's sweep.
-        for _seq, ts, ev in reader.events(1, notes=False):
+        for seq, ts, ev in reader.events(1, notes=bool(pending)):
+            if ev.__class__ is Note:
+                change = pending.get(seq)
+                if change is not None:  # after the events before it, before those after it, as live
+                    if batch:
+                        publish_many(batch)
+                        batch = []
+                    if ts != batch_ts:
+                        batch_ts = ts
+                        advance(ts)
+                    applied.append(_apply_change(mm, change, first_ts))
+                n += 1
+                continue
             if ts != batch_ts:
                 if batch:
                     publish_many(batch)
@@ -218,6 +286,7 @@ def run_backtest(
         symbol=market.symbol,
         params={f.name: plain(getattr(params, f.name)) for f in fields(params)},
         params_source=params_source,
+        param_changes=applied,
         latency_ms=latency_ms,
         events=n,
         wall_seconds=wall,
@@ -246,3 +315,20 @@ def run_backtest(
         subscriber_errors=kernel.bus.errors,
         inventory_path=[[ts, lots] for ts, lots in tracker.path],
     )
+
+
+def _apply_change(mm: Any, change: ParamChange, first_ts: int) -> dict[str, Any]:
+    """Apply one recorded change to the market maker; a change it refuses (a name or value this version
+    does not take) is reported with its reason and leaves the parameters as they were."""
+    from lobterm.trading.market_maker import QuoteParamError
+
+    entry: dict[str, Any] = {
+        "ts": change.ts,
+        "at_s": round((change.ts - first_ts) / 1e9, 3),
+        "changes": dict(change.changes),
+    }
+    try:
+        mm.update_params(**dict(change.changes))
+    except (QuoteParamError, TypeError, ValueError) as exc:
+        entry["problem"] = str(exc)
+    return entry

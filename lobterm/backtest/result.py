@@ -75,6 +75,10 @@ class BacktestResult:
     decode_seconds: float = 0.0  # fast path: reading and decoding the session (in events/s)
     kernel_seconds: float = 0.0  # fast path: the numba kernel alone
     kernel_events_per_s: float = 0.0
+    # The session's recorded live parameter changes applied at their times: {"ts", "at_s" (seconds into the
+    # session), "changes"} each, with
+    # "problem" for one the market maker refused (empty when none were recorded or --config was given).
+    param_changes: list = field(default_factory=list)
 
     def as_dict(self, inventory_path: bool = True) -> dict:
         """Every field (money exact, as strings); without the inventory path if `inventory_path` is false."""
@@ -96,6 +100,7 @@ class BacktestResult:
                 f"  market             {self.venue} {self.symbol}, {self.replay_seconds:.1f} s of recorded time",
                 f"  parameters         {self.params_source}: "
                 + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
+                *self._changes_text(),
                 f"  latency            {self.latency_ms:g} ms per request",
                 f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
                 f"  engine             {self._engine_text()}",
@@ -110,6 +115,15 @@ class BacktestResult:
                 f"  risk rejections    {self.risk_rejects or 'none'}",
             ]
         )
+
+    def _changes_text(self) -> list[str]:
+        lines = []
+        for c in self.param_changes:
+            at = f"{c['at_s']:.1f} s"
+            what = ", ".join(f"{k}={plain(v)}" for k, v in sorted(c["changes"].items()))
+            done = f" (refused: {c['problem']})" if "problem" in c else ""
+            lines.append(f"  live change        at {at}: {what}{done}")
+        return lines
 
     def _engine_text(self) -> str:
         if self.engine != "fast":

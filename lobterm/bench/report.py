@@ -1,4 +1,4 @@
-"""`lobterm bench [engine|l2|ui|record|backtest|all] [--json]`: runs the benchmarks and prints one table,
+"""`lobterm bench [engine|l2|ui|record|backtest|sweep|all] [--json]`: runs the benchmarks and prints one table,
 each figure beside its goal (figures, not pass/fail: the exit code is 0 whatever they are).
 
 Each section is the module `lobterm.bench.<name>`, imported only when its section runs, whose
@@ -22,7 +22,7 @@ ENGINE_GOALS = [
     ("l2_checked_per_s", "L2 book: sequenced BookDelta events/s", None, "deltas/s"),
 ]
 
-SECTIONS = ("engine", "l2", "ui", "record", "backtest")
+SECTIONS = ("engine", "l2", "ui", "record", "backtest", "sweep")
 
 
 class Row:
@@ -204,6 +204,20 @@ def _backtest_rows(figs: dict) -> list[Row]:
     ]
 
 
+def _sweep_rows(figs: dict) -> list[Row]:
+    return [
+        Row(
+            "sweep",
+            "sweep: 2 local workers vs 1, speedup (16 backtests)",
+            figs.get("speedup_2_vs_1"),
+            1.7,
+            unit="x",
+        ),
+        Row("sweep", "sweep: cores used by the 2 workers", figs.get("cores_used_2_workers"), unit="cores"),
+        Row("sweep", "sweep: same ranking on 1 and 2 workers", "yes" if figs.get("same_results") else "NO"),
+    ]
+
+
 def _ui_rows(figs: dict) -> list[Row]:
     share = _dig(figs, "summary.ui_cpu_share", "cpu.ui_share")
     known = [
@@ -256,7 +270,9 @@ def run_section(name: str) -> tuple[dict, list[Row]]:
         return {"error": f"{type(exc).__name__}: {exc}"}, [
             Row(name, f"{name} benchmark", f"failed: {type(exc).__name__}: {exc}")
         ]
-    to_rows = {"record": _record_rows, "backtest": _backtest_rows, "ui": _ui_rows}.get(name)
+    to_rows = {"record": _record_rows, "backtest": _backtest_rows, "ui": _ui_rows, "sweep": _sweep_rows}.get(
+        name
+    )
     if to_rows is None:
         return figs, [Row(name, key, v) for key, v in _flat(figs) if isinstance(v, (int, float, str))]
     return figs, to_rows(figs)

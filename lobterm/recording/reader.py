@@ -357,6 +357,25 @@ class SessionReader:
                 raise SessionError(self.path, f"corrupt event at seq {seq} ({kind}): {exc}") from None
             yield seq, ts, ev
 
+    def notes(self) -> Iterator[tuple[int, Note]]:
+        """(seq, note) of every `Note` record in seq order; a body that does not decode is skipped (a note
+        is a record of what the trader did, not market data: a lost one is not worth a stop)."""
+        decode = _note_decoder.decode
+        nxt = 1
+        while True:
+            rows = self._query(
+                "SELECT seq, body FROM events WHERE kind = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (NOTE_KIND, nxt, _BATCH),
+            )
+            if not rows:
+                return
+            for seq, body in rows:
+                try:
+                    yield seq, decode(body)
+                except (msgspec.DecodeError, TypeError):
+                    continue
+            nxt = rows[-1][0] + 1
+
     def recorded_of_kinds(self, kinds: tuple[str, ...], end_seq: int) -> Iterator[Any]:
         """The events of the given kinds up to `end_seq`, decoded, in seq order; a body that does not
         decode is skipped (the player rebuilds its tape from these: a lost print is not worth a stop)."""
@@ -580,6 +599,10 @@ class SessionParts:
     ) -> Iterator[tuple[int, int, Any]]:
         for r, lo, hi in self._spans(start_seq, end_seq):
             yield from r.events(lo, hi, notes, with_skipped, batch)
+
+    def notes(self) -> Iterator[tuple[int, Note]]:
+        for r in self.parts:
+            yield from r.notes()
 
     def recorded_of_kinds(self, kinds: tuple[str, ...], end_seq: int) -> Iterator[Any]:
         for r in self.parts:
