@@ -33,6 +33,7 @@ from lobterm.trading.strategy import Strategy, StrategyError
 
 if TYPE_CHECKING:
     from lobterm.config import Config
+    from lobterm.trading.markouts import MarkoutConfig
     from lobterm.trading.risk import RiskLimits
     from lobterm.venues.base import Venue
     from lobterm.venues.sim import SimVenue
@@ -106,7 +107,12 @@ def build(
         venues = loaded_venues if loaded_venues is not None else load_live_venues(config)
         traded = _live_traded(venues)
         first = next(iter(venues[0].instruments.values()))
-        kernel = kernel_for(traded, LiveClock(), risk_limits=risk_limits(config, instrument=first))
+        kernel = kernel_for(
+            traded,
+            LiveClock(),
+            risk_limits=risk_limits(config, instrument=first),
+            markouts=config.markouts,
+        )
     else:
         from lobterm.venues.sim import SimVenue
 
@@ -118,7 +124,7 @@ def build(
             s = config.sim
             venue = PaperVenue(sim, PaperConfig(maker_fee_ppm=s.maker_fee_ppm, taker_fee_ppm=s.taker_fee_ppm))
         clock: Clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
-        kernel = kernel_for([venue], clock, risk_limits=risk_limits(config))
+        kernel = kernel_for([venue], clock, risk_limits=risk_limits(config), markouts=config.markouts)
     quote, hedge = market_roles(kernel, config)
     asm = Assembly(kernel, mode, sim, quote, hedge)
     if strategies:
@@ -158,9 +164,20 @@ async def build_async(config: Config, mode: str = "headless", **kw: Any) -> Asse
     return build(config, mode, loaded_venues=loaded, **kw)
 
 
-def kernel_for(venues: list[Venue], clock: Clock, *, risk_limits: RiskLimits | None = None) -> Kernel:
-    """A kernel over `venues` (the one constructor call in lobterm outside tests)."""
-    return Kernel(venues, clock, risk_limits=risk_limits)
+def kernel_for(
+    venues: list[Venue],
+    clock: Clock,
+    *,
+    risk_limits: RiskLimits | None = None,
+    markouts: MarkoutConfig | None = None,
+) -> Kernel:
+    """A kernel over `venues` (the one constructor call in lobterm outside tests), with its markout
+    observer (every mode: live, replay and backtest measure fills the same way)."""
+    from lobterm.services import attach_markouts
+
+    kernel = Kernel(venues, clock, risk_limits=risk_limits)
+    attach_markouts(kernel, markouts)
+    return kernel
 
 
 def attach_strategies(

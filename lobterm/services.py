@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from lobterm.kernel import Kernel
     from lobterm.metrics import Metrics
     from lobterm.recording.recorder import Recorder
+    from lobterm.trading.markouts import MarkoutConfig, MarkoutFeed
 
 __all__ = [
+    "attach_markouts",
     "describe_services",
     "start_feed",
     "start_metrics",
@@ -110,6 +112,43 @@ async def stop_recording(kernel: Kernel) -> None:
     journal = kernel.journal
     if journal is not None:
         await journal.stop()
+
+
+class _MarkoutService:
+    """Settles markout horizons on a quiet book from the kernel's timer."""
+
+    def __init__(self, kernel: Kernel, feed: MarkoutFeed) -> None:
+        self.kernel = kernel
+        self.feed = feed
+
+    async def start(self) -> None:
+        return None
+
+    def on_timer(self) -> None:
+        self.feed.engine.advance(self.kernel.clock.now())
+
+    async def stop(self) -> None:
+        return None
+
+
+def attach_markouts(kernel: Kernel, config: MarkoutConfig | None = None) -> MarkoutFeed:
+    """The markouts of `kernel`'s fills (lobterm/trading/markouts.py): fed from its bus, sources from the
+    OMS's order tags, horizons settled on the timer too. Idempotent; returns the feed (`.engine`)."""
+    from lobterm.trading.markouts import MarkoutEngine, MarkoutFeed
+
+    if kernel.markouts is not None:
+        return kernel.markouts  # type: ignore[no-any-return]
+    oms = kernel.oms
+
+    def tag_of(order_id: int) -> str:
+        o = oms.order(order_id)
+        return "unknown" if o is None else o.tag
+
+    feed = MarkoutFeed(MarkoutEngine(config), {k: m.l2 for k, m in kernel.markets.items()}, tag_of)
+    feed.subscribe(kernel.bus)
+    kernel.markouts = feed
+    kernel.services.append(_MarkoutService(kernel, feed))
+    return feed
 
 
 class _MetricsService:
