@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from lobterm.assemble import build
+from lobterm.backtest.result import quote_decimals
 from lobterm.config import Config
 from lobterm.engine.events import OUR_OWNER, Fill
 from lobterm.kernel import SHUTDOWN_TIMEOUT_S, ShutdownReport
 from lobterm.recording.recorder import config_as_dict
 from lobterm.services import describe_services, start_recording, start_services
+from lobterm.trading.markouts import markout_text
 
 
 @dataclass(slots=True)
@@ -227,13 +229,7 @@ def run_headless(
     engine = kernel.markouts.engine
     engine.advance(kernel.clock.now())
     markouts = engine.summary(inst, pnl.net, kernel.clock.now())
-    split = markouts.get("pnl_split") or {}
-    markout_line = engine.text_line()
-    if split:
-        markout_line += (
-            f"; split: spread {split['spread_captured']}, adverse ({split['horizon_s']:g}s) "
-            f"{split['adverse_selection']}, fees {split['fees']}, inventory {split['inventory']}"
-        )
+    markout_line = markout_text(engine, markouts, quote_decimals(inst))
     return RunSummary(
         venue=m.venue,
         mode=kernel.venues[m.venue].mode,

@@ -75,6 +75,9 @@ class BacktestResult:
     decode_seconds: float = 0.0  # fast path: reading and decoding the session (in events/s)
     kernel_seconds: float = 0.0  # fast path: the numba kernel alone
     kernel_events_per_s: float = 0.0
+    #: Markouts per horizon and the P&L split (lobterm/trading/markouts.py); None on the fast path.
+    markouts: dict | None = None
+    markout_line: str = ""
 
     def as_dict(self, inventory_path: bool = True) -> dict:
         """Every field (money exact, as strings); without the inventory path if `inventory_path` is false."""
@@ -107,6 +110,7 @@ class BacktestResult:
                 f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
                 f"  max drawdown       {money(self.max_drawdown)}",
                 f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
+                f"  markouts           {self.markout_line or 'reference path only (--reference)'}",
                 f"  risk rejections    {self.risk_rejects or 'none'}",
             ]
         )

@@ -51,6 +51,7 @@ __all__ = [
     "MarkoutError",
     "MarkoutFeed",
     "PnlSplit",
+    "markout_text",
 ]
 
 NS = 1_000_000_000
@@ -587,3 +588,22 @@ class MarkoutFeed:
 
     def on_done(self, ev: Done) -> None:
         self.engine.on_done(ev)
+
+
+def markout_text(engine: MarkoutEngine, summary: dict[str, Any], decimals: int = 4) -> str:
+    """The short markout line of a run's text summary: the curve in bps, the worst-decile share and the
+    P&L split rounded to `decimals` of the quote currency."""
+    line = engine.text_line()
+    split = summary.get("pnl_split")
+    if not split:
+        return line
+
+    def money(amount: str) -> str:
+        q = Decimal(amount).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN, context=_WIDE)
+        return f"{q.copy_abs() if q.is_zero() else q:f}"
+
+    return (
+        f"{line}\n  P&L split          spread {money(split['spread_captured'])}, adverse selection "
+        f"({split['horizon_s']:g} s) {money(split['adverse_selection'])}, fees {money(split['fees'])}, "
+        f"inventory {money(split['inventory'])}"
+    )
