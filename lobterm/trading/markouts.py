@@ -545,6 +545,11 @@ class MarkoutFeed:
         bus.subscribe(Done, self.on_done)
         self._bus = bus
 
+    def reset(self) -> None:
+        """Forget everything (a replay's seek): the same settings, no fills, no books."""
+        self.engine = MarkoutEngine(self.engine.config)
+        self._tops.clear()
+
     def unsubscribe(self) -> None:
         bus, self._bus = self._bus, None
         if bus is not None:
