@@ -115,12 +115,12 @@ class MarkoutPanel(Static):
         )
         lines.append(
             Content.assemble(
-                ("worst 10% of fills ", "$foreground-muted"),
+                ("worst 10% of fills: ", "$foreground-muted"),
                 (share_text, "bold"),
-                (f" of the loss at {e.config.adverse_horizon_s:g}s", "$foreground-muted"),
+                (f" of loss ({e.config.adverse_horizon_s:g}s)", "$foreground-muted"),
                 ("  toxic ", "$foreground-muted"),
                 (str(e.toxic), "bold $error" if e.toxic else "bold"),
-                (f" (< {e.config.toxic_bps:g} bps at {hs[0]:g}s)", "$foreground-muted"),
+                (f" (<{e.config.toxic_bps:g}bps {hs[0]:g}s)", "$foreground-muted"),
             )
         )
         lines.append(self._split(e))
@@ -139,13 +139,13 @@ class MarkoutPanel(Static):
         s = e.split(inst, net)
         q = Decimal("0.01")
         return Content.assemble(
-            (f"P&L split ({inst.quote or 'quote'}): ", "$foreground-muted"),
+            ("P&L split: ", "$foreground-muted"),
             "spread ",
             (f"{s.spread_captured.quantize(q)}", "bold"),
-            f"  adverse({s.horizon_s:g}s) ",
+            " adverse ",
             (f"{s.adverse_selection.quantize(q)}", "bold"),
-            "  fees ",
+            " fees ",
             (f"{s.fees.quantize(q)}", "bold"),
-            "  inventory ",
+            " inv ",
             (f"{s.inventory.quantize(q)}", "bold"),
         )

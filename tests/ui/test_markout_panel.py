@@ -55,7 +55,7 @@ async def test_o_shows_the_markout_curve_the_engine_measured_and_hides_it_again(
         assert any(line.startswith("buy ") for line in lines) and any(
             line.startswith("sell ") for line in lines
         )
-        assert "worst 10% of fills" in text and "P&L split" in text
+        assert "worst 10% of fills:" in text and "P&L split" in text
         await pilot.press("o")
         await wait_for(pilot, lambda: not panel.display, what="the panel to hide")
 
