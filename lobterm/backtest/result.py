@@ -75,9 +75,10 @@ class BacktestResult:
     decode_seconds: float = 0.0  # fast path: reading and decoding the session (in events/s)
     kernel_seconds: float = 0.0  # fast path: the numba kernel alone
     kernel_events_per_s: float = 0.0
-    #: Markouts per horizon and the P&L split (lobterm/trading/markouts.py); None on the fast path.
+    #: Markouts per horizon and the P&L split (lobterm/trading/markouts.py).
     markouts: dict | None = None
     markout_line: str = ""
+    markout_seconds: float = 0.0  # fast path: the markout pass over the rows (not in wall_seconds)
 
     def as_dict(self, inventory_path: bool = True) -> dict:
         """Every field (money exact, as strings); without the inventory path if `inventory_path` is false."""
@@ -110,7 +111,7 @@ class BacktestResult:
                 f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
                 f"  max drawdown       {money(self.max_drawdown)}",
                 f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
-                f"  markouts           {self.markout_line or 'reference path only (--reference)'}",
+                f"  markouts           {self.markout_line or '-'}",
                 f"  risk rejections    {self.risk_rejects or 'none'}",
             ]
         )
