@@ -141,6 +141,8 @@ class _Market:
     key: tuple[str, str]
     mid2: int | None = None
     micro: int | None = None
+    book_ts: int | None = None  # the timestamp of the last top-of-book update
+    before2: int | None = None  # the mid in effect before the updates stamped book_ts
     # per horizon: pending fills in ts order (so in due order), ours and the baseline's
     pending: list[deque[_Pending]] = field(default_factory=list)
 
@@ -249,6 +251,9 @@ class MarkoutEngine:
         m = self._market(venue, symbol)
         self._settle(m, ts)
         self._seen(ts)
+        if ts != m.book_ts:
+            m.before2 = m.mid2
+            m.book_ts = ts
         if bid is None or ask is None:
             m.mid2 = m.micro = None
             return
@@ -278,29 +283,31 @@ class MarkoutEngine:
         level = self._order_level.get(ev.order_id)
         if level is not None:
             self.filled_lots[level] += ev.size
-        if m.mid2 is None or ev.size <= 0 or ev.price <= 0:
+        mid2 = m.before2 if ev.ts == m.book_ts else m.mid2
+        if mid2 is None or ev.size <= 0 or ev.price <= 0:
             self.no_mid += 1
             return
         sign = 1 if ev.side == BUY else -1
-        self.spread2 += sign * (m.mid2 - 2 * ev.price) * ev.size
+        self.spread2 += sign * (mid2 - 2 * ev.price) * ev.size
         if level is None:
-            level = self._level(m.mid2, ev.price)
+            level = self._level(mid2, ev.price)
         if source not in self._sources:
             if len(self._sources) >= self.config.max_sources:
                 source = "other"
             self._sources.add(source)
         keys = (("all", "all"), ("source", source), ("side", "buy" if sign > 0 else "sell"), ("level", level))
-        self._push(m, _Pending(ev.ts, sign, ev.price, ev.size, m.mid2, keys, ev.trade_id))
+        self._push(m, _Pending(ev.ts, sign, ev.price, ev.size, mid2, keys, ev.trade_id))
 
     def on_trade(self, ev: Trade) -> None:
         """A market trade: with the baseline on, its markout from the side of its maker."""
         m = self._market(ev.venue, ev.symbol)
         self._settle(m, ev.ts)
         self._seen(ev.ts)
-        if not self.config.baseline or m.mid2 is None or ev.size <= 0 or ev.price <= 0:
+        mid2 = m.before2 if ev.ts == m.book_ts else m.mid2
+        if not self.config.baseline or mid2 is None or ev.size <= 0 or ev.price <= 0:
             return
         sign = -1 if ev.aggressor == BUY else 1  # the maker sold to a buyer
-        self._push(m, _Pending(ev.ts, sign, ev.price, ev.size, m.mid2, (("baseline", BASELINE),), -1))
+        self._push(m, _Pending(ev.ts, sign, ev.price, ev.size, mid2, (("baseline", BASELINE),), -1))
 
     def on_accepted(self, ev: Accepted) -> None:
         """Our new order: its level (ticks from the mid now) for the fill ratio, and quote uptime."""

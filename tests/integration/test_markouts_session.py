@@ -81,3 +81,23 @@ def test_headless_and_backtest_json_carry_markouts_per_horizon_and_the_split(
     assert [r["horizon_s"] for r in mk["curve"]] == [1.0, 5.0, 30.0, 60.0]
     assert set(mk["pnl_split"]) >= {"spread_captured", "adverse_selection", "fees", "inventory", "net"}
     assert mk["pnl_split"]["net"] == out["net_pnl"]
+
+
+def test_the_fast_path_gives_the_reference_paths_markouts(paper_run) -> None:
+    from lobterm.backtest.fast import run_fast_backtest
+
+    ref = run_backtest(paper_run.session)
+    fast = run_fast_backtest(paper_run.session)
+    assert fast.fills == ref.fills > 50
+    assert fast.markouts is not None and ref.markouts is not None
+    for key in ("curve", "by_side", "by_level", "worst_decile_share", "baseline", "pnl_split"):
+        assert fast.markouts[key] == ref.markouts[key], key
+
+
+def test_lobterm_backtest_json_on_the_default_fast_path_carries_markouts(
+    paper_run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", str(paper_run.session), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["engine"] == "fast"
+    assert out["markouts"]["curve"][0]["fills"] > 0 and out["markouts"]["pnl_split"]["net"] == out["net_pnl"]

@@ -45,7 +45,7 @@ def test_a_buy_marks_out_positive_when_the_mid_rises_and_counts_the_spread_it_ca
 def test_the_horizon_takes_the_mid_in_effect_at_fill_time_plus_h_not_the_next_one() -> None:
     e = engine(horizons_s=(1.0, 5.0), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 99, 101)
-    fill(e, 0, BUY, 100, 1)
+    fill(e, 1, BUY, 100, 1)
     book(e, S // 2, 101, 103)  # mid 102 at 0.5 s: in effect at 1 s
     book(e, S, 103, 105)  # mid 104 exactly at 1 s: stamped <= t+h, counts
     book(e, 2 * S, 90, 92)  # mid 91 at 2 s settles the 1 s horizon at mid 104
@@ -56,10 +56,20 @@ def test_the_horizon_takes_the_mid_in_effect_at_fill_time_plus_h_not_the_next_on
     assert Fraction(e.curve()[1].markout2, 2) == -9
 
 
+def test_the_spread_captured_is_against_the_mid_before_the_instant_of_the_fill() -> None:
+    e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False)
+    book(e, 0, 99, 101)  # mid 100
+    book(e, 5, 97, 101)  # the sweep that fills us, published before our fill at the same instant
+    fill(e, 5, BUY, 99, 1)
+    assert e.spread2 == 2 * 1  # one tick under the mid before the instant (100), not under 99
+    fill(e, 6, BUY, 99, 1)  # a later instant: the mid now is 99
+    assert e.spread2 == 2 * 1 + 0
+
+
 def test_a_sell_marks_out_positive_when_the_mid_falls() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 99, 101)
-    fill(e, 0, SELL, 101, 3)
+    fill(e, 1, SELL, 101, 3)
     book(e, S // 2, 95, 97)  # mid 96
     e.advance(2 * S)
     b = e.curve()[0]
@@ -79,11 +89,11 @@ def test_a_fill_with_no_mid_is_counted_and_never_marked() -> None:
 def test_a_fill_with_no_book_update_after_it_stays_pending_until_the_timer() -> None:
     e = engine(horizons_s=(1.0, 5.0), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 99, 101)
-    fill(e, 0, BUY, 100, 1)
+    fill(e, 1, BUY, 100, 1)
     assert e.pending_count == 1 and e.curve()[0].fills == 0
-    e.advance(S)  # not after the horizon: nothing yet
+    e.advance(S + 1)  # not after the horizon (fill at 1 ns + 1 s): nothing yet
     assert e.curve()[0].fills == 0
-    e.advance(S + 1)
+    e.advance(S + 2)
     assert e.curve()[0].fills == 1 and e.curve()[1].fills == 0 and e.pending_count == 1
     e.advance(10 * S)
     assert e.pending_count == 0 and e.curve()[1].fills == 1
@@ -92,7 +102,7 @@ def test_a_fill_with_no_book_update_after_it_stays_pending_until_the_timer() -> 
 def test_microprice_leans_toward_the_thin_side() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 99, 101)
-    fill(e, 0, BUY, 100, 1)
+    fill(e, 1, BUY, 100, 1)
     book(e, S // 2, 99, 101, bsz=9, asz=1)  # microprice (99*1 + 101*9) / 10 = 100.8
     e.advance(2 * S)
     b = e.curve()[0]
@@ -103,8 +113,8 @@ def test_microprice_leans_toward_the_thin_side() -> None:
 def test_groups_by_source_side_and_level() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 98, 102)  # mid 100
-    fill(e, 0, BUY, 99, 1, "mm")
-    fill(e, 0, SELL, 103, 1, "hedge")
+    fill(e, 1, BUY, 99, 1, "mm")
+    fill(e, 1, SELL, 103, 1, "hedge")
     e.advance(2 * S)
     assert e.buckets[("source", "mm")][0].fills == 1
     assert e.buckets[("source", "hedge")][0].fills == 1
@@ -115,7 +125,7 @@ def test_sources_beyond_the_cap_are_counted_as_other() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False, max_sources=2)
     book(e, 0, 99, 101)
     for src in ("a", "b", "c", "d"):
-        fill(e, 0, BUY, 100, 1, src)
+        fill(e, 1, BUY, 100, 1, src)
     e.advance(2 * S)
     assert {v for g, v in e.buckets if g == "source"} == {"a", "b", "other"}
 
@@ -124,8 +134,8 @@ def test_worst_decile_share_of_markout_loss() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 99, 101)
     for _ in range(9):
-        fill(e, 0, BUY, 101, 1)  # each loses 1 tick at an unchanged mid
-    fill(e, 0, BUY, 111, 1)  # loses 11 ticks
+        fill(e, 1, BUY, 101, 1)  # each loses 1 tick at an unchanged mid
+    fill(e, 1, BUY, 111, 1)  # loses 11 ticks
     e.advance(2 * S)
     assert e.worst_decile_share() == Fraction(11, 20)
 
@@ -133,8 +143,8 @@ def test_worst_decile_share_of_markout_loss() -> None:
 def test_toxic_fills_are_those_worse_than_the_threshold_at_the_first_horizon() -> None:
     e = engine(horizons_s=(1.0, 5.0), adverse_horizon_s=1.0, baseline=False, toxic_bps=-50.0)
     book(e, 0, 99, 101)
-    fill(e, 0, BUY, 100, 1)  # -1 tick on 100: -100 bps: toxic
-    fill(e, 0, BUY, 100, 1)
+    fill(e, 1, BUY, 100, 1)  # -1 tick on 100: -100 bps: toxic
+    fill(e, 1, BUY, 100, 1)
     book(e, S // 2, 98, 100)
     book(e, 2 * S, 98, 100)
     assert e.toxic == 2 and e.recent_toxic[0].bps == Decimal("-100.00")
@@ -144,7 +154,7 @@ def test_toxic_fills_are_those_worse_than_the_threshold_at_the_first_horizon() -
 def test_the_market_trades_baseline_takes_the_makers_side() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0)
     book(e, 0, 99, 101)
-    e.on_trade(Trade(0, "sim", "X", 101, 2, BUY, 1))  # the maker sold at 101
+    e.on_trade(Trade(1, "sim", "X", 101, 2, BUY, 1))  # the maker sold at 101
     book(e, S // 2, 103, 105)  # mid 104: the maker lost 3 ticks a lot
     e.advance(2 * S)
     b = e.buckets[("baseline", "market")][0]
@@ -155,7 +165,7 @@ def test_the_market_trades_baseline_takes_the_makers_side() -> None:
 def test_the_pnl_split_adds_up_to_net() -> None:
     e = engine(horizons_s=(1.0,), adverse_horizon_s=1.0, baseline=False)
     book(e, 0, 99, 101)
-    fill(e, 0, BUY, 99, 1000, fee=99 * 1000 * 100)  # 1 bp... fee units are millionths of tick*lot
+    fill(e, 1, BUY, 99, 1000, fee=99 * 1000 * 100)  # 1 bp... fee units are millionths of tick*lot
     book(e, S // 2, 100, 102)
     e.advance(2 * S)
     net = Decimal("7.5")
@@ -183,7 +193,7 @@ def test_summary_is_exact_strings_and_json_able() -> None:
 
     e = engine()
     book(e, 0, 99, 101)
-    fill(e, 0, BUY, 100, 3)
+    fill(e, 1, BUY, 100, 3)
     e.advance(100 * S)
     s = e.summary(INST, Decimal("0"))
     json.dumps(s)
