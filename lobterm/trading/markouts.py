@@ -615,7 +615,7 @@ def markout_text(engine: MarkoutEngine, summary: dict[str, Any], decimals: int =
         return f"{q.copy_abs() if q.is_zero() else q:f}"
 
     return (
-        f"{line}\n  P&L split          spread {money(split['spread_captured'])}, adverse selection "
+        f"{line}\n  split of P&L      spread {money(split['spread_captured'])}, adverse selection "
         f"({split['horizon_s']:g} s) {money(split['adverse_selection'])}, fees {money(split['fees'])}, "
         f"inventory {money(split['inventory'])}"
     )

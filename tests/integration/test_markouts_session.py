@@ -74,7 +74,7 @@ def test_the_pnl_split_adds_up_to_the_net_pnl_of_the_run(paper_run) -> None:
 def test_headless_and_backtest_json_carry_markouts_per_horizon_and_the_split(
     paper_run, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert "markouts           1s " in paper_run.as_text() and "P&L split" in paper_run.as_text()
+    assert "markouts           1s " in paper_run.as_text() and "split of P&L" in paper_run.as_text()
     assert main(["backtest", str(paper_run.session), "--reference", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     mk = out["markouts"]
