@@ -33,6 +33,7 @@ from lobterm.trading.strategy import Strategy, StrategyError
 
 if TYPE_CHECKING:
     from lobterm.config import Config
+    from lobterm.trading.markouts import MarkoutConfig, MarkoutFeed
     from lobterm.trading.risk import RiskLimits
     from lobterm.venues.base import Venue
     from lobterm.venues.sim import SimVenue
@@ -106,7 +107,12 @@ def build(
         venues = loaded_venues if loaded_venues is not None else load_live_venues(config)
         traded = _live_traded(venues)
         first = next(iter(venues[0].instruments.values()))
-        kernel = kernel_for(traded, LiveClock(), risk_limits=risk_limits(config, instrument=first))
+        kernel = kernel_for(
+            traded,
+            LiveClock(),
+            risk_limits=risk_limits(config, instrument=first),
+            markouts=config.markouts,
+        )
     else:
         from lobterm.venues.sim import SimVenue
 
@@ -118,7 +124,7 @@ def build(
             s = config.sim
             venue = PaperVenue(sim, PaperConfig(maker_fee_ppm=s.maker_fee_ppm, taker_fee_ppm=s.taker_fee_ppm))
         clock: Clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
-        kernel = kernel_for([venue], clock, risk_limits=risk_limits(config))
+        kernel = kernel_for([venue], clock, risk_limits=risk_limits(config), markouts=config.markouts)
     quote, hedge = market_roles(kernel, config)
     asm = Assembly(kernel, mode, sim, quote, hedge)
     if strategies:
@@ -158,9 +164,18 @@ async def build_async(config: Config, mode: str = "headless", **kw: Any) -> Asse
     return build(config, mode, loaded_venues=loaded, **kw)
 
 
-def kernel_for(venues: list[Venue], clock: Clock, *, risk_limits: RiskLimits | None = None) -> Kernel:
-    """A kernel over `venues` (the one constructor call in lobterm outside tests)."""
-    return Kernel(venues, clock, risk_limits=risk_limits)
+def kernel_for(
+    venues: list[Venue],
+    clock: Clock,
+    *,
+    risk_limits: RiskLimits | None = None,
+    markouts: MarkoutConfig | None = None,
+) -> Kernel:
+    """A kernel over `venues` (the one constructor call in lobterm outside tests), with its markout
+    observer (every mode: live, replay and backtest measure fills the same way)."""
+    kernel = Kernel(venues, clock, risk_limits=risk_limits)
+    attach_markouts(kernel, markouts)
+    return kernel
 
 
 def attach_strategies(
@@ -293,3 +308,41 @@ def quote_params_for(kernel: Kernel, market: Market, params: Any) -> Any:
     if venue.mode == "LIVE" and params.use_amend:
         return replace(params, use_amend=False)
     return params
+
+
+# ---- the markout observer (every mode) ----------------------------------------------------------
+class _MarkoutService:
+    """Settles markout horizons on a quiet book from the kernel's timer."""
+
+    def __init__(self, kernel: Kernel, feed: MarkoutFeed) -> None:
+        self.kernel = kernel
+        self.feed = feed
+
+    async def start(self) -> None:
+        return None
+
+    def on_timer(self) -> None:
+        self.feed.engine.advance(self.kernel.clock.now())
+
+    async def stop(self) -> None:
+        return None
+
+
+def attach_markouts(kernel: Kernel, config: MarkoutConfig | None = None) -> MarkoutFeed:
+    """The markouts of `kernel`'s fills (lobterm/trading/markouts.py): fed from its bus, sources from the
+    OMS's order tags, horizons settled on the timer too. Idempotent; returns the feed (`.engine`)."""
+    from lobterm.trading.markouts import MarkoutEngine, MarkoutFeed
+
+    if kernel.markouts is not None:
+        return kernel.markouts  # type: ignore[no-any-return]
+    oms = kernel.oms
+
+    def tag_of(order_id: int) -> str:
+        o = oms.order(order_id)
+        return "unknown" if o is None else o.tag
+
+    feed = MarkoutFeed(MarkoutEngine(config), {k: m.l2 for k, m in kernel.markets.items()}, tag_of)
+    feed.subscribe(kernel.bus)
+    kernel.markouts = feed
+    kernel.services.append(_MarkoutService(kernel, feed))
+    return feed

@@ -56,6 +56,7 @@ from lobterm.engine.errors import ParameterError
 from lobterm.engine.instrument import MAX_UNITS, Instrument, InstrumentError, to_decimal
 from lobterm.trading.hedger import HedgeParamError, HedgeParams, validate_params
 from lobterm.trading.market_maker import QuoteParamError, QuoteParams
+from lobterm.trading.markouts import MarkoutConfig, MarkoutError
 from lobterm.trading.risk import RiskLimitError, RiskLimits, money
 from lobterm.venues.settings import SECRET_FIELDS, VenueConfig, VenueConfigError, venue_from_dict
 from lobterm.venues.sim import SimConfig
@@ -136,6 +137,7 @@ _AREA = {
     "mm": TradingConfigError,
     "risk": TradingConfigError,
     "hedge": TradingConfigError,
+    "markouts": TradingConfigError,
     "metrics": ServiceConfigError,
     "feed": ServiceConfigError,
     "recording": ServiceConfigError,
@@ -352,6 +354,8 @@ class Config:
     mm: MarketMakerConfig = field(default_factory=MarketMakerConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
     hedge: HedgeConfig = field(default_factory=HedgeConfig)
+    #: [markouts]: horizons (s), the adverse-selection horizon, the toxic threshold (bps), the baseline.
+    markouts: MarkoutConfig = field(default_factory=MarkoutConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     feed: FeedConfig = field(default_factory=FeedConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
@@ -433,7 +437,9 @@ def _check_private(path: Path) -> None:
         )
 
 
-_KNOWN_SECTIONS = "sim, ui, keys, mm, risk, hedge, metrics, feed, recording, venues, strategies, sessions_dir"
+_KNOWN_SECTIONS = (
+    "sim, ui, keys, mm, risk, hedge, markouts, metrics, feed, recording, venues, strategies, sessions_dir"
+)
 
 
 def _apply(cfg: Config, data: Mapping[str, Any], where: str) -> None:
@@ -468,6 +474,8 @@ def _apply(cfg: Config, data: Mapping[str, Any], where: str) -> None:
             cfg.ui = ui
         elif section in _SECTIONS:
             setattr(cfg, section, _read_section(section, values, where, getattr(cfg, section)))
+        elif section == "markouts":
+            cfg.markouts = _markouts_section(values, cfg.markouts, where)
         elif section == "recording":
             values = dict(values)
             if "sessions_dir" in values:
@@ -511,6 +519,29 @@ def _apply(cfg: Config, data: Mapping[str, Any], where: str) -> None:
                 if not isinstance(v, str) or not v.strip() or len(v) > 64:
                     raise _refuse(where, f"keys.{k}", 'must be a key name such as "b" or "ctrl+x"', v)
                 cfg.keys[k] = v.strip()
+
+
+def _markouts_section(values: Mapping[str, Any], base: MarkoutConfig, where: str) -> MarkoutConfig:
+    known = {f.name for f in fields(MarkoutConfig)}
+    kw: dict[str, Any] = {k: getattr(base, k) for k in known}
+    for key, raw in values.items():
+        if key not in known:
+            raise _refuse(where, f"markouts.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+        kw[key] = tuple(raw) if key == "horizons_s" and isinstance(raw, list) else raw
+    if (
+        "horizons_s" in values
+        and "adverse_horizon_s" not in values
+        and kw["adverse_horizon_s"] not in kw["horizons_s"]
+    ):
+        kw["adverse_horizon_s"] = (
+            kw["horizons_s"][min(1, len(kw["horizons_s"]) - 1)] if kw["horizons_s"] else 0
+        )
+    try:
+        return MarkoutConfig(**kw)
+    except MarkoutError as exc:
+        raise _refuse(where, f"markouts.{exc.what}", str(exc).split(": ", 1)[1], exc.value) from None
+    except TypeError as exc:
+        raise _refuse(where, "markouts", str(exc), dict(values)) from None
 
 
 def _apply_dataclass(obj: Any, values: Mapping[str, Any], where: str, prefix: str) -> None:

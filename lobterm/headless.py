@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from lobterm.assemble import build
+from lobterm.backtest.result import quote_decimals
 from lobterm.config import Config
 from lobterm.engine.events import OUR_OWNER, Fill
 from lobterm.kernel import SHUTDOWN_TIMEOUT_S, ShutdownReport
 from lobterm.recording.recorder import config_as_dict
 from lobterm.services import describe_services, start_recording, start_services
+from lobterm.trading.markouts import markout_text
 
 
 @dataclass(slots=True)
@@ -59,6 +61,9 @@ class RunSummary:
     left_open: list[str] | None = None
     interrupted: str = ""
     shutdown_s: float = 0.0
+    #: Markouts of our fills per horizon and the P&L split (lobterm/trading/markouts.py `summary`).
+    markouts: dict | None = None
+    markout_line: str = ""
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__slots__}
@@ -76,6 +81,7 @@ class RunSummary:
             f"  position           {self.position} (average cost {self.avg_cost or '-'})",
             f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, "
             f"fees {self.fees}, net {self.net_pnl}",
+            f"  markouts           {self.markout_line or '-'}",
             f"  hedges             {self.hedges if self.hedges is not None else 'no hedger'}",
             f"  books reconcile    {'yes' if self.reconciled else 'NO: ' + '; '.join(self.reconcile_problems)}",
             f"  final bid / ask    {self.best_bid} / {self.best_ask}",
@@ -220,6 +226,10 @@ def run_headless(
             "slippage_bps": f"{Decimal(st.slippage_bps().numerator) / st.slippage_bps().denominator:.2f}",
         }
     bb, ba = m.l2.best_bid(), m.l2.best_ask()
+    engine = kernel.markouts.engine
+    engine.advance(kernel.clock.now())
+    markouts = engine.summary(inst, pnl.net, kernel.clock.now())
+    markout_line = markout_text(engine, markouts, quote_decimals(inst))
     return RunSummary(
         venue=m.venue,
         mode=kernel.venues[m.venue].mode,
@@ -254,6 +264,8 @@ def run_headless(
         left_open=report.lines(),
         interrupted=interrupted,
         shutdown_s=report.seconds,
+        markouts=markouts,
+        markout_line=markout_line,
     )
 
 

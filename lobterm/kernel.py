@@ -211,6 +211,8 @@ class Kernel:
         self.recorder: Any = None  # the Recorder behind the journal, for its path and counters
         self.metrics: Any = None
         self.feed: Any = None
+        #: The markout observer (lobterm.trading.markouts.MarkoutFeed), attached by the assembly.
+        self.markouts: Any = None
         self.risk.add_on_kill(self._on_kill)
 
         bus = self.bus

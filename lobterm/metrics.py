@@ -519,6 +519,7 @@ class Metrics:
                 if event != "clients":
                     fam.add_metric([event], n)
             gauges.append(fam)
+        gauges.extend(_markout_families(kernel.markouts))
         recorder = getattr(kernel, "recorder", None)
         backlog = getattr(recorder, "backlog", None) if recorder is not None else None
         if isinstance(backlog, (int, float)):
@@ -549,6 +550,50 @@ class Metrics:
     def counts(self, name: str) -> dict[tuple, int]:
         """A copy of one counter family's values (label tuple -> count), for summaries and tests."""
         return dict(self._counts[name].values)
+
+
+def _markout_families(feed: Any) -> list[Any]:
+    """lobterm_markout_bps{horizon,source}: the average markout of our fills (source "all", each order
+    tag up to [markouts] max_sources, "market" for the trades baseline), notional-weighted, in bps; the
+    fills behind it, the worst-decile share of markout loss and the toxic fills."""
+    if feed is None:
+        return []
+    engine = feed.engine
+    bps = GaugeMetricFamily(
+        "lobterm_markout_bps",
+        "Average markout of fills at a horizon, in bps (positive: the mid moved our way).",
+        labels=["horizon", "source"],
+    )
+    n = GaugeMetricFamily(
+        "lobterm_markout_fills", "Fills whose markout at the horizon is known.", labels=["horizon", "source"]
+    )
+    for (group, value), buckets in list(engine.buckets.items()):
+        if group not in ("all", "source", "baseline"):
+            continue
+        source = value
+        for h, b in zip(engine.config.horizons_s, buckets, strict=True):
+            label = f"{h:g}s"
+            n.add_metric([label, source], float(b.fills))
+            if b.notional:
+                bps.add_metric([label, source], b.markout2 * 10_000 / (2 * b.notional))
+    out = [bps, n]
+    share = engine.worst_decile_share()
+    if share is not None:
+        out.append(
+            GaugeMetricFamily(
+                "lobterm_markout_worst_decile_share",
+                "Share of markout loss (at the adverse horizon) carried by the worst 10% of fills.",
+                value=float(share),
+            )
+        )
+    out.append(
+        CounterMetricFamily(
+            "lobterm_markout_toxic_fills",
+            "Fills whose markout at the first horizon was worse than [markouts] toxic_bps.",
+            value=engine.toxic,
+        )
+    )
+    return out
 
 
 def _close_server(server: Any) -> None:

@@ -410,6 +410,67 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
+def fast_markouts(rows: Any, venue: str, symbol: str, fills: list[Fill], config: Any = None) -> Any:
+    """The markout engine fed from the decoded rows (the others-only book, as the kernel sees it in a
+    reference backtest) and the fast path's fills: a pass in Python over the rows, after the kernel.
+
+    Each fill is marked against the mid in effect before the rows of its timestamp (the reference path
+    delivers it inside that batch, after the rows before it): markouts of the two paths agree to within
+    that and the fills' own differences."""
+    from lobterm.backtest import fastkernel as fk
+    from lobterm.engine.l2book import L2Book, L2BookError
+    from lobterm.trading.markouts import MarkoutEngine
+
+    engine = MarkoutEngine(config)
+    book = L2Book(venue, symbol)
+    on_book, on_trade, on_fill = engine.on_book, engine.on_trade, engine.on_fill
+    apply_level = book.apply_level
+    fi, nf = 0, len(fills)
+    top = None
+    kinds = (fk.K_DELTA, fk.K_LEVEL)
+    snap_left = 0
+    for kind, ts, side, price, size, _seq in rows.tolist():
+        while fi < nf and fills[fi].ts <= ts:
+            on_fill(fills[fi], "mm")
+            fi += 1
+        if kind in kinds:
+            if kind == fk.K_LEVEL and snap_left <= 0:
+                continue  # the levels of a refused snapshot
+            snap_left -= kind == fk.K_LEVEL
+            try:
+                apply_level(side, price, size)
+            except L2BookError:
+                continue
+        elif kind == fk.K_SNAP:
+            snap_left = size
+            if size >= 0:
+                book.clear()
+            continue
+        elif kind == fk.K_TRADE:
+            if price > 0 and size > 0:
+                on_trade(Trade(ts, venue, symbol, price, size, side, 0))
+            continue
+        else:
+            continue
+        bid, ask = book.best_bid(), book.best_ask()
+        now = (bid, ask)
+        if now != top:
+            top = now
+            on_book(
+                venue,
+                symbol,
+                ts,
+                None if bid is None else bid[0],
+                0 if bid is None else bid[1],
+                None if ask is None else ask[0],
+                0 if ask is None else ask[1],
+            )
+    while fi < nf:
+        on_fill(fills[fi], "mm")
+        fi += 1
+    return engine
+
+
 def run_fast_backtest(
     path: str,
     params: Any = None,
@@ -421,6 +482,7 @@ def run_fast_backtest(
     symbol: str | None = None,
     keep_fills: list | None = None,
     recorded_changes: bool | None = None,
+    markouts: Any = None,
 ) -> Any:
     """The backtest of `lobterm.backtest.reference.run_backtest`, on the fast path. Raises
     `FastPathUnsupported` for what it does not do (see the module docstring), among which a session's
@@ -433,6 +495,7 @@ def run_fast_backtest(
     from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
     from lobterm.recording.player import _own_in_book, paper_config_from
     from lobterm.trading.inventory import Inventory, TopOfBook, to_quote
+    from lobterm.trading.markouts import markout_text
 
     if latency_ms < 0 or latency_ms != latency_ms or latency_ms > 60_000:
         raise ValueError(f"latency {latency_ms!r} ms must be between 0 and 60000")
@@ -488,6 +551,7 @@ def run_fast_backtest(
     # Money: the same exact code as the reference path.
     inv = Inventory({(venue, sym): inst})
     path_out = []
+    our_fills: list[Fill] = []
     maker_ppm, taker_ppm = pcfg.maker_fee_ppm, pcfg.taker_fee_ppm
     pos_min = pos_max = 0
     pos = inv.position(venue, sym)
@@ -495,6 +559,7 @@ def run_fast_backtest(
         fee = price * size * (maker_ppm if maker else taker_ppm)
         ev = Fill(ts, venue, sym, oid, side, price, size, leaves, bool(maker), fee, i + 1, OUR_OWNER)
         inv.on_fill(ev)
+        our_fills.append(ev)
         if keep_fills is not None:
             keep_fills.append(ev)
         lots = pos.lots
@@ -508,6 +573,11 @@ def run_fast_backtest(
     ask = int(S[fk.S_ASK]) + lo if S[fk.S_ASK] <= data.hi - lo else None
     last = int(S[fk.S_LAST_TRADE]) or None
     pnl = inv.pnl(venue, sym, TopOfBook(bid, ask, last)).in_quote(inst)
+    t2 = time.perf_counter()
+    engine = fast_markouts(data.rows, venue, sym, our_fills, markouts)
+    engine.advance(last_ts + 1)
+    markout_summary = engine.summary(inst, pnl.net, last_ts)
+    markout_s = time.perf_counter() - t2
     fmt = inst.format_size
     span = max(1, last_ts - first_ts)
     if progress is not None:
@@ -555,4 +625,7 @@ def run_fast_backtest(
         decode_seconds=round(data.decode_seconds, 3),
         kernel_seconds=round(kernel_s, 4),
         kernel_events_per_s=round(n / max(kernel_s, 1e-9)),
+        markouts=markout_summary,
+        markout_line=markout_text(engine, markout_summary, quote_decimals(inst)),
+        markout_seconds=round(markout_s, 3),
     )

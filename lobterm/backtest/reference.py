@@ -43,6 +43,7 @@ from lobterm.recording.player import build_replay_venues, paper_config_from
 from lobterm.recording.reader import SessionError, SessionParts, SessionReader
 from lobterm.recording.schema import Note
 from lobterm.trading.inventory import to_quote
+from lobterm.trading.markouts import markout_text
 from lobterm.trading.paper import PaperConfig
 
 __all__ = ["ParamChange", "recorded_param_changes", "resolve_params", "run_backtest", "source_with_changes"]
@@ -280,6 +281,9 @@ def run_backtest(
     fmt = inst.format_size
     span = max(1, last_ts - first_ts)
     desk = by_name[market.venue].desk
+    engine = kernel.markouts.engine
+    engine.advance(last_ts + 1)
+    markouts = engine.summary(inst, pnl.net, last_ts)
     return BacktestResult(
         path=str(path),
         venue=market.venue,
@@ -314,6 +318,8 @@ def run_backtest(
         risk_rejects=dict(kernel.oms.risk_rejects),
         subscriber_errors=kernel.bus.errors,
         inventory_path=[[ts, lots] for ts, lots in tracker.path],
+        markouts=markouts,
+        markout_line=markout_text(engine, markouts),
     )
 
 

@@ -79,6 +79,10 @@ class BacktestResult:
     # session), "changes"} each, with
     # "problem" for one the market maker refused (empty when none were recorded or --config was given).
     param_changes: list = field(default_factory=list)
+    #: Markouts per horizon and the P&L split (lobterm/trading/markouts.py).
+    markouts: dict | None = None
+    markout_line: str = ""
+    markout_seconds: float = 0.0  # fast path: the markout pass over the rows (not in wall_seconds)
 
     def as_dict(self, inventory_path: bool = True) -> dict:
         """Every field (money exact, as strings); without the inventory path if `inventory_path` is false."""
@@ -112,6 +116,7 @@ class BacktestResult:
                 f"  inventory          min {self.position_min}, max {self.position_max}, final {self.position_final}",
                 f"  max drawdown       {money(self.max_drawdown)}",
                 f"  time quoted        {self.time_quoted_pct:.1f}% (both sides)",
+                f"  markouts           {self.markout_line or '-'}",
                 f"  risk rejections    {self.risk_rejects or 'none'}",
             ]
         )

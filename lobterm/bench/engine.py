@@ -98,3 +98,21 @@ def run(n: int = 200_000, seed: int = 42, repeats: int = 5, track_levels: bool =
         "final_state_ok": True,
         "latency": kinds,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python benchmarks/engine_bench.py [--json]`: the engine figures (the matching book), one a line
+    (the full `lobterm bench engine` table with the L2 book is in `lobterm bench`)."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description="The engine benchmark: lob-mix-v1 through the matching book.")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    as_json = ap.parse_args(argv).json
+    figures = run()
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:<24} {value}")
+    return 0

@@ -464,6 +464,8 @@ class Player:
         oms._done_by_id.clear()
         k.inventory.positions.clear()
         k.inventory.version += 1
+        if k.markouts is not None:
+            k.markouts.reset()
         for v in self.venues:
             v.reset()
             v.state = k.venue_state[v.name] = "idle"

@@ -33,6 +33,7 @@ from lobterm.widgets.hedge import HedgePanel
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.inventory import InventoryPanel
 from lobterm.widgets.ladder import PriceLadder
+from lobterm.widgets.markouts import MarkoutPanel
 from lobterm.widgets.mm_editor import MarketMakerEditor, describe_changes
 from lobterm.widgets.quote_panel import QuotePanel
 from lobterm.widgets.tape import Blotter, OurFills, TradeTape
@@ -133,6 +134,13 @@ class TradingDesk(Horizontal):
             tooltip="MM size down a step",
         ),
         Binding(
+            "o",
+            "toggle_markouts",
+            "Markouts",
+            id="markouts",
+            tooltip="Markout panel on/off: the mid's move after our fills by horizon, source and side",
+        ),
+        Binding(
             "ctrl+r",
             "toggle_recording",
             "Rec",
@@ -178,7 +186,8 @@ class TradingDesk(Horizontal):
         self.quote_panel = QuotePanel(self.market_makers, market, id="quote-panel")
         self.inventory_panel = InventoryPanel(kernel, market, id="inventory-panel")
         self.hedge_panel = HedgePanel(kernel, id="hedge-panel")
-        self.tape = TradeTape(market, self.fills, id="tape")
+        self.markout_panel = MarkoutPanel(kernel, market, id="markout-panel")
+        self.tape = TradeTape(market, self.fills, id="tape", toxic=self._toxic)
         self.blotter = Blotter(kernel, self.fills, id="blotter")
 
     def compose(self) -> ComposeResult:
@@ -188,6 +197,7 @@ class TradingDesk(Horizontal):
             yield self.quote_panel
             yield self.inventory_panel
             yield self.hedge_panel
+            yield self.markout_panel
             yield self.tape
             yield self.blotter
 
@@ -208,6 +218,7 @@ class TradingDesk(Horizontal):
         self.quote_panel.pull(now)
         self.inventory_panel.pull(now)
         self.hedge_panel.pull(now)
+        self.markout_panel.pull(now)
         self.tape.pull()
         self.blotter.pull(now)
 
@@ -221,6 +232,7 @@ class TradingDesk(Horizontal):
         market = ladder.market
         self.quote_panel.show_market(market)
         self.inventory_panel.show_market(market)
+        self.markout_panel.show_market(market)
         self.tape.show_market(market)
         status = getattr(self.app, "status", None)
         if status is not None:
@@ -236,6 +248,20 @@ class TradingDesk(Horizontal):
         i = (self.ladders.index(self.current) + step) % len(self.ladders)
         self.ladders[i].focus()
         self._show(self.ladders[i])
+
+    # ---- markouts ------------------------------------------------------------------------------
+    def _toxic(self) -> tuple[int, frozenset[int] | set[int]]:
+        """(how many toxic fills so far, their trade ids): the tape marks them."""
+        feed = self.kernel.markouts
+        if feed is None:
+            return 0, frozenset()
+        return feed.engine.toxic, feed.engine.toxic_trade_ids
+
+    def action_toggle_markouts(self) -> None:
+        panel = self.markout_panel
+        panel.toggle_class("-shown")
+        panel.show_market(self.market)  # draw at once, then once a second
+        panel.pull(time.monotonic())
 
     # ---- the kill switch ----------------------------------------------------------------------
     def action_kill_switch(self) -> None:

@@ -12,6 +12,7 @@ bus subscription the views need, kernel-side bookkeeping with no textual in it.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -82,6 +83,7 @@ class TradeTape(Widget):
         "tape--buy",
         "tape--sell",
         "tape--ours",
+        "tape--toxic",
         "tape--time",
     }
     DEFAULT_CSS = """
@@ -90,13 +92,24 @@ class TradeTape(Widget):
     TradeTape > .tape--buy { color: $ladder-last-buy; }
     TradeTape > .tape--sell { color: $ladder-last-sell; }
     TradeTape > .tape--ours { color: $ladder-ours-text; background: $ladder-ours; text-style: bold; }
+    TradeTape > .tape--toxic { color: $text; background: $error; text-style: bold; }
     TradeTape > .tape--time { color: $foreground-muted; }
     """
 
-    def __init__(self, market: Market, fills: OurFills, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        market: Market,
+        fills: OurFills,
+        *,
+        id: str | None = None,
+        toxic: Callable[[], tuple[int, frozenset[int] | set[int]]] | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.market = market
         self.fills = fills
+        #: (toxic fills so far, their trade ids) from the markout engine: our fills marked ◆ toxic.
+        self.toxic = toxic
+        self._toxic_ids: frozenset[int] | set[int] = frozenset()
         self._drawn: tuple | None = None
         self._strips: dict[tuple, Strip] = {}
         self._styles: dict[str, Style] = {}
@@ -119,7 +132,10 @@ class TradeTape(Widget):
         return style
 
     def pull(self) -> bool:
-        key = (self.market.key, self.market.trade_version, self.fills.version, self.size)
+        toxic_count = 0
+        if self.toxic is not None:
+            toxic_count, self._toxic_ids = self.toxic()
+        key = (self.market.key, self.market.trade_version, self.fills.version, toxic_count, self.size)
         if key == self._drawn:
             return False
         self._drawn = key
@@ -138,7 +154,7 @@ class TradeTape(Widget):
         base = self.rich_style
         m = self.market
         if y == 0:
-            text = f" TRADES {m.venue} {m.symbol}   ◆ ours"
+            text = f" TRADES {m.venue} {m.symbol}   ◆ ours" + ("  ◆ toxic" if self.toxic is not None else "")
             return Strip([Segment(text, base + self._style("title"))]).adjust_cell_length(width, base)
         tape = m.tape
         i = len(tape) - y
@@ -146,7 +162,8 @@ class TradeTape(Widget):
             return Strip.blank(width, base)
         t = tape[i]
         ours = self.fills.is_ours(m.key, t.trade_id)
-        cache_key = (t.ts, t.trade_id, t.price, t.size, ours, width)
+        toxic = ours and t.trade_id in self._toxic_ids
+        cache_key = (t.ts, t.trade_id, t.price, t.size, ours, toxic, width)
         strip = self._strips.get(cache_key)
         if strip is None:
             inst = m.instrument
@@ -157,7 +174,9 @@ class TradeTape(Widget):
                 Segment(f"{inst.format_price(t.price):>10} ", side_style),
                 Segment(f"{'▲' if buy else '▼'}{inst.format_size(t.size):>9} ", side_style),
             ]
-            if ours:
+            if toxic:
+                segments.append(Segment(" ◆ toxic ", base + self._style("toxic")))
+            elif ours:
                 segments.append(Segment(" ◆ ours ", base + self._style("ours")))
             strip = self._strips[cache_key] = Strip(segments).adjust_cell_length(width, base)
         return strip

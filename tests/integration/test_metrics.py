@@ -229,3 +229,19 @@ async def test_every_metric_the_grafana_dashboard_plots_is_exported(tmp_path):
     finally:
         await kernel.stop()
         await stop_recording(kernel)
+
+
+def test_markouts_are_exported_per_horizon_and_source_with_a_bounded_label_set(run):
+    kernel, _venue, metrics, _tally = run
+    metrics.update()
+    samples = scrape(metrics)
+    engine = kernel.markouts.engine
+    curve = engine.curve()
+    assert curve[0].fills > 0
+    expected = curve[0].markout2 * 10_000 / (2 * curve[0].notional)
+    assert value(samples, "lobterm_markout_bps", horizon="1s", source="all") == pytest.approx(expected)
+    assert value(samples, "lobterm_markout_fills", horizon="5s", source="mm") == curve[1].fills
+    labels = {(lab["horizon"], lab["source"]) for lab, _ in samples["lobterm_markout_fills"]}
+    assert {s for _, s in labels} <= {"all", "mm", "market"}
+    assert {h for h, _ in labels} == {"1s", "5s", "30s", "60s"}
+    assert "lobterm_markout_toxic_fills_total" in samples
