@@ -34,6 +34,9 @@ class LobtermApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     #: Start the [metrics] exporter and the [feed] with the kernel (the `lobterm` command does; tests do not).
     services = False
+    #: After the orderly shutdown, end the process within `EXIT_GRACE_S` even if the terminal is gone (a
+    #: hangup leaves Textual's writer blocked on a dead pty): the `lobterm` command sets it; tests do not.
+    hard_exit = False
     CSS = """
     #main { height: 1fr; align-horizontal: center; }
     """
@@ -226,4 +229,30 @@ class LobtermApp(App[None]):
             self.notify(f"Quitting: {what}…", title="Shutdown", timeout=QUIT_SWEEP_S)
         report = await self.kernel.shutdown(QUIT_SWEEP_S, source="quit")
         self.exit_lines = report.lines()
-        self.exit(return_code=0 if report.clean else 3)
+        code = 0 if report.clean else 3
+        if self.hard_exit:
+            _exit_later(code, self.exit_lines)
+        self.exit(return_code=code)
+
+
+EXIT_GRACE_S = 5.0
+
+
+def _exit_later(code: int, lines: list[str]) -> None:
+    """End the process in EXIT_GRACE_S unless it ended by itself: our orders are already dealt with
+    (the kernel's shutdown ran), but with the terminal gone (SIGHUP, a killed tmux) Textual's shutdown
+    can block forever writing to it."""
+    import os
+    import sys
+    import threading
+    import time
+
+    def watchdog() -> None:
+        time.sleep(EXIT_GRACE_S)
+        try:
+            for line in lines:
+                print(f"lobterm: {line}", file=sys.stderr)
+        finally:
+            os._exit(code)
+
+    threading.Thread(target=watchdog, name="lobterm-exit", daemon=True).start()

@@ -365,6 +365,7 @@ def _tui(config, record_to=None) -> int:
             return 2
     app = LobtermApp(config, asm)
     app.services = True  # the [metrics] exporter and the [feed], as configured
+    app.hard_exit = True  # a dead terminal cannot keep the process alive after the shutdown
     app.run()
     for line in app.exit_lines:
         print(f"lobterm: {line}", file=sys.stderr)
