@@ -15,24 +15,21 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from lobterm.engine.events import LIMIT, STP_CANCEL_RESTING
+from lobterm.engine.ports import OrderRoute
 
 if TYPE_CHECKING:
-    from lobterm.engine.instrument import Instrument
     from lobterm.engine.ports import Bus, Clock
 
 from lobterm.engine.events import OUR_OWNER  # noqa: F401 - re-exported for venue authors
 
 
 @runtime_checkable
-class Venue(Protocol):
-    name: str
-    #: What the UI shows: "SIM" (embedded simulated venue), "LIVE", "PAPER" or "REPLAY".
-    mode: str
-    #: True where our resting orders are part of the venue's own L2 book (a real exchange, the sim);
-    #: False where they are virtual (paper), so the unified book adds them to the venue's size.
-    own_in_book: bool
-    instruments: dict[str, Instrument]
+class Venue(OrderRoute, Protocol):
+    """An order route (engine.ports: name, mode, own_in_book, instruments; submit, cancel, amend) that
+    the kernel also attaches, starts and stops. `mode` is what the UI shows: "SIM", "LIVE", "PAPER" or
+    "REPLAY"; `own_in_book` is true where our resting orders are part of the venue's own L2 book (a real
+    exchange, the sim), false where they are virtual (paper: the unified book adds them)."""
+
     state: str
 
     def attach(self, bus: Bus, clock: Clock) -> None: ...
@@ -40,23 +37,6 @@ class Venue(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
-
-    def submit(
-        self,
-        order_id: int,
-        symbol: str,
-        side: int,
-        price: int,
-        size: int,
-        order_type: int = LIMIT,
-        stp: int = STP_CANCEL_RESTING,
-    ) -> None: ...
-
-    def cancel(self, order_id: int, symbol: str) -> None: ...
-
-    def amend(
-        self, order_id: int, symbol: str, price: int | None = None, size: int | None = None
-    ) -> None: ...
 
 
 @runtime_checkable
