@@ -348,7 +348,6 @@ def _tui(config, record_to=None) -> int:
         print(f"lobterm: {exc}", file=sys.stderr)
         return 2
     if record_to is not None:
-        rc = config.recording
         try:
             start_recording(
                 asm.kernel,
@@ -356,9 +355,6 @@ def _tui(config, record_to=None) -> int:
                 config=config,
                 seed=None if config.venues else config.sim.seed,
                 header={"run": {"tui": True}},
-                checkpoint_every_s=rc.checkpoint_every_s,
-                flush_interval_s=rc.flush_interval_ms / 1000,
-                flush_events=rc.flush_events,
             )
         except RecorderError as exc:
             print(f"lobterm: {exc} (run with --no-record to trade without recording)", file=sys.stderr)

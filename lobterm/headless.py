@@ -133,7 +133,6 @@ def run_headless(
     our_fills: list[Fill] = []
     kernel.bus.subscribe(Fill, lambda ev: our_fills.append(ev) if ev.owner == OUR_OWNER else None)
     if record_to is not None:
-        rc = config.recording
         start_recording(
             kernel,
             record_to,
@@ -149,9 +148,6 @@ def run_headless(
                     "duration_s": duration_s,
                 }
             },
-            checkpoint_every_s=rc.checkpoint_every_s,
-            flush_interval_s=rc.flush_interval_ms / 1000,
-            flush_events=rc.flush_events,
         )
 
     def start_strategies() -> None:

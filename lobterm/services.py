@@ -68,9 +68,9 @@ def start_recording(
     config: Any = None,
     seed: Any = None,
     header: dict[str, Any] | None = None,
-    checkpoint_every_s: float = 10.0,
-    flush_interval_s: float = 0.1,
-    flush_events: int = 50_000,
+    checkpoint_every_s: float | None = None,
+    flush_interval_s: float | None = None,
+    flush_events: int | None = None,
     rotate_mb: float | None = None,
     rotate_every_s: float | None = None,
     max_total_mb: float | None = None,
@@ -78,9 +78,17 @@ def start_recording(
     """Record every bus event of `kernel` from now on to a session file (`target`: a file, or a directory
     to name one in). Before `kernel.start()` the recorder starts with the kernel; on a running kernel
     with a live clock, `await kernel.journal.start()` moves it to its flush task. Returns the Recorder
-    (`.path`, `.events_written`, `.backlog`); RecorderError if the file cannot be created. Rotation and retention not given come
-    from `config.recording`."""
+    (`.path`, `.events_written`, `.backlog`); RecorderError if the file cannot be created. Checkpoints,
+    flushing, rotation and retention not given come from `config.recording` (else the defaults)."""
     from lobterm.recording.recorder import Recorder
+
+    rc = getattr(config, "recording", None)
+    if checkpoint_every_s is None:
+        checkpoint_every_s = rc.checkpoint_every_s if rc is not None else 10.0
+    if flush_interval_s is None:
+        flush_interval_s = rc.flush_interval_ms / 1000 if rc is not None else 0.1
+    if flush_events is None:
+        flush_events = rc.flush_events if rc is not None else 50_000
 
     rec = kernel.recorder
     if rec is not None and not rec.closed:

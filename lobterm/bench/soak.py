@@ -53,16 +53,12 @@ def _config(seed: int) -> Config:
 
 
 def _record(kernel: Any, config: Config, target: Path, realtime: bool) -> None:
-    rc = config.recording
     start_recording(
         kernel,
         target,
         config=config,
         seed=config.sim.seed,
         header={"run": {"soak": True, "realtime": realtime}},
-        checkpoint_every_s=rc.checkpoint_every_s,
-        flush_interval_s=rc.flush_interval_ms / 1000,
-        flush_events=rc.flush_events,
     )
 
 
