@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
+from collections import deque
 from typing import ClassVar
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.widgets import Static
+from textual.widgets._toast import ToastRack
 
 from lobterm.assemble import Assembly, adopt, build
 from lobterm.config import Config
+from lobterm.engine.bounds import REJECT_NOTES
 from lobterm.kernel import Kernel
+from lobterm.widgets.consolidated import ConsolidatedLadder
 from lobterm.widgets.desk import TradingDesk
 from lobterm.widgets.help import ConfirmQuitScreen, HelpScreen, check_keymap, key_help
 from lobterm.widgets.keybar import KeyBar
@@ -27,6 +34,7 @@ from lobterm.widgets.ticket import OrderTicket
 __all__ = ["LobtermApp"]
 
 QUIT_SWEEP_S = 10.0  # how long quitting sweeps for our orders at the venue before it says what is left
+REJECT_NOTE_S = 6.0  # how long a rejection note stays on screen
 
 
 class LobtermApp(App[None]):
@@ -39,7 +47,14 @@ class LobtermApp(App[None]):
     hard_exit = False
     CSS = """
     #main { height: 1fr; align-horizontal: center; }
+    #too-small { display: none; width: 100%; height: 100%; content-align: center middle; text-style: bold; }
+    Screen.-too-small > #too-small { display: block; }
+    Screen.-too-small > #main, Screen.-too-small > #status, Screen.-too-small > #keys { display: none; }
+    /* a notice leaves the ladder's PRICE column readable at 80 columns (the rack sits above the bottom bars) */
+    Toast { max-width: 44%; }
     """
+    #: Below this terminal size the ladder cannot show its five columns and ten price rows: a notice instead.
+    MIN_SIZE = (60, 20)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark,f1", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -53,6 +68,8 @@ class LobtermApp(App[None]):
         kernel stepped by hand on a virtual clock, for snapshots and benchmarks)."""
         super().__init__()
         self.live = live
+        self._reject_notes: deque[float] = deque()  # expiry (wall clock) of each reject note on screen
+        self.rejects_unshown = 0
         self.theme_names, self._theme_problems = install_themes(self, config.ui.theme)
         self.config = config
         if kernel is None:
@@ -66,6 +83,7 @@ class LobtermApp(App[None]):
         #: Lines for the terminal after the app has closed (orders the shutdown could not confirm gone).
         self.exit_lines: list[str] = []
         self._shutting_down = False
+        self._toasts_at: dict[int, int] = {}  # id(screen) -> the notices' margin above the bottom bars
         self.animation_level = "none"
         self.desk = TradingDesk(asm, config, id="main")  # ladders, panels, the desk-wide keys
         self.status = StatusBar(self.kernel, self.desk.market, id="status")
@@ -83,6 +101,16 @@ class LobtermApp(App[None]):
         yield self.desk
         yield self.status
         yield KeyBar(id="keys")  # every key, wrapped: more than Textual's one-line Footer holds
+        yield Static("", id="too-small", markup=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size  # the app's own size is updated after this handler
+        need_w, need_h = self.MIN_SIZE
+        small = width < need_w or height < need_h
+        if small:
+            text = f"terminal too small (need {need_w}x{need_h}, have {width}x{height})"
+            self.query_one("#too-small", Static).update(text)
+        self.screen.set_class(small, "-too-small")
 
     async def on_mount(self) -> None:
         self._apply_keymap()
@@ -140,12 +168,43 @@ class LobtermApp(App[None]):
         if self.desk.is_attached:
             self.desk.pull()
             self.status.pull(self.ladder.default_qty)
+            self._place_toasts()
+
+    def bottom_bars_height(self) -> int:
+        """Lines the bars below the desk take (status, keys; a replay's transport)."""
+        base = self.screen_stack[0] if self.screen_stack else None
+        if base is None:
+            return 0
+        found = False
+        height = 0
+        for child in base.children:
+            if child is self.desk:
+                found = True
+            elif found and child.display and child.id != "too-small":
+                height += child.outer_size.height
+        return height
+
+    def _place_toasts(self) -> None:
+        """Notices stand right above the bars at the bottom (status, keys, transport), never over them: the
+        status bar's P&L and REC stay readable while a notice (the kill switch's) is up."""
+        height = self.bottom_bars_height()
+        for screen in self.screen_stack:
+            if self._toasts_at.get(id(screen)) == height:
+                continue
+            self._toasts_at[id(screen)] = height
+            for rack in screen.query_children(ToastRack):
+                rack.styles.margin = (0, 0, max(1, height), 0)
 
     # ---- keys --------------------------------------------------------------------------------
     def _apply_keymap(self) -> None:
         bindings = [
             b
-            for b in (*self.BINDINGS, *TradingDesk.BINDINGS, *PriceLadder.BINDINGS)
+            for b in (
+                *self.BINDINGS,
+                *TradingDesk.BINDINGS,
+                *PriceLadder.BINDINGS,
+                *ConsolidatedLadder.BINDINGS,
+            )
             if isinstance(b, Binding)
         ]
         keymap, problems = check_keymap(bindings, self.config.keys, self._normalize_keymap)
@@ -176,8 +235,22 @@ class LobtermApp(App[None]):
 
     # ---- rejections --------------------------------------------------------------------------
     def _on_reject(self, reason: str) -> None:
+        """A rejection: on the status bar, and as a note while fewer than REJECT_NOTES are on screen (a
+        burst of rejects is counted into the next note instead of stacking a note per reject)."""
         self.status.last_reject = reason
-        self.notify(reason, title="Order rejected", severity="error", timeout=6)
+        notes = self._reject_notes
+        now = time.time()  # the notes expire on the wall clock (textual's)
+        while notes and notes[0] <= now:
+            notes.popleft()
+        if len(notes) >= REJECT_NOTES:
+            self.rejects_unshown += 1
+            return
+        more = f" (+{self.rejects_unshown} more, not shown)" if self.rejects_unshown else ""
+        self.rejects_unshown = 0
+        notes.append(now + REJECT_NOTE_S)
+        self.notify(
+            reason + more, title="Order rejected", severity="error", timeout=REJECT_NOTE_S, markup=False
+        )
 
     def on_price_ladder_order_refused(self, message: PriceLadder.OrderRefused) -> None:
         self.status.last_reject = message.reason

@@ -10,6 +10,7 @@ Every mode goes through here, so the TUI and a headless run are the same program
 What `build` attaches, in every mode alike:
 - venues: the sim (`[sim]`) when no `[venues.NAME]` is configured, else each live venue (keyed: LIVE;
   without keys: PAPER, filled by the paper desk against its live book); `--paper` paper-trades the sim;
+  `[venues.NAME] kind = "sim"`: several sim venues on one shared fair price ([simgroup]) and one clock;
 - risk limits from `[risk]` in the units of the quote market's instrument;
 - a market maker (paused) on every market of a venue with role "quote" (the sim's one market), with
   the venue's capabilities: a live venue reprices by cancel and new (ccxt's edit is cancel-and-replace,
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,13 @@ class Assembly:
     market_makers: list[Any] = field(default_factory=list)
     hedger: Any = None
     user_strategies: list[Strategy] = field(default_factory=list)
+    #: Every sim venue, to step in lock-step on a virtual clock (`sim` is the first): several with
+    #: [venues.NAME] kind = "sim", else [sim]'s one (or none).
+    sims: list[SimVenue] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.sims and self.sim is not None:
+            self.sims = [self.sim]
 
     def describe(self) -> dict[str, Any]:
         """The shape of what was built: markets, strategies, roles and parameters (tests compare modes)."""
@@ -103,7 +112,11 @@ def build(
     from lobterm.config import risk_limits
 
     sim = None
-    if config.venues:
+    sims: list[SimVenue] = []
+    if config.sim_venues:
+        sims, kernel = _sim_group_kernel(config, virtual=virtual, paper=paper)
+        sim = sims[0]
+    elif config.venues:
         venues = loaded_venues if loaded_venues is not None else load_live_venues(config)
         traded = _live_traded(venues)
         first = next(iter(venues[0].instruments.values()))
@@ -116,27 +129,64 @@ def build(
     else:
         from lobterm.venues.sim import SimVenue
 
-        sim = SimVenue(config.sim)
+        sim = SimVenue(config.sim, config.perp)
         venue: Venue = sim
         if paper:
             from lobterm.trading.paper import PaperConfig, PaperVenue
 
             s = config.sim
-            venue = PaperVenue(sim, PaperConfig(maker_fee_ppm=s.maker_fee_ppm, taker_fee_ppm=s.taker_fee_ppm))
+            paper_cfg = PaperConfig(
+                maker_fee_ppm=s.maker_fee_ppm, taker_fee_ppm=s.taker_fee_ppm, cross_fills=s.paper_cross_fills
+            )
+            venue = PaperVenue(sim, paper_cfg)
         clock: Clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
         kernel = kernel_for([venue], clock, risk_limits=risk_limits(config), markouts=config.markouts)
     quote, hedge = market_roles(kernel, config)
-    asm = Assembly(kernel, mode, sim, quote, hedge)
+    asm = Assembly(kernel, mode, sim, quote, hedge, sims=sims)
     if strategies:
         attach_strategies(asm, config, market_maker=market_maker, hedge_policy=hedge_policy)
     return asm
+
+
+def _sim_group_kernel(config: Config, *, virtual: bool, paper: bool) -> tuple[list[SimVenue], Kernel]:
+    """Several sim venues ([venues.NAME] kind = "sim") on one fair price group ([simgroup]) and one
+    clock; risk limits in the units of the quote venue's instrument, derived at its start price."""
+    from lobterm.config import risk_limits, sim_venue_specs
+    from lobterm.venues.sim import SimVenue
+    from lobterm.venues.simgroup import FairGroup
+
+    specs = sim_venue_specs(config)
+    lead = specs[0].sim
+    group = FairGroup(
+        config.simgroup, lead.rate_hz, lead.burst_per_min, lead.burst_seconds, lead.jump_per_min
+    )
+    sims = [SimVenue(s.sim, config.perp, fair=group.member(s.lag_ms), latency_ms=s.latency_ms) for s in specs]
+    venues: list[Venue] = list(sims)
+    if paper:
+        from lobterm.trading.paper import PaperConfig, PaperVenue
+
+        venues = [
+            PaperVenue(
+                v,
+                PaperConfig(
+                    maker_fee_ppm=v.config.maker_fee_ppm,
+                    taker_fee_ppm=v.config.taker_fee_ppm,
+                    cross_fills=v.config.paper_cross_fills,  # as [sim]'s --paper: off unless asked for
+                ),
+            )
+            for v in sims
+        ]
+    quote = next((s for s in specs if s.role == "quote"), specs[0])
+    clock: Clock = VirtualClock(VIRTUAL_EPOCH_NS) if virtual else LiveClock()
+    limits = risk_limits(replace(config, sim=quote.sim), quote.sim.instrument())
+    return sims, kernel_for(venues, clock, risk_limits=limits, markouts=config.markouts)
 
 
 def build_sim_kernel(config: Config, *, virtual: bool, paper: bool = False) -> tuple[Kernel, SimVenue]:
     """A bare kernel on the sim venue (no strategies), and the sim venue to step: for tests and benchmarks.
     With `paper`, our orders never reach the sim's matching book: the paper desk fills them against its
     published book and trades, with queue position (the way lobterm paper-trades a venue without keys)."""
-    sim_only = replace(config, venues={}) if config.venues else config
+    sim_only = replace(config, venues={}, sim_venues={}) if config.venues or config.sim_venues else config
     asm = build(sim_only, "headless", virtual=virtual, paper=paper, strategies=False)
     assert asm.sim is not None
     return asm.kernel, asm.sim
@@ -165,7 +215,7 @@ async def build_async(config: Config, mode: str = "headless", **kw: Any) -> Asse
 
 
 def kernel_for(
-    venues: list[Venue],
+    venues: Sequence[Venue],
     clock: Clock,
     *,
     risk_limits: RiskLimits | None = None,
@@ -173,7 +223,7 @@ def kernel_for(
 ) -> Kernel:
     """A kernel over `venues` (the one constructor call in lobterm outside tests), with its markout
     observer (every mode: live, replay and backtest measure fills the same way)."""
-    kernel = Kernel(venues, clock, risk_limits=risk_limits)
+    kernel = Kernel(list(venues), clock, risk_limits=risk_limits)
     attach_markouts(kernel, markouts)
     return kernel
 
@@ -284,20 +334,27 @@ def market_roles(kernel: Kernel, config: Config) -> tuple[Market, Market | None]
     """(quote market, hedge market or None): the first market of the first venue with role "quote",
     and the first market of a venue with role "hedge"."""
     quote = hedge = None
-    for name, vc in config.venues.items():
+    for name, role in venue_roles(config).items():
         m = next((mk for (v, _s), mk in kernel.markets.items() if v == name), None)
         if m is None:
             continue
-        if vc.role == "hedge" and hedge is None:
+        if role == "hedge" and hedge is None:
             hedge = m
-        elif vc.role == "quote" and quote is None:
+        elif role == "quote" and quote is None:
             quote = m
     return quote or kernel.default_market, hedge
 
 
+def venue_roles(config: Config) -> dict[str, str]:
+    """Each configured venue's role ("quote" or "hedge"): the live venues' and the sim venues'."""
+    roles = {name: vc.role for name, vc in config.venues.items()}
+    roles.update({name: str(t.get("role", "quote")) for name, t in config.sim_venues.items()})
+    return roles
+
+
 def quote_markets(kernel: Kernel, config: Config) -> list[Market]:
     """The markets a market maker quotes: every market of a venue whose role is not "hedge"."""
-    hedging = {name for name, vc in config.venues.items() if vc.role == "hedge"}
+    hedging = {name for name, role in venue_roles(config).items() if role == "hedge"}
     return [m for (v, _s), m in kernel.markets.items() if v not in hedging]
 
 
@@ -334,7 +391,7 @@ def attach_markouts(kernel: Kernel, config: MarkoutConfig | None = None) -> Mark
     from lobterm.trading.markouts import MarkoutEngine, MarkoutFeed
 
     if kernel.markouts is not None:
-        return kernel.markouts  # type: ignore[no-any-return]
+        return kernel.markouts
     oms = kernel.oms
 
     def tag_of(order_id: int) -> str:

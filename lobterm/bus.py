@@ -16,9 +16,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from lobterm.engine.bounds import RECENT_ERRORS
+
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Any], None]
+Handler = Callable[[Any], object]  # what a handler returns is ignored
 
 
 class Bus:
@@ -31,7 +33,7 @@ class Bus:
         self._delivering = False
         self.published = 0
         self.errors = 0
-        self.last_errors: deque[str] = deque(maxlen=20)
+        self.last_errors: deque[str] = deque(maxlen=RECENT_ERRORS)
 
     @property
     def pending(self) -> deque:

@@ -4,6 +4,8 @@ lobterm                         the TUI on the embedded sim venue
 lobterm run --headless ...      the kernel without the TUI; prints a summary
 lobterm replay FILE             a recorded session played back in the TUI
 lobterm backtest FILE ...       the market maker rerun over a recorded session
+lobterm fidelity FILE...        a session rerun with its recorded parameters, diffed against its fills
+lobterm calibrate FILE...       queue models (and latencies) ranked by error against recorded fills
 lobterm sweep SESSION... --grid NAME=V,...   sessions x parameter sets, ranked (local pool or Ray)
 lobterm bench [WHICH] [--json]  benchmarks, each figure beside its goal (figures, not pass/fail)
 lobterm serve [--port N]        the TUI in a web browser, on 127.0.0.1
@@ -13,6 +15,7 @@ lobterm config                  the effective configuration as TOML, secrets red
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 
@@ -25,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--config",
         metavar="FILE",
-        help="a TOML config file (after ~/.config/lobterm/config.toml and ./lobterm.toml)",
+        help="a TOML config file (after ~/.config/lobterm/config.toml and ./lobterm.toml), or the name of "
+        "one shipped with lobterm: demo-xvenue (quote on sim venue simA, hedge on simB)",
     )
     p.add_argument("--seed", type=int, help="seed of the sim venue (default 1)")
     p.add_argument("--rate", type=float, metavar="HZ", help="sim market data steps per second (default 20)")
@@ -101,7 +105,19 @@ def _parser() -> argparse.ArgumentParser:
     backtest = sub.add_parser(
         "backtest", help="rerun the market maker over a recorded session with paper fills"
     )
-    backtest.add_argument("file", help="a session file (sessions/*.lobterm.sqlite)")
+    backtest.add_argument("file", nargs="?", help="a session file (sessions/*.lobterm.sqlite)")
+    backtest.add_argument(
+        "--warm",
+        action="store_true",
+        help="compile the fast path's numba kernel now, once per machine (later runs load it); "
+        "alone, or before backtesting FILE",
+    )
+    backtest.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="decode the session again instead of reading its decoded rows from the cache "
+        "($XDG_CACHE_HOME/lobterm/rows; written on the first fast backtest of a file)",
+    )
     backtest.add_argument(
         "--config",
         dest="mm_config",
@@ -122,6 +138,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MS",
         help="order entry latency of the paper desk, per request (default 0)",
     )
+    from lobterm.backtest.models import add_model_arguments
+
+    add_model_arguments(backtest)
     backtest.add_argument("--json", action="store_true", help="print the result as one JSON object")
     backtest.add_argument(
         "--path",
@@ -198,6 +217,7 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--latency-ms", type=float, default=0.0, metavar="MS", help="order latency per request (default 0)"
     )
+    add_model_arguments(sweep)
     sweep.add_argument("--reference", action="store_true", help="every task on the reference path")
     sweep.add_argument(
         "--json", action="store_true", help="print the sweep and its ranking as one JSON object"
@@ -228,6 +248,9 @@ def _parser() -> argparse.ArgumentParser:
     from lobterm.recording.commands import add_parsers as add_session_parsers
 
     add_session_parsers(sub)  # sessions, verify, export
+    from lobterm.backtest.fidelity import add_parsers as add_fidelity_parsers
+
+    add_fidelity_parsers(sub)  # fidelity, calibrate
     return p
 
 
@@ -245,6 +268,8 @@ def _config(args: argparse.Namespace):
     seed = getattr(args, "run_seed", None) or args.seed
     if seed is not None:
         overrides.setdefault("sim", {})["seed"] = seed
+        if 0 <= seed < 2**62:  # several sim venues ([venues.NAME] kind = "sim") share [simgroup]'s seed
+            overrides["simgroup"] = {"seed": seed}
     if args.rate is not None:
         overrides.setdefault("sim", {})["rate_hz"] = args.rate
     if args.venue:
@@ -256,6 +281,16 @@ def _config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:  # the program itself (not a caller passing arguments): the process ends next
+            # The interpreter's exit would collect every object (ccxt alone brings thousands of
+            # classes): 0.3-0.7 s between the last line printed and the process ending.
+            gc.freeze()
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from lobterm.config import ConfigError
     from lobterm.recording.recorder import RecorderError
@@ -315,11 +350,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "backtest":
         from lobterm.backtest.command import backtest_command
 
-        return backtest_command(args)
+        return backtest_command(args, config)
+    if args.command in ("fidelity", "calibrate"):
+        from lobterm.backtest.fidelity import calibrate_command, fidelity_command
+
+        return fidelity_command(args) if args.command == "fidelity" else calibrate_command(args)
     if args.command == "sweep":
         from lobterm.backtest.sweep import sweep_command
 
-        return sweep_command(args)
+        return sweep_command(args, config)
     if args.command == "serve":
         from lobterm.serve import serve_command
 

@@ -460,7 +460,7 @@ class BookFeed:
         clients = self._subs.get(("status", "", ""))
         if not clients:
             return
-        if type(ev) is BookGap:
+        if isinstance(ev, BookGap):
             msg = {
                 "type": "status",
                 "venue": ev.venue,

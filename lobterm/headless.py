@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from lobterm.assemble import build
-from lobterm.backtest.result import quote_decimals
+from lobterm.backtest.result import quote_decimals, rounded
 from lobterm.config import Config
-from lobterm.engine.events import OUR_OWNER, Fill
+from lobterm.engine.events import Fill
 from lobterm.kernel import SHUTDOWN_TIMEOUT_S, ShutdownReport
 from lobterm.recording.recorder import config_as_dict
 from lobterm.services import describe_services, start_recording, start_services
+from lobterm.trading.inventory import FillAudit
 from lobterm.trading.markouts import markout_text
 
 
@@ -64,11 +65,19 @@ class RunSummary:
     #: Markouts of our fills per horizon and the P&L split (lobterm/trading/markouts.py `summary`).
     markouts: dict | None = None
     markout_line: str = ""
+    quote_currency: str = ""
+    quote_decimals: int = 8  # how many decimals the text shows money with
 
     def as_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.__slots__}
 
     def as_text(self) -> str:
+        """The summary a trader reads: money rounded to the quote currency's precision (the JSON is exact)."""
+        pnl_label = f"P&L ({self.quote_currency or 'quote'})"
+
+        def money(amount: str) -> str:
+            return rounded(amount, self.quote_decimals)
+
         lines = [
             f"lobterm headless run: {self.venue} ({self.mode}) {self.symbol}, seed {self.seed}",
             f"  simulated {self.sim_seconds:g} s in {self.wall_seconds:.2f} s wall",
@@ -79,8 +88,8 @@ class RunSummary:
             f"  our volume         {self.our_volume}",
             f"  risk rejections    {self.risk_rejects or 'none'}",
             f"  position           {self.position} (average cost {self.avg_cost or '-'})",
-            f"  P&L (quote)        realized {self.realized_pnl}, unrealized {self.unrealized_pnl}, "
-            f"fees {self.fees}, net {self.net_pnl}",
+            f"  {pnl_label:<18} realized {money(self.realized_pnl)}, unrealized "
+            f"{money(self.unrealized_pnl)}, fees {money(self.fees)}, net {money(self.net_pnl)}",
             f"  markouts           {self.markout_line or '-'}",
             f"  hedges             {self.hedges if self.hedges is not None else 'no hedger'}",
             f"  books reconcile    {'yes' if self.reconciled else 'NO: ' + '; '.join(self.reconcile_problems)}",
@@ -130,14 +139,14 @@ def run_headless(
         hedge_policy=hedge_policy,
     )
     kernel, sim = asm.kernel, asm.sim
-    our_fills: list[Fill] = []
-    kernel.bus.subscribe(Fill, lambda ev: our_fills.append(ev) if ev.owner == OUR_OWNER else None)
+    fill_audit = FillAudit(fee_currency=kernel.inventory.fee_currency)  # running sums, no list of fills
+    kernel.bus.subscribe(Fill, fill_audit.on_fill)
     if record_to is not None:
         start_recording(
             kernel,
             record_to,
             config=config,
-            seed=config.sim.seed,
+            seed=config.simgroup.seed if config.sim_venues else config.sim.seed,
             header={
                 "run": {
                     "headless": True,
@@ -184,24 +193,28 @@ def run_headless(
                 await asyncio.wait_for(stop.wait(), duration_s)
             except TimeoutError:
                 pass
-            if interrupted:
-                print(f"lobterm: {interrupted}: shutting down (cancelling our orders)", file=sys.stderr)
+            why = interrupted or f"the run's {duration_s:g} s are over"
+            print(f"lobterm: {why}: shutting down (cancelling our orders)", file=sys.stderr, flush=True)
             return await kernel.shutdown(shutdown_s, source="headless")
 
         report = asyncio.run(main())
     else:
         assert sim is not None  # a virtual clock runs the sim only
-        steps = max(1, round(duration_s * config.sim.rate_hz))
-        sim.open()
+        steps = max(1, round(duration_s * sim.config.rate_hz))
+        sims = asm.sims  # several sim venues step in lock-step on the one virtual clock
+        for s in sims:
+            s.open()
         start_strategies()
         try:
             for _ in range(steps):
-                sim.step()
+                for s in sims:
+                    s.step()
                 kernel.on_timer()
         except KeyboardInterrupt:
             interrupted = "SIGINT"
         report = asyncio.run(kernel.shutdown(shutdown_s, source="headless", stop=False))
-        sim.state = "closed"
+        for s in sims:
+            s.state = "closed"
         if kernel.recorder is not None:
             kernel.recorder.close()
     wall = time.perf_counter() - t0
@@ -209,7 +222,7 @@ def run_headless(
     inst = m.instrument
     pos = kernel.inventory.position(m.venue, m.symbol)
     pnl = kernel.inventory.pnl(m.venue, m.symbol, m.top()).in_quote(inst)
-    problems = kernel.inventory.reconcile(our_fills)
+    problems = fill_audit.problems(kernel.inventory)
     hedger = kernel.hedger
     hedges = None
     if hedger is not None:
@@ -223,14 +236,17 @@ def run_headless(
         }
     bb, ba = m.l2.best_bid(), m.l2.best_ask()
     engine = kernel.markouts.engine
-    engine.advance(kernel.clock.now())
-    markouts = engine.summary(inst, pnl.net, kernel.clock.now())
+    end = kernel.clock.now()
+    # Every event up to `end` is in: a horizon due at `end` itself is settled at the mid then, as the
+    # backtest and a replay settle it at the session's last timestamp (advance settles due < its ts).
+    engine.advance(end + 1)
+    markouts = engine.summary(inst, pnl.net, end)
     markout_line = markout_text(engine, markouts, quote_decimals(inst))
     return RunSummary(
         venue=m.venue,
         mode=kernel.venues[m.venue].mode,
         symbol=m.symbol,
-        seed=config.sim.seed,
+        seed=config.simgroup.seed if config.sim_venues else config.sim.seed,
         sim_seconds=duration_s if not realtime else round(wall, 3),
         wall_seconds=wall,
         events=kernel.bus.published,
@@ -244,10 +260,12 @@ def run_headless(
         risk_rejects=dict(kernel.oms.risk_rejects),
         position=f"{inst.format_size(pos.lots)} {inst.base}",
         avg_cost=None if pos.avg_cost is None else inst.format_price(round(pos.avg_cost)),
-        realized_pnl=str(pnl.realized),
-        unrealized_pnl=str(pnl.unrealized),
-        fees=str(pnl.fees),
-        net_pnl=str(pnl.net),
+        realized_pnl=f"{pnl.realized:f}",
+        unrealized_pnl=f"{pnl.unrealized:f}",
+        fees=f"{pnl.fees:f}",  # positional: a zero fee reads 0.0000000000, not 0E-10
+        net_pnl=f"{pnl.net:f}",
+        quote_currency=inst.quote or "",
+        quote_decimals=quote_decimals(inst),
         hedges=hedges,
         reconciled=not problems,
         reconcile_problems=problems,

@@ -28,11 +28,13 @@ from typing import Any, Protocol
 
 from lobterm.bus import Bus
 from lobterm.clock import Clock, LiveClock
+from lobterm.engine.bounds import TAPE, add_volume
 from lobterm.engine.events import (
     BUY,
     IOC,
     LIMIT,
     OUR_OWNER,
+    PERP_EVENTS,
     SELL,
     STP_CANCEL_RESTING,
     Accepted,
@@ -43,6 +45,8 @@ from lobterm.engine.events import (
     Cancelled,
     Done,
     Fill,
+    Funding,
+    Liquidation,
     PositionMismatch,
     Rejected,
     Trade,
@@ -52,6 +56,7 @@ from lobterm.engine.instrument import Instrument
 from lobterm.engine.l2book import L2Book
 from lobterm.engine.unified import UnifiedBook
 from lobterm.trading.inventory import Inventory, TopOfBook
+from lobterm.trading.margin import MarginBook
 from lobterm.trading.oms import OrderManager, WorkingOrder
 from lobterm.trading.risk import RiskLimits, RiskManager
 from lobterm.trading.strategy import FAILED, PAUSED, RUNNING, STOPPED, Strategy, StrategyContext
@@ -61,6 +66,7 @@ log = logging.getLogger(__name__)
 
 ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
 MARKET_DATA = (BookSnapshot, BookDelta, Trade)
+FEED_NOTE_EVERY_NS = 5_000_000_000  # the venues' feed latency samples are noted this often (recording)
 TIMER_INTERVAL_S = 0.05  # the kernel's own timer on a live clock: hedge slices, heartbeats, flushes
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -134,7 +140,7 @@ class Market:
     trades: int = 0
     traded_lots: int = 0
     volume_at_price: dict[int, int] = field(default_factory=dict)
-    tape: deque = field(default_factory=lambda: deque(maxlen=200))
+    tape: deque = field(default_factory=lambda: deque(maxlen=TAPE))
     trade_version: int = 0
     #: Set by a venue whose feed stopped (risk blocks quoting on a stale book, the UI marks it).
     stale: bool = False
@@ -182,12 +188,15 @@ class Kernel:
                     v.name, symbol, inst, l2, UnifiedBook(l2, OUR_OWNER, own_in_venue_book=v.own_in_book)
                 )
         self.inventory = Inventory({k: m.instrument for k, m in self.markets.items()}, mark_mode=mark_mode)
+        #: Perpetual markets: terms, mark, funding, liquidations and our margin status (spot: none).
+        self.margin = MarginBook(self.inventory)
         self.risk = RiskManager(
             self.markets,
             self.clock,
             risk_limits or RiskLimits(),
             position=lambda v, s: self.inventory.position(v, s).lots,
             pnl=self.net_pnl,
+            margin=self.margin,
         )
         self.oms = OrderManager(self.venues, self.bus, self.clock, self.risk)
         self.gaps = 0
@@ -208,6 +217,8 @@ class Kernel:
         #: Services (metrics, feed) and the journal (the recorder): attached by lobterm.services.
         self.services: list[KernelService] = []
         self.journal: Journal | None = None
+        self._times_noted_ns = 0
+        self._feed_noted_ns = 0
         self.recorder: Any = None  # the Recorder behind the journal, for its path and counters
         self.metrics: Any = None
         self.feed: Any = None
@@ -223,9 +234,14 @@ class Kernel:
         bus.subscribe(BookDelta, self._on_delta)
         bus.subscribe(Trade, self._on_trade)
         bus.subscribe(VenueStatus, self._on_status)
+        bus.subscribe(BookGap, self._on_gap)
         bus.subscribe(PositionMismatch, self._on_position_mismatch)
         bus.subscribe(ORDER_EVENTS, self._on_order_event)
         bus.subscribe(Fill, self.inventory.on_fill)
+        bus.subscribe(Funding, self.inventory.on_funding)
+        bus.subscribe(Liquidation, self.inventory.on_liquidation)
+        bus.subscribe(PERP_EVENTS, self.margin.on_event)
+        bus.subscribe(Liquidation, self._on_liquidation)
         for v in venues:
             v.attach(bus, self.clock)
             if isinstance(v, StaleReporting):  # live venues mark a market stale while resyncing
@@ -261,6 +277,8 @@ class Kernel:
         for svc in reversed(self.services):
             await svc.stop()
         if self.journal is not None:
+            self.note_request_times()
+            self.note_feed_latency()
             await self.journal.stop()
 
     async def _run_timer(self) -> None:
@@ -285,7 +303,36 @@ class Kernel:
         for svc in self.services:
             svc.on_timer()
         if self.journal is not None:
+            times = self.oms.request_times
+            if times and (len(times) >= 512 or now - self._times_noted_ns >= 1_000_000_000):
+                self.note_request_times()
+            if now - self._feed_noted_ns >= FEED_NOTE_EVERY_NS:
+                self.note_feed_latency()
             self.journal.on_timer()
+
+    def note_request_times(self) -> None:
+        """Note the OMS's request -> answer times measured since the last note (the session's own
+        latency, for `lobterm backtest --latency recorded`): Note("oms", "request_times",
+        {kind: [[sent ns, answer ns], ...]})."""
+        self._times_noted_ns = self.clock.now()
+        times = self.oms.take_request_times()
+        if times:
+            self.note("oms", "request_times", times)
+
+    def note_feed_latency(self) -> None:
+        """Note the venues' feed latency samples kept since the last note (venue time vs local receive
+        time, for `lobterm backtest --latency feed=recorded`): Note("feed", "latency", {venue: {symbol:
+        [[venue ns, local ns], ...]}}); nothing when no venue has any."""
+        self._feed_noted_ns = self.clock.now()
+        out = {}
+        for name, v in self.venues.items():
+            take = getattr(v, "take_feed_latency", None)  # optional (lobterm/venues/base.py)
+            if take is not None:
+                got = take()
+                if got:
+                    out[name] = got
+        if out:
+            self.note("feed", "latency", out)
 
     def note(self, source: str, action: str, detail: object = "") -> None:
         """Record a fact that is not a bus event (a key action that changed state, a parameter change, a
@@ -605,6 +652,7 @@ class Kernel:
             {k: m.instrument for k, m in self.markets.items()},
             self,
             report=lambda msg: self._strategy_problem(tag, msg),
+            unified={k: m.unified for k, m in self.markets.items()},
         )
 
     def position_lots(self, venue: str, symbol: str) -> int:
@@ -665,6 +713,9 @@ class Kernel:
 
         m = market or self.default_market
         mm = MarketMaker(self.bus, self.oms, m, self.inventory, self.clock, params, risk=self.risk)
+        # Its market first, then the other venues of the instrument: their books, for a consolidated fair value.
+        same = tuple(k for k in self.markets if k[1] == m.symbol and k != m.key)
+        mm.attach_context(self.strategy_context(mm.tag, markets=(m.key, *same)))
         mm.on_change = self._note_params
         if self.hedger is not None:
             mm.side_block = self.hedger.blocks_quoting
@@ -708,6 +759,29 @@ class Kernel:
         else:
             self.position_mismatches[key] = (ev.ours, ev.venue_has)
 
+    def _on_liquidation(self, ev: Liquidation) -> None:
+        m = self.markets.get((ev.venue, ev.symbol))
+        if m is None:
+            return
+        inst = m.instrument
+        log.warning(
+            "%s %s: the venue liquidated %s at %s (mark %s)",
+            ev.venue,
+            ev.symbol,
+            inst.format_size(ev.size),
+            inst.format_price(ev.price),
+            inst.format_price(ev.mark),
+        )
+        self._note_market(
+            "venue",
+            "liquidation",
+            m,
+            side="buy" if ev.side == BUY else "sell",
+            size=str(inst.size(ev.size)),
+            price=str(inst.price(ev.price)),
+            mark=str(inst.price(ev.mark)),
+        )
+
     def _on_snapshot(self, ev: BookSnapshot) -> None:
         m = self.markets.get((ev.venue, ev.symbol))
         if m is not None:
@@ -721,11 +795,14 @@ class Kernel:
         m.last_event_ts = ev.ts
         gap = m.l2.apply_delta(ev)
         if gap is not None:
-            self.gaps += 1
-            self.bus.publish(gap)
+            self.bus.publish(gap)  # counted by _on_gap, as the gaps a venue detects itself
             venue = self.venues[ev.venue]
             if isinstance(venue, Resyncable):
                 venue.publish_snapshot()
+
+    def _on_gap(self, ev: BookGap) -> None:
+        """Every gap on the bus: the L2 book's (above) and those a venue detects itself (ccxt's)."""
+        self.gaps += 1
 
     def _on_trade(self, ev: Trade) -> None:
         m = self.markets.get((ev.venue, ev.symbol))
@@ -735,8 +812,7 @@ class Kernel:
         m.last_event_ts = ev.ts
         m.trades += 1
         m.traded_lots += ev.size
-        vap = m.volume_at_price
-        vap[ev.price] = vap.get(ev.price, 0) + ev.size
+        add_volume(m.volume_at_price, ev.price, ev.size)
         m.tape.append(ev)
         m.trade_version += 1
 

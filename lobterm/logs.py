@@ -32,7 +32,7 @@ def default_log_path() -> Path:
     return Path(state) / "lobterm" / "lobterm.log"
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """stderr as it is when a record is written (a test or a redirect may have replaced sys.stderr)."""
 
     def emit(self, record: logging.LogRecord) -> None:

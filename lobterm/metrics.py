@@ -28,13 +28,15 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 
+from lobterm.engine.bounds import METRIC_REASONS
 from lobterm.engine.events import (
     OUR_OWNER,
     Accepted,
@@ -49,7 +51,9 @@ from lobterm.engine.events import (
     Trade,
     VenueStatus,
 )
+from lobterm.engine.instrument import FEE_SCALE
 from lobterm.trading.inventory import to_quote
+from lobterm.trading.margin import distance_bps
 from lobterm.trading.oms import REJECTED_STATE, RISK_PREFIX
 
 if TYPE_CHECKING:
@@ -61,7 +65,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Metrics", "MetricsError", "reason_label"]
 
 LOOP_LAG_INTERVAL_S = 0.25
-MAX_REASONS = 32  # distinct reject/cancel reasons per family before the rest count as "other"
+MAX_REASONS = METRIC_REASONS  # distinct reasons per family before the rest count as "other"
 ROUNDTRIP_BUCKETS = (
     0.0,
     0.0001,
@@ -180,7 +184,11 @@ class Metrics:
                 "Market data messages per stream and kind.",
                 ("venue", "symbol", "kind"),
             ),
-            "gaps": _Counts("lobterm_feed_gaps", "Sequence gaps seen on a book stream.", ("venue", "symbol")),
+            "gaps": _Counts(
+                "lobterm_feed_gaps",
+                "Breaks in a book stream (a sequence gap, an unreadable frame, a dropped connection): the book is stale until resynced.",
+                ("venue", "symbol"),
+            ),
             "resyncs": _Counts(
                 "lobterm_feed_resyncs", "Book snapshots after the first (a resync).", ("venue", "symbol")
             ),
@@ -202,7 +210,7 @@ class Metrics:
         self._oms_cancel_rejects = kernel.oms.cancel_rejects
         self._oms_amend_rejects = kernel.oms.amend_rejects
         self._mm_sent: dict[int, int] = {}
-        self._gauges: list[GaugeMetricFamily] = []
+        self._gauges: list[Metric] = []
         self._next_update = 0.0
         self.loop_lag_s = 0.0
         self.roundtrip = Histogram(
@@ -269,15 +277,18 @@ class Metrics:
                 ) from None
             self.port_taken = port
         self.server = server
-        self.address = server.server_address[:2]
-        log.info("metrics exporter listening on http://%s:%d/metrics", *self.address)
+        bound_host, bound_port = server.server_address[:2]
+        if not isinstance(bound_host, str):  # AF_INET/AF_INET6 servers give a str host
+            bound_host = bytes(bound_host).decode()
+        self.address = address = (bound_host, bound_port)
+        log.info("metrics exporter listening on http://%s:%d/metrics", *address)
         if self.port_taken is not None:
             log.warning(
                 "metrics port %d is in use: exporting on %d instead",
                 self.port_taken,
                 server.server_address[1],
             )
-        return self.address
+        return address
 
     def stop(self) -> None:
         if self._lag_task is not None:
@@ -462,7 +473,7 @@ class Metrics:
                     0.0 if mark is None else float(to_quote(inst, abs(pos.holdings * mark)))
                 )
             else:
-                values = (0, 0, 0, 0)
+                values = (Decimal(0), Decimal(0), Decimal(0), Decimal(0))
                 base_qty = 0.0
                 exposure.setdefault((venue, inst.quote or "?"), 0.0)
             g_pos.add_metric([venue, symbol, inst.base or "?"], base_qty)
@@ -483,7 +494,7 @@ class Metrics:
         g_lag = GaugeMetricFamily(
             "lobterm_event_loop_lag_last_seconds", "The last event-loop lag sample.", value=self.loop_lag_s
         )
-        gauges = [g_pos, g_pnl, g_exp, g_stale, g_flag, g_valid, g_working, g_up, g_lag]
+        gauges: list[Metric] = [g_pos, g_pnl, g_exp, g_stale, g_flag, g_valid, g_working, g_up, g_lag]
         gauges.append(
             CounterMetricFamily("lobterm_bus_events", "Events the bus delivered.", value=kernel.bus.published)
         )
@@ -520,6 +531,7 @@ class Metrics:
                     fam.add_metric([event], n)
             gauges.append(fam)
         gauges.extend(_markout_families(kernel.markouts))
+        gauges.extend(_margin_families(kernel))
         recorder = getattr(kernel, "recorder", None)
         backlog = getattr(recorder, "backlog", None) if recorder is not None else None
         if isinstance(backlog, (int, float)):
@@ -542,7 +554,7 @@ class Metrics:
             self.loop_lag.observe(lag)
 
     # ---- the scrape side -------------------------------------------------------------------------
-    def families(self) -> Iterator[Any]:
+    def families(self) -> Iterator[Metric]:
         for counts in self._counts.values():
             yield counts.family()
         yield from self._gauges
@@ -552,7 +564,51 @@ class Metrics:
         return dict(self._counts[name].values)
 
 
-def _markout_families(feed: Any) -> list[Any]:
+def _margin_families(kernel: Kernel) -> list[Metric]:
+    """Perpetual markets: margin ratio, distance to liquidation, funding paid and liquidations."""
+    margin = getattr(kernel, "margin", None)
+    if margin is None or not margin.terms:
+        return []
+    ratio = GaugeMetricFamily(
+        "lobterm_margin_ratio",
+        "Perpetuals: maintenance margin / equity at the venue's mark (the venue liquidates at 1; "
+        "flat: 0; no equity left: 1).",
+        labels=["venue", "symbol"],
+    )
+    dist = GaugeMetricFamily(
+        "lobterm_liquidation_distance_bps",
+        "Perpetuals: |mark - liquidation price| / mark in basis points (absent while flat or when the "
+        "position cannot be liquidated).",
+        labels=["venue", "symbol"],
+    )
+    funding = GaugeMetricFamily(
+        "lobterm_funding_paid",
+        "Perpetuals: funding paid on the position this session, quote currency (negative: received).",
+        labels=["venue", "symbol", "quote"],
+    )
+    liqs = CounterMetricFamily(
+        "lobterm_liquidations", "Perpetuals: liquidations by the venue.", labels=["venue", "symbol"]
+    )
+    for venue, symbol in margin.terms:
+        st = margin.status(venue, symbol)
+        m = kernel.markets.get((venue, symbol))
+        if m is None:
+            continue
+        pos = kernel.inventory.position(venue, symbol)
+        if st is not None:
+            r = st.margin_ratio
+            ratio.add_metric([venue, symbol], 1.0 if r is None else float(r))
+            d = distance_bps(st)
+            if d is not None:
+                dist.add_metric([venue, symbol], float(d))
+        inst = m.instrument
+        paid = to_quote(inst, Fraction(pos.funding, FEE_SCALE))
+        funding.add_metric([venue, symbol, inst.quote or "?"], float(paid))
+        liqs.add_metric([venue, symbol], pos.liquidations)
+    return [ratio, dist, funding, liqs]
+
+
+def _markout_families(feed: Any) -> list[Metric]:
     """lobterm_markout_bps{horizon,source}: the average markout of our fills (source "all", each order
     tag up to [markouts] max_sources, "market" for the trades baseline), notional-weighted, in bps; the
     fills behind it, the worst-decile share of markout loss and the toxic fills."""
@@ -576,7 +632,7 @@ def _markout_families(feed: Any) -> list[Any]:
             n.add_metric([label, source], float(b.fills))
             if b.notional:
                 bps.add_metric([label, source], b.markout2 * 10_000 / (2 * b.notional))
-    out = [bps, n]
+    out: list[Metric] = [bps, n]
     share = engine.worst_decile_share()
     if share is not None:
         out.append(

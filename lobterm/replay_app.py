@@ -6,7 +6,7 @@ showed then, and orders placed during the replay are paper orders against the re
 (reset on seek). The transport keys are priority bindings (they win over the ladder's own keys while
 the main screen is active; in the seek prompt and the help screen they are off):
 
-    space, p   pause / resume          [ ]   slower / faster (0.25x .. 100x, then max)
+    space      pause / resume          [ ]   slower / faster (0.25x .. 100x, then max)
     .          step one event           g     seek to a time (HH:MM:SS or +/-seconds)
     Home       back to the start        End   to the end
 
@@ -15,7 +15,7 @@ checkpoint for an earlier one) and the app shows what and where in a notificatio
 `lobterm replay` prints the same line on stderr and exits 2.
 
 In a replay the ladder recenters with `r` only (space pauses), its "cursor to the inside market"
-moves from Home to `i` and "cancel our bids / asks" from `[` / `]` to `u` / `o`; all stay rebindable
+moves from Home to `i` and "cancel our bids / asks" from `[` / `]` to `u` / `O`; all stay rebindable
 under [keys].
 """
 
@@ -30,9 +30,15 @@ from lobterm.app import LobtermApp
 from lobterm.config import Config
 from lobterm.recording.player import Player, parse_seek
 from lobterm.venues.replay import PAPER_ID_BASE
+from lobterm.widgets.inventory import HISTORY, SPARK_WIDTH
+from lobterm.widgets.inventory import SAMPLE_S as INVENTORY_SAMPLE_S
 from lobterm.widgets.transport import SeekScreen, TransportBar, format_offset, format_speed
 
 __all__ = ["ReplayApp"]
+
+#: The most events a seek replays for the views' history beyond the checkpoint nearest its target (measured:
+#: ~45 us an event through the kernel, so about a second on a loaded machine); a longer history starts later.
+HISTORY_EVENTS = 25_000
 
 _TRANSPORT = Binding.Group("Replay")
 _TRANSPORT_ACTIONS = {
@@ -45,15 +51,14 @@ _TRANSPORT_ACTIONS = {
     "replay_end",
 }
 # The ladder's keys that the transport takes over in a replay, and where they go instead.
-REPLAY_LADDER_KEYS = {"recenter": "r", "cursor_inside": "i", "cancel_bids": "u", "cancel_asks": "o"}
+# (`o` is the markout panel's key and `p` the side panels': a replay leaves them theirs.)
+REPLAY_LADDER_KEYS = {"recenter": "r", "cursor_inside": "i", "cancel_bids": "u", "cancel_asks": "O"}
 
 
 class ReplayApp(LobtermApp):
     BINDINGS: ClassVar[list[BindingType]] = [
         *LobtermApp.BINDINGS,
-        Binding(
-            "space,p", "replay_pause", "Pause/resume", id="replay_pause", priority=True, group=_TRANSPORT
-        ),
+        Binding("space", "replay_pause", "Pause/resume", id="replay_pause", priority=True, group=_TRANSPORT),
         Binding(
             "left_square_bracket",
             "replay_slower",
@@ -79,16 +84,60 @@ class ReplayApp(LobtermApp):
     ]
 
     def __init__(self, config: Config, player: Player, *, live: bool = True) -> None:
+        from dataclasses import replace
+
         keys = {**REPLAY_LADDER_KEYS, **config.keys}
         if keys != config.keys:
-            from dataclasses import replace
-
             config = replace(config, keys=keys)
+        config, mm_problem = _recorded_mm(config, player)
         super().__init__(config, player.kernel, live=live)
         self.player = player
         self.title = f"lobterm replay · {player.path}"
         self.transport = TransportBar(player, id="transport")
         self._problems_shown = 0
+        self._mm_problem = mm_problem
+        player.on_restore.append(self._on_player_restore)
+        # The views' history over time is sampled on session time by the player (a seek then rebuilds it
+        # as a straight play drew it); the market makers start from the recorded [mm] and follow its changes.
+        desk = self.desk
+        desk.inventory_panel.external_clock = True
+        player.samplers.append(desk.inventory_panel.sample_at)
+        for heatmap in desk.heatmaps:
+            heatmap.external_clock = True
+            player.samplers.append(heatmap.sample_at)
+        player.lookback = self._history_ns
+        player.lookback_events = HISTORY_EVENTS
+        history_s = max(
+            HISTORY * INVENTORY_SAMPLE_S, desk.heatmaps[0].model.minutes * 60 if desk.heatmaps else 0
+        )
+        player.sample_horizon_ns = round((history_s + 1) * 1e9)
+        player.bind_market_makers()
+
+    def _history_ns(self) -> int:
+        """How much history a seek replays before its target: what the sparklines show, and the heatmap's
+        window while the heatmap is on (`h`: the rest of the time it keeps sampling, from the seek's
+        checkpoint)."""
+        desk = self.desk
+        seconds = SPARK_WIDTH * INVENTORY_SAMPLE_S
+        if desk.heatmap_wanted and desk.heatmaps:
+            seconds = max(seconds, desk.heatmaps[0].model.minutes * 60)
+        return round((seconds + 1) * 1e9)
+
+    async def on_mount(self) -> None:
+        await super().on_mount()
+        if self._mm_problem:
+            self.notify(self._mm_problem, title="Replay", severity="warning", timeout=10)
+
+    def _on_player_restore(self) -> None:
+        """A seek reset the kernel to a checkpoint: the views that keep a history of their own start
+        again from that moment (the replay then runs on to the target through the bus, as it played)."""
+        desk = self.desk
+        desk.fills.reset(self.player.restored_fills)
+        desk.inventory_panel.reset_history()
+        for heatmap in desk.heatmaps:
+            heatmap.reset()
+        desk.blotter._shown = None
+        desk.tape._drawn = None
 
     def compose(self) -> ComposeResult:
         # The LobtermApp's screen, with the transport bar right above the status bar.
@@ -183,6 +232,24 @@ class ReplayApp(LobtermApp):
         self._shutting_down = True
         await self.kernel.shutdown(1.0, source="quit")
         self.exit()
+
+
+def _recorded_mm(config: Config, player: Player) -> tuple[Config, str | None]:
+    """The config with the market maker's parameters the session recorded in its header (`[mm]`), not
+    this machine's defaults; unchanged (and why) when the header has none or they do not load."""
+    from dataclasses import replace
+
+    recorded = player.reader.config.get("mm") if isinstance(player.reader.config, dict) else None
+    if not isinstance(recorded, dict) or not recorded:
+        return config, None
+    from lobterm.config import mm_from_table
+
+    try:
+        # read as the [mm] table of a config file: validated the same way
+        out = replace(config, mm=mm_from_table(dict(recorded), "the session header"))
+    except Exception as exc:  # a header is untrusted input: a notice, the local parameters kept
+        return config, f"the recorded [mm] parameters do not load ({exc}); showing this machine's"
+    return out, None
 
 
 def replay_command(args, config: Config) -> int:

@@ -92,7 +92,7 @@ def start_recording(
 
     rec = kernel.recorder
     if rec is not None and not rec.closed:
-        return rec  # type: ignore[no-any-return]
+        return rec
     rec = Recorder.for_kernel(
         kernel,
         target,
@@ -107,6 +107,8 @@ def start_recording(
         max_total_mb=max_total_mb,
     )
     rec.open()
+    if kernel.oms.request_times is None:  # the session's own request -> answer times (Kernel.on_timer)
+        kernel.oms.request_times = []
     kernel.bus.subscribe_all(rec.on_event)
     kernel.recorder = rec
     kernel.journal = RecorderJournal(kernel, rec)
@@ -157,7 +159,7 @@ def start_metrics(kernel: Kernel, config: Any = None) -> Metrics:
         kernel.metrics = Metrics(kernel, config)
         kernel.services.append(_MetricsService(kernel.metrics))
     kernel.metrics.start()
-    return kernel.metrics  # type: ignore[no-any-return]
+    return kernel.metrics
 
 
 async def start_feed(kernel: Kernel, config: Any = None) -> BookFeed:
@@ -168,7 +170,7 @@ async def start_feed(kernel: Kernel, config: Any = None) -> BookFeed:
         kernel.feed = BookFeed(kernel, config)
         kernel.services.append(_FeedService(kernel.feed))
     await kernel.feed.start()
-    return kernel.feed  # type: ignore[no-any-return]
+    return kernel.feed
 
 
 async def start_services(kernel: Kernel, config: Config) -> list[str]:

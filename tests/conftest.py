@@ -35,3 +35,17 @@ def _logs_outside_the_home():
     else:
         os.environ["XDG_STATE_HOME"] = old
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _backtest_cache_outside_the_home():
+    """The fast path's decoded-rows cache (lobterm/backtest/cache.py) goes to a temporary directory."""
+    path = tempfile.mkdtemp(prefix="lobterm-test-cache-")
+    old = os.environ.get("LOBTERM_CACHE_DIR")
+    os.environ["LOBTERM_CACHE_DIR"] = path
+    yield path
+    if old is None:
+        os.environ.pop("LOBTERM_CACHE_DIR", None)
+    else:
+        os.environ["LOBTERM_CACHE_DIR"] = old
+    shutil.rmtree(path, ignore_errors=True)

@@ -12,14 +12,18 @@ plain arrays and no Python objects, what the reference backtest does with the ke
   our price fill us (everything ahead is gone); the book crossing our price fills us at our price as
   maker, up to the crossing size not already taken; level decreases that trades do not explain are
   cancels (conservative: behind us; probabilistic: the expected share ahead of us); latency on new
-  orders, amends and cancels (a request arrives with the first market event at or after its due
-  time, in the order sent; not used by `lobterm backtest` yet: with latency the results do not agree
-  with the reference within tolerance, see fast.fast_path_refusal); post-only rejection; self-trade prevention (cancel resting); taker fills
+  orders, amends and cancels (in the order sent; a request due before the next batch arrives at its
+  due time and the market maker reads its answers then, one by one in the bus's order, requoting on a
+  fill or a done order unless a later one is queued, as market_maker.on_order_event; one due within a
+  batch arrives with the batch's first event at or after it); post-only rejection; self-trade prevention (cancel resting); taker fills
   for a plain limit order that crosses;
 - the market maker's ladder mode and its diff, as lobterm/trading/market_maker.py (`quote_ladder`,
   `diff_quotes`, the send order: cancels, amends away from the other side, amends towards it, news):
   it requotes once after each batch of same-timestamp events, then again while the answers to its
   requests include a fill or a done order (as the reference does once the bus queue is drained);
+  the OMS's pre-trade `self_trade` rule (lobterm/trading/risk.py) on its news and amends: with
+  latency, a requote can cross our own order still in flight or being amended, and the OMS refuses it
+  before it leaves (Rejected, plus Done for a new order; the market maker backs off);
 - the tracker: time quoted (both sides resting), max drawdown (net P&L marked to the mid at every fill
   and every trade).
 
@@ -64,14 +68,23 @@ K_CANCEL = 6  # seq = the order id to cancel
     P_MIN_LOTS,
     P_MAX_LOTS,
     P_LATENCY_NS,
-    P_PROBABILISTIC,
+    P_QUEUE,
     P_MAKER_PPM,
     P_TAKER_PPM,
     P_MM_ON,
-) = range(17)
-N_IPARAMS = 17
-PF_SPREAD_BPS, PF_SKEW, PF_SIZE_SKEW, PF_SIZE_TOL = range(4)
-N_FPARAMS = 4
+    P_CANCEL_LATENCY_NS,
+    P_AMEND_LATENCY_NS,
+    P_JITTER_NS,
+    P_SEED,
+    P_REC_NEW_N,
+    P_REC_CANCEL_N,
+    P_REC_AMEND_N,
+) = range(24)
+N_IPARAMS = 24  # P_REC_*_N: recorded latency samples per request type, in IP after N_IPARAMS
+P_PROBABILISTIC = P_QUEUE  # the queue model family code (paper.QUEUE_FAMILIES); 0 risk-averse
+PF_SPREAD_BPS, PF_SKEW, PF_SIZE_SKEW, PF_SIZE_TOL, PF_QUEUE_N = range(5)
+N_FPARAMS = 5
+Q_RISK_AVERSE, Q_POWER, Q_POWER2, Q_POWER3, Q_LOG, Q_LOG2 = range(6)  # paper.QUEUE_FAMILIES
 
 # ---- order slots: the market maker's view (Q_*) and the desk's (D_*) of one of our orders ----------
 (
@@ -140,8 +153,13 @@ D_NONE, D_INFLIGHT, D_RESTING, D_GONE = 0, 1, 2, 3  # the desk's
     S_GAPS,
     S_FILLED_LOTS,
     S_LO,
-) = range(43)
-N_SCALARS = 43
+    S_NSENT,
+    S_IN_BID,
+    S_IN_ASK,
+    S_IN_POS,
+    S_RISK_SELF_TRADE,
+) = range(48)
+N_SCALARS = 48
 ERR_NONE, ERR_FILLS_FULL, ERR_SLOTS_FULL, ERR_REQUESTS_FULL = 0, 1, 2, 3
 
 R_ACCEPTED, R_AMENDED, R_FILL, R_CANCELLED, R_REJECTED, R_DONE = 0, 1, 2, 3, 4, 5
@@ -231,6 +249,7 @@ def _our_prices(Q, side, out):
 
 @njit(cache=True)
 def _has_resting(Q, side, price):
+    """Whether one of our orders rests at (side, price)."""
     for s in range(Q.shape[0]):
         if Q[s, D_STATE] == D_RESTING and Q[s, Q_SIDE] == side and Q[s, D_PRICE] == price:
             return True
@@ -238,11 +257,9 @@ def _has_resting(Q, side, price):
 
 
 @njit(cache=True)
-def _any_resting(Q, side):
-    for s in range(Q.shape[0]):
-        if Q[s, D_STATE] == D_RESTING and Q[s, Q_SIDE] == side:
-            return True
-    return False
+def _any_resting(S, side):
+    """Whether one of our orders rests on `side`: the count `_rest` / `_unrest` / `_fill` keep."""
+    return S[S_LIVE_BID] > 0 if side == 0 else S[S_LIVE_ASK] > 0
 
 
 @njit(cache=True)
@@ -524,10 +541,44 @@ def _apply_due(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, now):
         S[S_REQ_TAIL] = 0
 
 
+RECORDED_SALT = 0x5BD1E995  # paper.RECORDED_SALT
+_C1 = np.uint64(0x9E3779B97F4A7C15)
+_C2 = np.uint64(0xBF58476D1CE4E5B9)
+_C3 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True)
+def _jitter(seed, i, jitter_ns):
+    """paper.latency_jitter: splitmix64 of (seed, i) in wrapping uint64, uniform in [0, jitter_ns)."""
+    z = np.uint64(seed) * _C1 + np.uint64(i + 1) * _C2
+    z = (z ^ (z >> np.uint64(30))) * _C2
+    z = (z ^ (z >> np.uint64(27))) * _C3
+    z = z ^ (z >> np.uint64(31))
+    return np.int64((z >> np.uint64(11)) / 9007199254740992.0 * jitter_ns)
+
+
 @njit(cache=True)
 def _send(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, now, kind, s, price, size):
-    """One request to the desk: due after the latency, never before an earlier one (one connection)."""
-    due = now + IP[P_LATENCY_NS]
+    """One request to the desk: due after the latency of its kind (plus the seeded jitter), never before
+    an earlier one (one connection)."""
+    off = N_IPARAMS
+    if kind == REQ_NEW:
+        lat = IP[P_LATENCY_NS]
+        nrec = IP[P_REC_NEW_N]
+    elif kind == REQ_CANCEL:
+        lat = IP[P_CANCEL_LATENCY_NS]
+        nrec = IP[P_REC_CANCEL_N]
+        off += IP[P_REC_NEW_N]
+    else:
+        lat = IP[P_AMEND_LATENCY_NS]
+        nrec = IP[P_REC_AMEND_N]
+        off += IP[P_REC_NEW_N] + IP[P_REC_CANCEL_N]
+    if nrec > 0:  # paper.PaperDesk._send: a draw from the recorded request -> answer times
+        lat = IP[off + _jitter(IP[P_SEED] ^ RECORDED_SALT, S[S_NSENT], nrec)]
+    if IP[P_JITTER_NS] > 0:
+        lat += _jitter(IP[P_SEED], S[S_NSENT], IP[P_JITTER_NS])
+    S[S_NSENT] += 1
+    due = now + lat
     if due < S[S_LAST_DUE]:
         due = S[S_LAST_DUE]
     S[S_LAST_DUE] = due
@@ -603,7 +654,44 @@ def _cross(Q, S, FO, RSP, bids, asks, taken, traded, IP, ext_side, ts, scratch, 
 
 
 @njit(cache=True)
-def _on_delta(Q, S, FO, RSP, bids, asks, taken, traded, IP, side, price, size, seq, ts, scratch, prices):
+def _qf(family, n, x):
+    if family == Q_LOG or family == Q_LOG2:
+        return math.log(1.0 + x)
+    return x**n
+
+
+@njit(cache=True)
+def _front_after_cancels(family, n, ahead, before, cancels):
+    """paper.front_after_cancels: hftbacktest's ProbQueueModel, the same float operations."""
+    if family == Q_RISK_AVERSE or cancels <= 0 or ahead <= 0 or before <= 0:
+        return ahead
+    if family == Q_POWER and n == 1.0:
+        return ahead - ahead * cancels // before
+    front = ahead / QS
+    back = before - front
+    if back < 0.0:
+        back = 0.0
+    if family == Q_POWER3:
+        p = 1.0 - (front / (front + back)) ** n
+    else:
+        fb = _qf(family, n, back)
+        if family == Q_POWER2 or family == Q_LOG2:
+            p = fb / _qf(family, n, back + front)
+        else:
+            p = fb / (fb + _qf(family, n, front))
+    if p != p:
+        p = 0.0
+    elif p == math.inf or p == -math.inf:
+        p = 1.0
+    est = front - (1.0 - p) * cancels + min(0.0, back - p * cancels)
+    if est <= 0.0:
+        return 0
+    out = np.int64(est * QS)
+    return out if out < ahead else ahead
+
+
+@njit(cache=True)
+def _on_delta(Q, S, FO, RSP, bids, asks, taken, traded, IP, FP, side, price, size, seq, ts, scratch, prices):
     if S[S_VALID] == 0:
         S[S_BOOK_IGNORED] += 1
         return
@@ -623,7 +711,7 @@ def _on_delta(Q, S, FO, RSP, bids, asks, taken, traded, IP, side, price, size, s
     S[S_SEQ] = seq
     if taken[side, idx] > size:
         taken[side, idx] = size
-    if _has_resting(Q, side, price):
+    if _any_resting(S, side) and _has_resting(Q, side, price):
         tr = traded[side, idx]
         traded[side, idx] = 0
         if size < prev:
@@ -631,16 +719,18 @@ def _on_delta(Q, S, FO, RSP, bids, asks, taken, traded, IP, side, price, size, s
             cancels = drop - (tr if tr < drop else drop)
             cap = size * QS
             m = _at_level(Q, side, price, scratch)
-            if cancels > 0 and IP[P_PROBABILISTIC] == 1:
+            if cancels > 0 and IP[P_QUEUE] != Q_RISK_AVERSE:
                 before = prev - (drop - cancels)
                 for oi in range(m):
                     s = scratch[oi]
-                    Q[s, D_AHEAD] -= Q[s, D_AHEAD] * cancels // before
+                    Q[s, D_AHEAD] = _front_after_cancels(
+                        IP[P_QUEUE], FP[PF_QUEUE_N], Q[s, D_AHEAD], before, cancels
+                    )
             for oi in range(m):
                 s = scratch[oi]
                 if Q[s, D_AHEAD] > cap:
                     Q[s, D_AHEAD] = cap
-    if _any_resting(Q, 1 - side):
+    if _any_resting(S, 1 - side):
         _cross(Q, S, FO, RSP, bids, asks, taken, traded, IP, side, ts, scratch, prices)
 
 
@@ -650,7 +740,7 @@ def _on_trade(Q, S, FO, RSP, bids, asks, taken, traded, IP, aggressor, tp, size,
         return
     S[S_LAST_TRADE] = tp
     side = 1 - aggressor
-    if not _any_resting(Q, side):
+    if not _any_resting(S, side):
         _sample(S, bids, asks, False)
         return
     volume = size
@@ -747,7 +837,7 @@ def _on_snapshot(Q, S, FO, RSP, bids, asks, taken, traded, IP, rows, i, nlev, se
             if taken[sd, idx] > arr[idx]:
                 taken[sd, idx] = arr[idx]
     for sd in range(2):
-        if _any_resting(Q, 1 - sd):
+        if _any_resting(S, 1 - sd):
             _cross(Q, S, FO, RSP, bids, asks, taken, traded, IP, sd, ts, scratch, prices)
 
 
@@ -1033,6 +1123,22 @@ def _new_slot(Q, S):
 
 
 @njit(cache=True)
+def _risk_self_trade(Q, side, price, exclude):
+    """The kernel's pre-trade `self_trade` rule (lobterm/trading/risk.py `_evaluate`): an order (or an
+    amend of the order in slot `exclude`) at `price` on `side` that would cross one of our orders on the
+    other side that the OMS holds (sent, working or amending, not with a cancel outstanding; at the
+    amend's price while one is pending) is refused before it leaves."""
+    for s in range(Q.shape[0]):
+        st = Q[s, Q_STATE]
+        if s == exclude or st == FREE or st == CANCELLING or Q[s, Q_SIDE] == side:
+            continue
+        their = Q[s, Q_WPRICE] if st == AMENDING else Q[s, Q_PRICE]
+        if (side == 0 and price >= their) or (side == 1 and price <= their):
+            return True
+    return False
+
+
+@njit(cache=True)
 def _send_cancel(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, s, now):
     Q[s, Q_STATE] = CANCELLING
     S[S_CANCELS_SENT] += 1
@@ -1097,10 +1203,19 @@ def _cycle(
         S[S_DIRTY] = 1
         return
     position = S[S_POS]
-    res, spread = _ladder(IP, FP, sizes, bid, ask, position, LAD, LN)
-    same = S[S_HAVE_LADDER] == 1 and res == PF[0] and spread == PF[1] and _same_ladder(LAD, LN, PLAD, PLN)
+    res = 0.0
+    spread = 0.0
+    if S[S_HAVE_LADDER] == 1 and bid == S[S_IN_BID] and ask == S[S_IN_ASK] and position == S[S_IN_POS]:
+        # The ladder is a function of (bid, ask, position): unchanged, and LAD still holds it.
+        same = True
+    else:
+        res, spread = _ladder(IP, FP, sizes, bid, ask, position, LAD, LN)
+        same = S[S_HAVE_LADDER] == 1 and res == PF[0] and spread == PF[1] and _same_ladder(LAD, LN, PLAD, PLN)
+        S[S_IN_BID] = bid
+        S[S_IN_ASK] = ask
+        S[S_IN_POS] = position
     if same and S[S_DIRTY] == 0 and IP[P_MAX_AGE_NS] == 0:
-        return
+        return  # nothing to diff: the desired ladder is unchanged and nothing is in flight
     if not same:
         S[S_HAVE_LADDER] = 1
         PF[0] = res
@@ -1158,6 +1273,18 @@ def _cycle(
                 continue
             if price == Q[s, Q_PRICE] and size == Q[s, Q_SIZE]:
                 continue
+            if now < S[S_BACKOFF_UNTIL]:  # refused just now (mm_orders._send)
+                break
+            if (price != Q[s, Q_PRICE] or size > Q[s, Q_SIZE]) and _risk_self_trade(
+                Q, Q[s, Q_SIDE], price, s
+            ):
+                # oms.amend: refused by risk, a Rejected on the bus, the order unchanged; the market
+                # maker backs off (mm_orders._send_failed)
+                S[S_RISK_SELF_TRADE] += 1
+                S[S_DIRTY] = 1
+                S[S_BACKOFF_UNTIL] = now + IP[P_BACKOFF_NS]
+                _respond(RSP, S, R_REJECTED, s, Q[s, Q_OID], 0, 0, 0)
+                continue
             Q[s, Q_STATE] = AMENDING
             Q[s, Q_WPRICE] = price
             Q[s, Q_WSIZE] = size
@@ -1180,6 +1307,8 @@ def _cycle(
                 size if size != Q[s, Q_SIZE] else -1,
             )
     for a in range(counts[2]):
+        if now < S[S_BACKOFF_UNTIL]:
+            return
         s = _new_slot(Q, S)
         if s < 0:
             return
@@ -1194,7 +1323,65 @@ def _cycle(
         Q[s, D_STATE] = D_INFLIGHT
         Q[s, D_POST_ONLY] = IP[P_POST_ONLY]
         S[S_QUOTES_SENT] += 1
+        if _risk_self_trade(Q, side, NEWS[a, 1], s):
+            # oms.new_order: refused by risk, it never reaches the desk; Rejected + Done on the bus
+            S[S_RISK_SELF_TRADE] += 1
+            Q[s, D_STATE] = D_GONE
+            _respond(RSP, S, R_REJECTED, s, Q[s, Q_OID], 0, 0, 0)
+            _respond(RSP, S, R_DONE, s, Q[s, Q_OID], 0, 0, 0)
+            continue
         _send(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, now, REQ_NEW, s, NEWS[a, 1], NEWS[a, 2])
+
+
+@njit(cache=True)
+def _ends_with_fill(Q, S, RSP):
+    """True when the last unread answer is a fill or a done order of a live quote (market_maker's
+    `_more_coming`: the market maker defers its requote to it)."""
+    a = S[S_RSP_N] - 1
+    kind, s, oid = RSP[a, 0], RSP[a, 1], RSP[a, 2]
+    if kind != R_FILL and kind != R_DONE:
+        return False
+    return Q[s, Q_OID] == oid and Q[s, Q_STATE] != FREE
+
+
+@njit(cache=True)
+def _answer_row(Q, S, IP, now, r):
+    """One answer of the desk (a row of RSP) for the market maker; True for a fill or a done order."""
+    again = False
+    kind, s, oid = r[0], r[1], r[2]
+    if Q[s, Q_OID] != oid or Q[s, Q_STATE] == FREE:
+        return False
+    st = Q[s, Q_STATE]
+    if kind == R_ACCEPTED:
+        if st != SENT or r[3] != Q[s, Q_PRICE] or r[4] != Q[s, Q_SIZE]:
+            S[S_DIRTY] = 1
+        Q[s, Q_PRICE] = r[3]
+        Q[s, Q_SIZE] = r[4]
+        Q[s, Q_PLACED] = now
+        if st == SENT:
+            Q[s, Q_STATE] = WORKING
+    elif kind == R_AMENDED:
+        if st != AMENDING or r[3] != Q[s, Q_WPRICE] or r[4] != Q[s, Q_WSIZE]:
+            S[S_DIRTY] = 1
+        if r[3] != Q[s, Q_PRICE] or r[5] == 0:
+            Q[s, Q_PLACED] = now
+        Q[s, Q_PRICE] = r[3]
+        Q[s, Q_SIZE] = r[4]
+        if st == AMENDING:
+            Q[s, Q_STATE] = WORKING
+    else:
+        S[S_DIRTY] = 1
+        if kind == R_FILL:
+            Q[s, Q_SIZE] = r[5]
+            again = True
+        elif kind == R_REJECTED:
+            S[S_BACKOFF_UNTIL] = now + IP[P_BACKOFF_NS]
+            if st == AMENDING or st == CANCELLING:
+                Q[s, Q_STATE] = WORKING
+        elif kind == R_DONE:
+            Q[s, Q_STATE] = FREE
+            again = True
+    return again
 
 
 @njit(cache=True)
@@ -1204,75 +1391,143 @@ def _answers(Q, S, RSP, IP, now):
     again = False
     n = S[S_RSP_N]
     for a in range(n):
-        kind, s, oid = RSP[a, 0], RSP[a, 1], RSP[a, 2]
-        if Q[s, Q_OID] != oid or Q[s, Q_STATE] == FREE:
-            continue
-        st = Q[s, Q_STATE]
-        if kind == R_ACCEPTED:
-            if st != SENT or RSP[a, 3] != Q[s, Q_PRICE] or RSP[a, 4] != Q[s, Q_SIZE]:
-                S[S_DIRTY] = 1
-            Q[s, Q_PRICE] = RSP[a, 3]
-            Q[s, Q_SIZE] = RSP[a, 4]
-            Q[s, Q_PLACED] = now
-            if st == SENT:
-                Q[s, Q_STATE] = WORKING
-        elif kind == R_AMENDED:
-            if st != AMENDING or RSP[a, 3] != Q[s, Q_WPRICE] or RSP[a, 4] != Q[s, Q_WSIZE]:
-                S[S_DIRTY] = 1
-            if RSP[a, 3] != Q[s, Q_PRICE] or RSP[a, 5] == 0:
-                Q[s, Q_PLACED] = now
-            Q[s, Q_PRICE] = RSP[a, 3]
-            Q[s, Q_SIZE] = RSP[a, 4]
-            if st == AMENDING:
-                Q[s, Q_STATE] = WORKING
-        else:
-            S[S_DIRTY] = 1
-            if kind == R_FILL:
-                Q[s, Q_SIZE] = RSP[a, 5]
-                again = True
-            elif kind == R_REJECTED:
-                S[S_BACKOFF_UNTIL] = now + IP[P_BACKOFF_NS]
-                if st == AMENDING or st == CANCELLING:
-                    Q[s, Q_STATE] = WORKING
-            elif kind == R_DONE:
-                Q[s, Q_STATE] = FREE
-                again = True
+        if _answer_row(Q, S, IP, now, RSP[a]):
+            again = True
     S[S_RSP_N] = 0
     return again
 
 
 @njit(cache=True)
-def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
-    """Walk `rows` (see the row layout); `lo` the price of index 0 of the dense book arrays, `n_levels`
-    their length; `end_ts` the session's last timestamp (time quoted runs to it). Fills go to FO,
-    counters to S, the final order slots to QOUT (shape (4 * levels + 16, N_QFIELDS)). Returns
-    S[S_ERROR] (0: done)."""
-    S[S_LO] = lo
-    n = rows.shape[0]
-    bids = np.zeros(n_levels, dtype=np.int64)
-    asks = np.zeros(n_levels, dtype=np.int64)
-    taken = np.zeros((2, n_levels), dtype=np.int64)
-    traded = np.zeros((2, n_levels), dtype=np.int64)
-    L = sizes.shape[0]
+def _live_fill_or_done(Q, r):
+    """Whether the answer row `r` is a fill or a done order of a live quote (market_maker._more_coming)."""
+    kind, s, oid = r[0], r[1], r[2]
+    if kind != R_FILL and kind != R_DONE:
+        return False
+    return Q[s, Q_OID] == oid and Q[s, Q_STATE] != FREE
+
+
+@njit(cache=True)
+def _read_answers(
+    Q,
+    S,
+    FO,
+    RSP,
+    REQ,
+    PEND,
+    bids,
+    asks,
+    taken,
+    traded,
+    IP,
+    FP,
+    sizes,
+    LAD,
+    LN,
+    PLAD,
+    PLN,
+    PF,
+    CANC,
+    AMD,
+    NEWS,
+    counts,
+    cand,
+    free,
+    unm,
+    matched,
+    now,
+):
+    """The market maker reads the desk's answers one by one, in the order the reference's bus delivers
+    them (market_maker.on_order_event): on a fill or a done order it requotes at once, its later answers
+    still unread, unless the last answer queued is itself a fill or a done order of a live quote (it
+    defers to that one: `_more_coming`). Answers to the requests of those requotes queue behind."""
+    npend = 0
+    h = 0
+    deferred = False
+    cycles = 0
+    while True:
+        if h >= npend:
+            n = S[S_RSP_N]
+            if n == 0:
+                break
+            PEND[:n] = RSP[:n]
+            S[S_RSP_N] = 0
+            npend = n
+            h = 0
+        kind, s, oid = PEND[h, 0], PEND[h, 1], PEND[h, 2]
+        known = Q[s, Q_OID] == oid and Q[s, Q_STATE] != FREE
+        again = _answer_row(Q, S, IP, now, PEND[h])
+        h += 1
+        if not known:
+            again = deferred and (kind == R_FILL or kind == R_DONE)
+        if not again:
+            continue
+        if S[S_RSP_N] > 0:
+            more = _live_fill_or_done(Q, RSP[S[S_RSP_N] - 1])
+        elif h < npend:
+            more = _live_fill_or_done(Q, PEND[npend - 1])
+        else:
+            more = False
+        if more:
+            deferred = True
+            continue
+        deferred = False
+        if cycles >= 64:  # market_maker's requote loop guard: no storm within one instant
+            continue
+        cycles += 1
+        if h < npend:  # the cycle's answers (zero-latency requests) queue behind the unread ones
+            rest = npend - h
+            for a in range(rest):
+                for c in range(6):
+                    PEND[a, c] = PEND[h + a, c]
+            npend = rest
+            h = 0
+        _cycle(
+            Q,
+            S,
+            FO,
+            RSP,
+            REQ,
+            bids,
+            asks,
+            taken,
+            traded,
+            IP,
+            FP,
+            sizes,
+            LAD,
+            LN,
+            PLAD,
+            PLN,
+            PF,
+            CANC,
+            AMD,
+            NEWS,
+            counts,
+            cand,
+            free,
+            unm,
+            matched,
+            now,
+        )
+        if S[S_ERROR] != 0:
+            return S[S_ERROR]
+        if S[S_RSP_N] > 0 and h < npend:
+            # Unread answers first, then the new ones: append the new ones to PEND.
+            n = S[S_RSP_N]
+            if npend + n > PEND.shape[0]:
+                S[S_ERROR] = ERR_REQUESTS_FULL
+                return S[S_ERROR]
+            PEND[npend : npend + n] = RSP[:n]
+            npend += n
+            S[S_RSP_N] = 0
+    return S[S_ERROR]
+
+
+@njit(cache=True)
+def new_state(lo, n_levels, L, S):
+    """The kernel's state between chunks of rows (see `run_chunk`): the book, the order slots, the
+    request queues and the market maker's scratch arrays; resets the scalars `S`."""
     nq = 4 * L + 16
-    Q = np.zeros((nq, N_QFIELDS), dtype=np.int64)
-    REQ = np.empty((65536, 6), dtype=np.int64)  # requests in flight (head/tail in S)
-    RSP = np.empty((65536, 6), dtype=np.int64)  # the desk's answers not yet read by the market maker
-    LAD = np.zeros((2, 2, L), dtype=np.int64)
-    LN = np.zeros(2, dtype=np.int64)
-    PLAD = np.zeros((2, 2, L), dtype=np.int64)
-    PLN = np.zeros(2, dtype=np.int64)
-    PF = np.zeros(2, dtype=np.float64)
-    CANC = np.zeros(2 * nq, dtype=np.int64)
-    AMD = np.zeros((2 * nq, 3), dtype=np.int64)
-    NEWS = np.zeros((2 * L + 2, 3), dtype=np.int64)
-    counts = np.zeros(3, dtype=np.int64)
-    cand = np.zeros(nq, dtype=np.int64)
-    free = np.zeros(nq, dtype=np.int64)
-    unm = np.zeros((2 * L + 2, 3), dtype=np.int64)
-    scratch = np.zeros(nq, dtype=np.int64)
-    prices = np.zeros(nq, dtype=np.int64)
-    matched = np.zeros(nq, dtype=np.bool_)
     S[:] = 0
     S[S_LO] = lo
     S[S_BID] = -1
@@ -1280,9 +1535,133 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
     S[S_VENUE_UP] = 1
     S[S_QUOTED_SINCE] = -1
     S[S_DIRTY] = 1
+    return (
+        np.zeros(n_levels, dtype=np.int64),  # bids
+        np.zeros(n_levels, dtype=np.int64),  # asks
+        np.zeros((2, n_levels), dtype=np.int64),  # taken
+        np.zeros((2, n_levels), dtype=np.int64),  # traded
+        np.zeros((nq, N_QFIELDS), dtype=np.int64),  # Q
+        np.empty((65536, 6), dtype=np.int64),  # REQ: requests in flight (head/tail in S)
+        np.empty((65536, 6), dtype=np.int64),  # RSP: the desk's answers not yet read by the market maker
+        np.empty((65536, 6), dtype=np.int64),  # PEND: answers queued behind a batch, read one by one
+        np.zeros((2, 2, L), dtype=np.int64),  # LAD
+        np.zeros(2, dtype=np.int64),  # LN
+        np.zeros((2, 2, L), dtype=np.int64),  # PLAD
+        np.zeros(2, dtype=np.int64),  # PLN
+        np.zeros(2, dtype=np.float64),  # PF
+        np.zeros(2 * nq, dtype=np.int64),  # CANC
+        np.zeros((2 * nq, 3), dtype=np.int64),  # AMD
+        np.zeros((2 * L + 2, 3), dtype=np.int64),  # NEWS
+        np.zeros(3, dtype=np.int64),  # counts
+        np.zeros(nq, dtype=np.int64),  # cand
+        np.zeros(nq, dtype=np.int64),  # free
+        np.zeros((2 * L + 2, 3), dtype=np.int64),  # unm
+        np.zeros(nq, dtype=np.int64),  # scratch
+        np.zeros(nq, dtype=np.int64),  # prices
+        np.zeros(nq, dtype=np.bool_),  # matched
+    )
+
+
+@njit(cache=True)
+def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
+    """Walk `rows` (see the row layout); `lo` the price of index 0 of the dense book arrays, `n_levels`
+    their length; `end_ts` the session's last timestamp (time quoted runs to it). Fills go to FO,
+    counters to S, the final order slots to QOUT (shape (4 * levels + 16, N_QFIELDS)). Returns
+    S[S_ERROR] (0: done). The same as `new_state`, `run_chunk` over chunks of the rows, `finish`."""
+    st = new_state(lo, n_levels, sizes.shape[0], S)
+    err = run_chunk(rows, IP, FP, sizes, FO, S, st)
+    if err != 0:
+        return err
+    return finish(S, st, rows.shape[0] > 0, end_ts, QOUT)
+
+
+@njit(cache=True)
+def finish(S, st, any_rows, end_ts, QOUT):
+    """The end of a run over chunks: time quoted runs to `end_ts`, the last drawdown sample, the order
+    slots to QOUT. Returns S[S_ERROR]."""
+    bids, asks, Q = st[0], st[1], st[4]
+    if any_rows:
+        if S[S_QUOTED_SINCE] >= 0:
+            S[S_QUOTED_NS] += max(0, end_ts - S[S_QUOTED_SINCE])
+            S[S_QUOTED_SINCE] = -1
+        _sample(S, bids, asks, False)
+    QOUT[:] = Q
+    return S[S_ERROR]
+
+
+@njit(cache=True)
+def run_chunk(rows, IP, FP, sizes, FO, S, st):
+    """Walk one chunk of rows on the state `st` (`new_state`). A chunk must end where the timestamp
+    changes (a batch of same-timestamp rows, a snapshot's levels among them, is never split): then
+    the chunks give exactly the run over all the rows. Returns S[S_ERROR]."""
+    (
+        bids,
+        asks,
+        taken,
+        traded,
+        Q,
+        REQ,
+        RSP,
+        PEND,
+        LAD,
+        LN,
+        PLAD,
+        PLN,
+        PF,
+        CANC,
+        AMD,
+        NEWS,
+        counts,
+        cand,
+        free,
+        unm,
+        scratch,
+        prices,
+        matched,
+    ) = st
+    n = rows.shape[0]
+    nq = Q.shape[0]
     i = 0
     while i < n:
         t = rows[i, C_TS]
+        # Requests that reach the desk before this batch arrive at their due times, and the market
+        # maker reads their answers then (requoting on a fill or a done order), as the reference
+        # delivers them (reference._deliver_due): not behind the batch, a whole batch late.
+        while IP[P_MM_ON] == 1 and S[S_REQ_HEAD] < S[S_REQ_TAIL] and REQ[S[S_REQ_HEAD], 0] < t:
+            d = REQ[S[S_REQ_HEAD], 0]
+            _apply_due(Q, S, FO, RSP, REQ, bids, asks, taken, traded, IP, d)
+            if S[S_RSP_N] > 0:
+                _read_answers(
+                    Q,
+                    S,
+                    FO,
+                    RSP,
+                    REQ,
+                    PEND,
+                    bids,
+                    asks,
+                    taken,
+                    traded,
+                    IP,
+                    FP,
+                    sizes,
+                    LAD,
+                    LN,
+                    PLAD,
+                    PLN,
+                    PF,
+                    CANC,
+                    AMD,
+                    NEWS,
+                    counts,
+                    cand,
+                    free,
+                    unm,
+                    matched,
+                    d,
+                )
+                if S[S_ERROR] != 0:
+                    return S[S_ERROR]
         k = i
         while k < n and rows[k, C_TS] == t:
             kind = rows[k, C_KIND]
@@ -1303,6 +1682,7 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
                     taken,
                     traded,
                     IP,
+                    FP,
                     rows[k, C_SIDE],
                     rows[k, C_PRICE],
                     rows[k, C_SIZE],
@@ -1396,9 +1776,82 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
         if S[S_ERROR] != 0:
             return S[S_ERROR]
         # The batch is delivered: the market maker reads the answers, then requotes; again while the
-        # answers to its requests include a fill or a done order.
-        _answers(Q, S, RSP, IP, t)
-        for _ in range(8 if IP[P_MM_ON] else 0):
+        # answers to its requests include a fill or a done order. With latency, answers to requests that
+        # arrived during the batch are queued behind it on the reference's bus: unless the last of them
+        # is a fill or a done order of a live quote (the market maker waits for that one), it requotes
+        # on the batch's last event first, its requests still in flight, then reads them, and requotes
+        # again only for a fill or a done order among them.
+        pre = IP[P_MM_ON] == 1 and S[S_RSP_N] > 0 and not _ends_with_fill(Q, S, RSP)
+        if pre:
+            # It requotes on the batch's last event, then on each fill or done order among the answers
+            # as it reads them (market_maker.on_order_event: nothing it waits for comes after).
+            npend = S[S_RSP_N]
+            PEND[:npend] = RSP[:npend]
+            S[S_RSP_N] = 0
+            _cycle(
+                Q,
+                S,
+                FO,
+                RSP,
+                REQ,
+                bids,
+                asks,
+                taken,
+                traded,
+                IP,
+                FP,
+                sizes,
+                LAD,
+                LN,
+                PLAD,
+                PLN,
+                PF,
+                CANC,
+                AMD,
+                NEWS,
+                counts,
+                cand,
+                free,
+                unm,
+                matched,
+                t,
+            )
+            if S[S_ERROR] != 0:
+                return S[S_ERROR]
+            for a in range(npend):
+                if _answer_row(Q, S, IP, t, PEND[a]):
+                    _cycle(
+                        Q,
+                        S,
+                        FO,
+                        RSP,
+                        REQ,
+                        bids,
+                        asks,
+                        taken,
+                        traded,
+                        IP,
+                        FP,
+                        sizes,
+                        LAD,
+                        LN,
+                        PLAD,
+                        PLN,
+                        PF,
+                        CANC,
+                        AMD,
+                        NEWS,
+                        counts,
+                        cand,
+                        free,
+                        unm,
+                        matched,
+                        t,
+                    )
+                    if S[S_ERROR] != 0:
+                        return S[S_ERROR]
+        again = _answers(Q, S, RSP, IP, t)
+        for _ in range(8 if IP[P_MM_ON] and (again or not pre) else 0):
             _cycle(
                 Q,
                 S,
@@ -1432,10 +1885,4 @@ def run(rows, lo, n_levels, IP, FP, sizes, FO, S, end_ts, QOUT):
             if S[S_RSP_N] == 0 or not _answers(Q, S, RSP, IP, t):
                 break
         i = k
-    if n > 0:
-        if S[S_QUOTED_SINCE] >= 0:
-            S[S_QUOTED_NS] += max(0, end_ts - S[S_QUOTED_SINCE])
-            S[S_QUOTED_SINCE] = -1
-        _sample(S, bids, asks, False)
-    QOUT[:] = Q
     return S[S_ERROR]

@@ -30,65 +30,48 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lobterm.assemble import kernel_for, load_strategy
+from lobterm.backtest.models import LatencyModel, apply_models, session_latency
 from lobterm.backtest.result import FEE_SCALE, BacktestResult, plain, quote_decimals
 from lobterm.clock import VirtualClock
 from lobterm.engine.events import FOK, IOC, MARKET, OUR_OWNER, Accepted, Done, Fill, Trade
-from lobterm.kernel import Kernel
+from lobterm.kernel import TIMER_INTERVAL_S, Kernel
+from lobterm.recording.params import ParamChange, recorded_param_changes
 from lobterm.recording.player import build_replay_venues, paper_config_from
-from lobterm.recording.reader import SessionError, SessionParts, SessionReader
+from lobterm.recording.reader import SessionError, SessionReader
 from lobterm.recording.schema import Note
 from lobterm.trading.inventory import to_quote
 from lobterm.trading.markouts import markout_text
 from lobterm.trading.paper import PaperConfig
 
+if TYPE_CHECKING:
+    from _typeshed import SupportsKeysAndGetItem
+
+    from lobterm.trading.quoting import QuoteParams
+
 __all__ = ["ParamChange", "recorded_param_changes", "resolve_params", "run_backtest", "source_with_changes"]
 
 
-def resolve_params(recorded: dict | None, overrides: dict | None) -> tuple[Any, str]:
-    """QuoteParams from the recorded [mm] section, changed by `overrides` (a config's [mm])."""
-    from lobterm.trading.market_maker import QuoteParams
+def resolve_params(
+    recorded: Mapping[str, Any] | None, overrides: SupportsKeysAndGetItem[str, Any] | None
+) -> tuple[QuoteParams, str]:
+    """QuoteParams from the recorded [mm] section (JSON from the file: checked by `validate`), changed by
+    `overrides` (a config's [mm]: the keys it set)."""
+    from lobterm.trading.quoting import QuoteParams
 
-    base = dict(recorded or {})
+    base: dict[str, Any] = dict(recorded or {})
     source = "recorded" if base else "defaults"
     if overrides:
         base.update(overrides)
         source = f"{source} + --config" if source == "recorded" else "--config"
-    p = QuoteParams(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in base.items()})
+    kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in base.items()}
+    p = QuoteParams(**kwargs)
     p.validate()
     return p, source
-
-
-@dataclass(frozen=True, slots=True)
-class ParamChange:
-    """One live change of the market maker's parameters, as the session recorded it."""
-
-    seq: int
-    ts: int
-    changes: dict[str, Any]
-
-
-def recorded_param_changes(
-    reader: SessionReader | SessionParts, venue: str, symbol: str
-) -> list[ParamChange]:
-    """The market maker parameter changes the session recorded for `venue`/`symbol`, in order (the
-    kernel notes each one as `Note("mm", "params", {"market": "venue:symbol", **changes})`)."""
-    market = f"{venue}:{symbol}"
-    out = []
-    for seq, note in reader.notes():
-        detail = note.detail
-        if note.source != "mm" or note.action != "params" or not isinstance(detail, dict):
-            continue
-        if detail.get("market") != market:
-            continue
-        changes = {k: v for k, v in detail.items() if k != "market"}
-        if changes:
-            out.append(ParamChange(seq, note.ts, changes))
-    return out
 
 
 def source_with_changes(source: str, changes: list[ParamChange], applied: bool) -> str:
@@ -100,6 +83,32 @@ def source_with_changes(source: str, changes: list[ParamChange], applied: bool) 
     return (
         f"{source} + {what} at their recorded times" if applied else f"{source}; {what} recorded, not applied"
     )
+
+
+def timer_interval_ns(reader: SessionReader) -> int:
+    """How often the session's kernel timer ran: after each sim step on a virtual clock (1/`rate_hz`
+    of the recorded [sim]), else every TIMER_INTERVAL_S."""
+    if reader.clock == "virtual":
+        rate = (reader.config.get("sim") or {}).get("rate_hz")
+        if isinstance(rate, int | float) and not isinstance(rate, bool) and rate > 0:
+            return max(1, round(1e9 / rate))
+    return round(TIMER_INTERVAL_S * 1e9)
+
+
+def _deliver_due(venues: list[Any], advance: Callable[[int], None], ts: int) -> None:
+    """Apply the paper requests due before `ts` at their due times, in due order (the answers go on
+    the bus then; a strategy that requotes on them sends at that time)."""
+    while True:
+        due = None
+        for v in venues:
+            d = v.desk.next_due()
+            if d is not None and d < ts and (due is None or d < due):
+                due = d
+        if due is None:
+            return
+        advance(due)
+        for v in venues:
+            v.on_time(due)
 
 
 class _Tracker:
@@ -189,27 +198,40 @@ def run_backtest(
     strategies: Mapping[str, Mapping[str, Any]] | None = None,
     market_maker: bool = True,
     recorded_changes: bool | None = None,
+    latency: LatencyModel | None = None,
+    queue: str | None = None,
+    observe: Callable[[Kernel], None] | None = None,
+    timer: bool = False,
 ) -> BacktestResult:
     """Rerun the market maker over the session at `path` (see the module docstring). `params`: a
     QuoteParams (None: the recorded ones, else the defaults). `recorded_changes`: apply the session's
     recorded live parameter changes at their times (None: when `params` is None, i.e. the recorded
     parameters). `progress(done, total)` is called every few thousand events. `strategies`: user
     strategies (`[strategies.NAME]` specs) run beside it, on the same paper venue, started at once;
-    `market_maker=False` runs them alone."""
+    `market_maker=False` runs them alone. `latency` / `queue`: the fill models
+    (lobterm/backtest/models.py; `latency` None: `latency_ms` for every request; `queue` None: the
+    paper config's, risk-averse by default). `observe(kernel)` is called once the kernel is built,
+    before any event (a fidelity report subscribes its fill collector there). `timer`: run the kernel's
+    timer as the session did (`timer_interval_ns`): the strategies' `on_timer`, the market maker's
+    heartbeat (a full diff, which sends what an event-driven requote held back); a fidelity report
+    reruns a session with it (to the lot on a paper sim session); off by default, as in the fast path
+    (lobterm/backtest/fast.py), which has no timer, so that the two paths agree."""
     with SessionReader(path) as reader:
         first_ts, last_ts = reader.time_range()
-        if first_ts is None:
+        if first_ts is None or last_ts is None:
             raise SessionError(path, "the session has no events: nothing to backtest")
         total = reader.last_seq
         if recorded_changes is None:
             recorded_changes = params is None
         if params is None:
             params, params_source = resolve_params(reader.config.get("mm"), None)
-        if latency_ms < 0 or latency_ms != latency_ms or latency_ms > 60_000:
-            raise ValueError(f"latency {latency_ms!r} ms must be between 0 and 60000")
-        lat = round(latency_ms * 1e6)
-        base = paper or paper_config_from(reader.config)
-        pcfg = replace(base, new_latency_ns=lat, cancel_latency_ns=lat, amend_latency_ns=lat)
+        if latency is None:
+            latency = LatencyModel.constant(latency_ms)
+        latency_ms = latency.single_ms
+        rec_latency = session_latency(reader, latency, symbol)
+        pcfg = apply_models(
+            paper or paper_config_from(reader.config, reader.venues), latency, queue, rec_latency
+        )
         venues = build_replay_venues(reader, show_recorded_orders=False, paper=pcfg)
         clock = VirtualClock(first_ts)
         kernel = kernel_for(venues, clock)
@@ -225,6 +247,8 @@ def run_backtest(
         pending = {c.seq: c for c in changes} if recorded_changes and market_maker else {}
         applied: list[dict[str, Any]] = []
         tracker = _Tracker(kernel, market, first_ts)
+        if observe is not None:
+            observe(kernel)
         mm = kernel.add_market_maker(params, market) if market_maker else None
         if mm is not None:
             mm.resume()
@@ -234,6 +258,25 @@ def run_backtest(
             if problem:
                 raise ValueError(problem)
         by_name = {v.name: v for v in venues}
+        # With latency, requests that reach the desk between two batches are answered at their due
+        # time, before the next batch (not behind it, where the market maker would read the answer
+        # only after requoting on that batch: a whole batch of extra staleness).
+        latent = [v for v in venues if not latency.is_zero]
+        # The kernel's timer, as the session ran it (strategies' heartbeats: the market maker's full
+        # diff now and then, which sends what an event-driven requote deferred): on a virtual clock the
+        # driver called it after each sim step, else the kernel's own timer ran every TIMER_INTERVAL_S.
+        interval = timer_interval_ns(reader)
+        next_tick = first_ts + interval if timer else None
+
+        def tick_before(ts: int) -> None:
+            nonlocal next_tick
+            while next_tick is not None and next_tick < ts:
+                if latent:
+                    _deliver_due(latent, advance, next_tick)
+                advance(next_tick)
+                kernel.on_timer()
+                next_tick += interval
+
         t0 = time.perf_counter()
         n = 0
         advance = clock.advance_to
@@ -251,6 +294,7 @@ def run_backtest(
                         batch = []
                     if ts != batch_ts:
                         batch_ts = ts
+                        tick_before(ts)
                         advance(ts)
                     applied.append(_apply_change(mm, change, first_ts))
                 n += 1
@@ -260,8 +304,12 @@ def run_backtest(
                     publish_many(batch)
                     batch = []
                 batch_ts = ts
+                tick_before(ts)
+                if latent:
+                    _deliver_due(latent, advance, ts)
                 advance(ts)
-            v = by_name.get(getattr(ev, "venue", None))
+            ev_venue = getattr(ev, "venue", None)
+            v = by_name.get(ev_venue) if isinstance(ev_venue, str) else None
             if v is not None:
                 out = v.translate(ev)
                 if out is not None:
@@ -271,6 +319,7 @@ def run_backtest(
                 progress(n, total)
         if batch:
             publish_many(batch)
+        tick_before(last_ts + 1)
         wall = time.perf_counter() - t0
         tracker.finish(last_ts)
         if progress is not None:
@@ -320,13 +369,15 @@ def run_backtest(
         inventory_path=[[ts, lots] for ts, lots in tracker.path],
         markouts=markouts,
         markout_line=markout_text(engine, markouts),
+        latency=latency.text(rec_latency),
+        queue_model=pcfg.cancel_model,
     )
 
 
 def _apply_change(mm: Any, change: ParamChange, first_ts: int) -> dict[str, Any]:
     """Apply one recorded change to the market maker; a change it refuses (a name or value this version
     does not take) is reported with its reason and leaves the parameters as they were."""
-    from lobterm.trading.market_maker import QuoteParamError
+    from lobterm.trading.quoting import QuoteParamError
 
     entry: dict[str, Any] = {
         "ts": change.ts,

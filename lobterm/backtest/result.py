@@ -83,6 +83,11 @@ class BacktestResult:
     markouts: dict | None = None
     markout_line: str = ""
     markout_seconds: float = 0.0  # fast path: the markout pass over the rows (not in wall_seconds)
+    #: The fill models (lobterm/backtest/models.py): the latency model in words, the queue model spec.
+    latency: str = ""
+    queue_model: str = "risk_averse"
+    #: Reference path only: why the fast path did not run this backtest ("" when not asked / not tried).
+    engine_reason: str = ""
 
     def as_dict(self, inventory_path: bool = True) -> dict:
         """Every field (money exact, as strings); without the inventory path if `inventory_path` is false."""
@@ -105,7 +110,8 @@ class BacktestResult:
                 f"  parameters         {self.params_source}: "
                 + ", ".join(f"{k}={v}" for k, v in sorted(self.params.items())),
                 *self._changes_text(),
-                f"  latency            {self.latency_ms:g} ms per request",
+                f"  latency            {self.latency or f'{self.latency_ms:g} ms per request'}",
+                f"  queue model        {self.queue_model}",
                 f"  events             {self.events:,} in {self.wall_seconds:.2f} s ({self.events_per_s:,.0f} events/s)",
                 f"  engine             {self._engine_text()}",
                 f"  orders             {self.quotes_sent:,} new, {self.amends_sent:,} amends, {self.cancels_sent:,} cancels",
@@ -132,7 +138,8 @@ class BacktestResult:
 
     def _engine_text(self) -> str:
         if self.engine != "fast":
-            return "reference (the kernel's bus, books, OMS, risk, market maker and paper desk)"
+            why = f"; {self.engine_reason}" if self.engine_reason else ""
+            return f"reference (the kernel's bus, books, OMS, risk, market maker and paper desk){why}"
         return (
             f"fast (numba): decode {self.decode_seconds:.2f} s, kernel {self.kernel_seconds:.3f} s "
             f"({self.kernel_events_per_s:,.0f} events/s); compile/load {self.compile_seconds:.2f} s not counted"

@@ -14,6 +14,12 @@
   so an interrupted or killed sweep, rerun, skips what is done. The session hash is the file's
   SHA-256 (an edited file is a new session); the parameter hash covers the parameter set and the
   backtest options (latency, engine).
+- **Fill models**: `--latency SPEC` and `--queue MODEL[:n]` as for `lobterm backtest`
+  (lobterm/backtest/models.py). `--latency recorded` is per session: each task draws its latency from
+  its own session's recorded request -> answer times (a session without them is a failed row naming
+  why, the others run); `feed=MS` adds a market data feed delay, `feed=recorded` draws it per session
+  from the session's own feed latency samples (live ccxt sessions; a session without them is a failed
+  row).
 - **Ranking**: per parameter set, the median and the worst-decile (10th percentile, nearest rank: the
   worst session below ten sessions) net P&L across the sessions, with fill counts.
 """
@@ -75,6 +81,12 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS results (
     finished_ns INTEGER,
     PRIMARY KEY (session_hash, params_hash)
 )"""
+#: The session files' hashes, by path and the stat they were hashed at (see ResultStore.session_hashes).
+FILES_SCHEMA = """CREATE TABLE IF NOT EXISTS session_files (
+    path TEXT PRIMARY KEY,
+    stat TEXT NOT NULL,
+    hash TEXT NOT NULL
+)"""
 _COLUMNS = [
     "session_hash",
     "params_hash",
@@ -103,7 +115,7 @@ class SweepError(ValueError):
 
 # ---- the parameter space --------------------------------------------------------------------------
 def _kinds() -> dict[str, type]:
-    from lobterm.trading.market_maker import QuoteParams
+    from lobterm.trading.quoting import QuoteParams
 
     return {f.name: type(f.default) for f in fields(QuoteParams)}
 
@@ -267,6 +279,11 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=list)
 
 
+def _stat(path: str | os.PathLike[str]) -> list[int]:
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def session_hash(path: str | os.PathLike[str]) -> str:
     """The SHA-256 of the session file's bytes (hex, 16 digits)."""
     h = hashlib.sha256()
@@ -287,9 +304,10 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     recorded parameters from the start), on the fast path when it can (`task["engine"]` "auto"), else
     the reference path. Returns one results row; a backtest that cannot run is a row with `error`. The
     same function runs in a local worker process and as a Ray task."""
+    from lobterm.backtest.models import LatencyModel
     from lobterm.backtest.reference import resolve_params, run_backtest
     from lobterm.recording.reader import SessionError, SessionReader
-    from lobterm.trading.market_maker import QuoteParamError
+    from lobterm.trading.quoting import QuoteParamError
 
     path = task["session"]
     row: dict[str, Any] = dict.fromkeys(_COLUMNS)
@@ -299,27 +317,38 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         session=str(path),
         params=_canonical(task["params"]),
     )
-    latency = float(task.get("latency_ms", 0.0))
     t0 = time.perf_counter()
     try:
         with SessionReader(path) as reader:
             recorded = reader.config.get("mm")
         overrides = {k: (list(v) if isinstance(v, tuple) else v) for k, v in task["params"].items()}
         params, source = resolve_params(recorded if isinstance(recorded, dict) else None, overrides)
+        spec = task.get("latency")
+        latency = (
+            LatencyModel(**spec)
+            if isinstance(spec, dict)
+            else LatencyModel.constant(float(task.get("latency_ms", 0.0)))
+        )
+        queue = task.get("queue")
         result = None
         if task.get("engine", "auto") != "reference":
             from lobterm.backtest.fast import FastPathUnsupported, fast_path_refusal, run_fast_backtest
 
-            if fast_path_refusal(params, latency) is None:
+            if fast_path_refusal(params, latency=latency) is None:
                 try:
                     result = run_fast_backtest(
-                        path, params, params_source=source, latency_ms=latency, recorded_changes=False
+                        path,
+                        params,
+                        params_source=source,
+                        latency=latency,
+                        queue=queue,
+                        recorded_changes=False,
                     )
                 except FastPathUnsupported:
                     result = None
         if result is None:
             result = run_backtest(
-                path, params, params_source=source, latency_ms=latency, recorded_changes=False
+                path, params, params_source=source, latency=latency, queue=queue, recorded_changes=False
             )
     except (SessionError, QuoteParamError, TypeError, ValueError) as exc:
         row.update(error=f"{type(exc).__name__}: {exc}", wall_seconds=time.perf_counter() - t0)
@@ -363,10 +392,38 @@ class ResultStore:
         try:
             self.db = sqlite3.connect(self.path)
             self.db.execute("PRAGMA journal_mode=WAL")
+            # A commit per finished task, without an fsync each: in WAL mode a killed sweep (even kill -9)
+            # keeps every committed row; only a power cut may lose the last few (rerun: they run again).
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(SCHEMA)
+            self.db.execute(FILES_SCHEMA)
             self.db.commit()
         except sqlite3.Error as exc:
             raise SweepError(f"{self.path}: cannot open the results table: {exc}") from None
+
+    def session_hashes(self, paths: list[str], threads: int = 2) -> list[str]:
+        """The SHA-256 (16 hex digits) of each session file: from this table when the file's device, inode,
+        size and modification time are those it was hashed at, else hashed now (on `threads` threads:
+        hashlib hashes large blocks without the GIL) and noted. A big sweep's sessions are hashed once,
+        not before every rerun."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        stats = [json.dumps(_stat(p)) for p in paths]
+        known = dict(
+            ((path, st), h) for path, st, h in self.db.execute("SELECT path, stat, hash FROM session_files")
+        )
+        out = [known.get((path, st)) for path, st in zip(paths, stats, strict=True)]
+        todo = [i for i, h in enumerate(out) if h is None]
+        if todo:
+            with ThreadPoolExecutor(max(1, min(threads, len(todo)))) as pool:
+                for i, h in zip(todo, pool.map(session_hash, [paths[i] for i in todo]), strict=True):
+                    out[i] = h
+            self.db.executemany(
+                "INSERT OR REPLACE INTO session_files (path, stat, hash) VALUES (?, ?, ?)",
+                [(paths[i], stats[i], out[i]) for i in todo],
+            )
+            self.db.commit()
+        return [h for h in out if h is not None]
 
     def done(self) -> set[tuple[str, str]]:
         """The keys of the tasks that finished (an error row counts: the same inputs fail the same way)."""
@@ -536,7 +593,7 @@ def rank(rows: list[dict[str, Any]], sets: list[dict[str, Any]], hashes: list[st
             "quote_currency": good[0]["quote_currency"] if good else None,
             "quote_decimals": max((r["quote_decimals"] for r in good), default=2),
         }
-        if not good:
+        if len(good) < len(by_set[h]) or not good:  # the first failure's reason (the table shows it)
             entry["error"] = next((r["error"] for r in by_set[h] if r["error"]), "not run")
         out.append(entry)
 
@@ -552,6 +609,29 @@ def rank(rows: list[dict[str, Any]], sets: list[dict[str, Any]], hashes: list[st
 
 
 # ---- running a sweep -----------------------------------------------------------------------------
+def task_options(
+    latency_ms: float = 0.0, engine: str = "auto", latency: Any = None, queue: str | None = None
+) -> dict[str, Any]:
+    """The backtest options every task carries (and its parameter hash covers): a constant latency stays
+    `latency_ms` (the hashes of sweeps run before the latency models still match), any other latency
+    model is its fields (`latency`), a queue model its spec (`queue`)."""
+    from dataclasses import asdict
+
+    from lobterm.backtest.models import LatencyModel
+
+    if latency is not None:
+        if latency == LatencyModel.constant(latency.new_ms):
+            latency_ms, latency = latency.new_ms, None
+        elif latency_ms:
+            raise SweepError("give --latency or --latency-ms, not both")
+    options: dict[str, Any] = {"latency_ms": latency_ms, "engine": engine}
+    if latency is not None:
+        options["latency"] = asdict(latency)
+    if queue:
+        options["queue"] = queue
+    return options
+
+
 class SweepProgress:
     """One progress line on stderr: tasks done of all, those done before (skipped), rate, time left."""
 
@@ -601,6 +681,7 @@ class SweepOutcome:
     results: str
     ranking: list[dict[str, Any]]
     interrupted: bool = False
+    models: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -616,6 +697,7 @@ class SweepOutcome:
                 "workers": self.workers,
                 "results": self.results,
                 "interrupted": self.interrupted,
+                "models": self.models,
             },
             "ranking": self.ranking,
         }
@@ -667,17 +749,23 @@ def run_sweep(
     latency_ms: float = 0.0,
     engine: str = "auto",
     progress: bool = False,
+    latency: Any = None,
+    queue: str | None = None,
     optuna_trials: int = 0,
     optuna_space: Space | None = None,
     seed: int = 0,
 ) -> SweepOutcome:
     """Backtest every session with every parameter set (or, with `optuna_trials`, the sets an Optuna
-    study asks for), skipping the (session, set) pairs the results table already holds."""
+    study asks for), skipping the (session, set) pairs the results table already holds. `latency` (a
+    models.LatencyModel; None: `latency_ms` for every request) and `queue`: the fill models of every task."""
     backend = backend or LocalBackend()
     store = ResultStore(results)
     t0 = time.perf_counter()
-    hashed = [(str(p), session_hash(p)) for p in sessions]
-    options = {"latency_ms": latency_ms, "engine": engine}
+    paths = [str(p) for p in sessions]
+    hashed = list(
+        zip(paths, store.session_hashes(paths, getattr(backend, "workers", None) or 1), strict=True)
+    )
+    options = task_options(latency_ms, engine, latency, queue)
     if engine != "reference":
         from lobterm.backtest.fast import warm_up
 
@@ -720,7 +808,20 @@ def run_sweep(
         results=str(results),
         ranking=ranking,
         interrupted=interrupted,
+        models=_models_text(options),
     )
+
+
+def _models_text(options: dict[str, Any]) -> str:
+    """The fill models of a sweep, in one phrase (for its summary)."""
+    from lobterm.backtest.models import LatencyModel
+
+    spec = options.get("latency")
+    lat = LatencyModel(**spec) if spec else LatencyModel.constant(options["latency_ms"])
+    text = f"latency {lat.text()}"
+    if spec and (lat.recorded or lat.feed_recorded):
+        text = f"latency {lat.text()}, per session"
+    return text + f", queue {options.get('queue') or 'risk_averse'}"
 
 
 def _optuna(
@@ -794,8 +895,10 @@ def as_text(outcome: SweepOutcome, top: int = 20) -> str:
         f"lobterm sweep: {len(s.sessions)} session{'s' if len(s.sessions) != 1 else ''} x {len(s.sets)} "
         f"parameter sets = {s.tasks} tasks; ran {s.ran}, {s.skipped} done before"
         + (f", {s.errors} failed" if s.errors else "")
-        + f" ({s.backend}, {s.workers or 'all'} workers, {s.wall_seconds:.1f} s); results in {s.results}"
+        + f" ({s.backend}, {s.workers or 'all'} worker{'' if s.workers == 1 else 's'}, {s.wall_seconds:.1f} s); results in {s.results}"
     )
+    if s.models:
+        head += f"\n  fill models: {s.models}"
     if s.interrupted:
         head += "\n  interrupted: rerun the same command to resume (finished tasks are kept)"
     ccy = next((e["quote_currency"] for e in s.ranking if e["quote_currency"]), "quote")
@@ -858,7 +961,7 @@ def _session_files(items: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def sweep_command(args: Any) -> int:
+def sweep_command(args: Any, config: Any = None) -> int:
     """`lobterm sweep SESSION... (--grid NAME=V,... | --range NAME=LO..HI | --space FILE) [--sampler
     grid|random|optuna] [--samples N] [--seed S] [--backend local|ray] [--workers N] [--address ADDR]
     [--results FILE] [--json] [--csv FILE] [--top N]`; 2 and a one-line reason for bad input, 130 when
@@ -890,6 +993,13 @@ def sweep_command(args: Any) -> int:
 
             if importlib.util.find_spec("optuna") is None:
                 raise SweepError("--sampler optuna needs optuna: pip install 'lobterm[optuna]'")
+        from lobterm.backtest.command import resolve_models
+        from lobterm.backtest.models import ModelError
+
+        try:
+            latency, queue = resolve_models(args, getattr(config, "backtest", None))
+        except ModelError as exc:
+            raise SweepError(str(exc)) from None
         backend: Backend = (
             RayBackend(args.address, args.workers) if args.backend == "ray" else LocalBackend(args.workers)
         )
@@ -898,7 +1008,8 @@ def sweep_command(args: Any) -> int:
             sets,
             args.results,
             backend=backend,
-            latency_ms=args.latency_ms,
+            latency=latency,
+            queue=queue,
             engine="reference" if args.reference else "auto",
             progress=not args.no_progress,
             optuna_trials=trials,

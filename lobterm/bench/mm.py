@@ -27,7 +27,8 @@ from typing import Any
 from lobterm.assemble import build_sim_kernel
 from lobterm.config import load
 from lobterm.engine.events import BUY
-from lobterm.trading.market_maker import MarketMaker, QuoteParams
+from lobterm.trading.market_maker import MarketMaker
+from lobterm.trading.quoting import QuoteParams
 from lobterm.venues.sim import LP_OWNER
 
 PARAMS = QuoteParams(

@@ -239,6 +239,24 @@ def _ui_rows(figs: dict) -> list[Row]:
             50,
             "ms",
         ),
+        (
+            "ladder + heatmap render per frame, median (ms, 40 rows)",
+            _dig(figs, "summary.heatmap_frame_ms_p50"),
+            3,
+            "ms",
+        ),
+        (
+            "UI CPU share with the heatmap on, 10,000 deltas/s (%)",
+            None if (h := _dig(figs, "summary.heatmap_ui_cpu_share")) is None else round(h * 100, 1),
+            25,
+            "%",
+        ),
+        (
+            "heatmap ring buffer, 5 minutes (bytes, fixed)",
+            _dig(figs, "heatmap.heatmap_buffer_bytes"),
+            None,
+            "bytes",
+        ),
     ]
     rows = [Row("ui", label, v, goal, True, unit) for label, v, goal, unit in known if v is not None]
     if not rows:  # a UI bench whose figures have other names: show them as they come

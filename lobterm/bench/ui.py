@@ -7,6 +7,11 @@
    output goes nowhere) on a 30 Hz UI clock while the sim venue emits about 10,000 book deltas a second,
    as process CPU time; minus the same sim running with no UI, for the UI's own share.
 3. Key press to order visible: `b` pressed on the ladder until the ladder paints the row with our order.
+4. The same frame time and CPU share with the liquidity heatmap on beside the ladder (`[ui] heatmap`): the
+   heatmap samples the book on the kernel's clock and redraws its 48 time steps on the ladder's axis; its
+   ring buffer's size is reported (fixed by `[ui] heatmap_minutes`).
+5. Three venues, the heatmap on, ~10,000 deltas/s in total: a ladder per venue (before) and one consolidated
+   ladder (after), frame time and UI CPU share (`ui_xvenue.py`).
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
+from unittest.mock import patch
 
 from lobterm.assemble import build_sim_kernel
+from lobterm.bench import ui_xvenue
 from lobterm.config import Config
 from lobterm.engine.events import BookDelta
 
@@ -30,15 +38,41 @@ DELTAS_PER_S = 10_000
 # Sim settings that make about 10,000 book deltas a second (measured; the run reports what it got).
 SIM_RATE_HZ = 250.0
 SIM_CHURN_PER_S = 13_000.0
-GOALS = {"ladder_frame_ms_p50": 2.0, "ui_cpu_share": 0.20, "key_to_visible_ms_p50": 50.0}
+GOALS = {
+    "ladder_frame_ms_p50": 2.0,
+    "ui_cpu_share": 0.20,
+    "key_to_visible_ms_p50": 50.0,
+    "heatmap_frame_ms_p50": 3.0,
+    "heatmap_ui_cpu_share": 0.25,
+    "xvenue_frame_ms_p50": 3.0,
+    "xvenue_ui_cpu_share": 0.25,
+}
 
 
-def _config(seed: int = 3) -> Config:
+def _no_pull(*args: object, **kwargs: object) -> None:
+    """In place of the desk's UI-clock pull while frames are timed."""
+
+
+@dataclass
+class _Painted:
+    """What the key-to-visible probe waits for (`want`: ladder price and text) and when it was painted."""
+
+    want: tuple[int, str] | None = None
+    t: float | None = None
+
+
+def _config(seed: int = 3, *, heatmap: bool = False) -> Config:
     cfg = Config()
+    cfg.ui.heatmap = heatmap
     cfg.sim.seed = seed
     cfg.sim.rate_hz = SIM_RATE_HZ
     cfg.sim.churn_per_s = SIM_CHURN_PER_S
     cfg.ui.refresh_hz = UI_HZ
+    cfg.ui.ticks_per_row = 1  # one tick a row, as the figures before the auto zoom
+    # the market the figures before session 5 were measured on (a small move every step, seen at once)
+    cfg.sim.fair_events_per_s = 0.0
+    cfg.sim.lp_delay_ms = 0.0
+    cfg.sim.taker_delay_ms = 0.0
     return cfg
 
 
@@ -62,11 +96,11 @@ async def _wait(pilot, condition, timeout: float = 10.0) -> None:
 
 
 # ---- 1. ladder frame time ------------------------------------------------------------------------
-async def _ladder_frames(frames: int) -> dict[str, Any]:
+async def _ladder_frames(frames: int, *, heatmap: bool = False) -> dict[str, Any]:
     from lobterm.app import LobtermApp
     from lobterm.widgets.ladder import HEADER_LINES
 
-    cfg = _config()
+    cfg = _config(heatmap=heatmap)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
     venue.open()
     for _ in range(50):
@@ -79,9 +113,14 @@ async def _ladder_frames(frames: int) -> dict[str, Any]:
         ladder = app.ladder
         ladder.styles.height = LADDER_ROWS + HEADER_LINES
         await _wait(pilot, lambda: ladder.price_rows == LADDER_ROWS and ladder.top_price is not None)
-        app.desk.pull = lambda *a, **k: None  # the UI clock stays out of the timed frames
+        heat = app.desk.heatmaps[0]
+        if heatmap:
+            await _wait(pilot, lambda: heat.display and heat.frames > 0)
+        patch.object(app.desk, "pull", _no_pull).start()  # the UI clock stays out of the timed frames
         height = ladder.size.height
         typical, full, refreshed = [], [], []
+        heat_lines = 0
+        samples0 = heat.model.samples
         deltas[0] = 0
         for _ in range(frames):
             for _ in range(steps_per_frame):
@@ -90,19 +129,38 @@ async def _ladder_frames(frames: int) -> dict[str, Any]:
             refreshed.append(ladder.pull())
             for y in range(height):
                 ladder.render_line(y)
+            if heatmap:
+                heat_lines += heat.pull()
+                for y in range(height):
+                    heat.render_line(y)
             typical.append(time.perf_counter() - t0)
             ladder.notify_style_update()  # drop every cached strip
+            if heatmap:
+                heat.notify_style_update()
             t0 = time.perf_counter()
             for y in range(height):
                 ladder.render_line(y)
+            if heatmap:
+                for y in range(height):
+                    heat.render_line(y)
             full.append(time.perf_counter() - t0)
         app.exit()
+    extra = {}
+    if heatmap:
+        extra = {
+            "heatmap_lines_refreshed_per_frame": round(heat_lines / frames, 1),
+            "heatmap_samples": heat.model.samples - samples0,
+            "heatmap_buffer_bytes": heat.model.nbytes,
+            "heatmap_minutes": heat.model.minutes,
+        }
     return {
+        **extra,
         "rows": LADDER_ROWS,
         "frame_ms": _quantiles(typical),
         "full_redraw_ms": _quantiles(full),
         "lines_refreshed_per_frame": round(statistics.mean(refreshed), 1),
         "deltas_per_frame": round(deltas[0] / frames, 1),
+        "n_frames": frames,
     }
 
 
@@ -121,14 +179,17 @@ async def _sim_only_cpu(seconds: float) -> tuple[float, float]:
     return cpu / wall, rate
 
 
-async def _app_cpu(seconds: float) -> tuple[float, float, float]:
+async def _app_cpu(seconds: float, *, heatmap: bool = False) -> tuple[float, float, float]:
     from lobterm.app import LobtermApp
 
-    app = LobtermApp(_config())
+    app = LobtermApp(_config(heatmap=heatmap))
     deltas = [0]
     app.kernel.bus.subscribe(BookDelta, lambda ev: deltas.__setitem__(0, deltas[0] + 1))
     async with app.run_test(size=(160, 50)) as pilot:
         await _wait(pilot, lambda: app.ladder.top_price is not None)
+        if heatmap:
+            heat = app.desk.heatmaps[0]
+            await _wait(pilot, lambda: heat.display and heat.frames > 0)
         await pilot.pause(0.5)
         c0, t0, d0, k0 = time.process_time(), time.perf_counter(), deltas[0], app.ladder.lines_refreshed
         await asyncio.sleep(seconds)
@@ -153,37 +214,41 @@ async def _key_to_visible(trials: int) -> dict[str, Any]:
         ladder = app.ladder
         await _wait(pilot, lambda: ladder.top_price is not None and app.market.unified.best_bid() is not None)
         await pilot.press("home")
-        await pilot.press(*["down"] * 6)  # well under the best bid: our buy rests
-        painted: dict[str, float] = {}
+        await pilot.press(*["down"] * 12)  # well under the best bid: our buy rests
+        painted = _Painted()
         original = ladder.render_line
         inst = app.market.instrument
 
         def watch(y: int):
             strip = original(y)
-            want = painted.get("want")
+            want = painted.want
             if (
                 want is not None
-                and "t" not in painted
+                and painted.t is None
                 and y == ladder.row_of(want[0])
                 and want[1] in strip.text
             ):
-                painted["t"] = time.perf_counter()
+                painted.t = time.perf_counter()
             return strip
 
-        ladder.render_line = watch
+        instrumented = patch.object(ladder, "render_line", watch)
+        instrumented.start()
         for _i in range(trials):
             price = ladder.cursor_price
-            painted.clear()
-            painted["want"] = (price, f"{inst.format_size(ladder.order_lots() or 0)} (1)")
+            if price is None:
+                raise RuntimeError("key-to-visible: the ladder has no cursor price")
+            painted.t = None
+            painted.want = (price, f"{inst.format_size(ladder.order_lots() or 0)} (1)")
             t0 = time.perf_counter()
             await pilot.press("b")
-            await _wait(pilot, lambda: "t" in painted, timeout=5.0)
-            samples.append(painted["t"] - t0)
+            await _wait(pilot, lambda: painted.t is not None, timeout=5.0)
+            if painted.t is not None:
+                samples.append(painted.t - t0)
             app.kernel.cancel_all()
             await _wait(pilot, lambda: not app.kernel.oms.working, timeout=5.0)
             await pilot.press("down")
             await pilot.pause(0.05)
-        ladder.render_line = original
+        instrumented.stop()
         app.exit()
     return _quantiles(samples)
 
@@ -208,6 +273,15 @@ def run(*, frames: int = 300, cpu_seconds: float = 5.0, trials: int = 20) -> dic
             "ladder_lines_refreshed_per_s": round(lines_per_s),
         }
         figs["key_to_visible_ms"] = await _key_to_visible(trials)
+        figs["heatmap"] = await _ladder_frames(frames, heatmap=True)
+        heat_share, heat_rate, heat_lines = await _app_cpu(cpu_seconds, heatmap=True)
+        figs["heatmap"]["cpu"] = {
+            "deltas_per_s_with_ui": round(heat_rate),
+            "process_share_with_ui": round(heat_share, 3),
+            "ui_share": round(max(0.0, heat_share - base_share), 3),
+            "ladder_lines_refreshed_per_s": round(heat_lines),
+        }
+        figs["xvenue"] = await ui_xvenue.run(frames, cpu_seconds)
         return figs
 
     figs = asyncio.run(main())
@@ -215,6 +289,10 @@ def run(*, frames: int = 300, cpu_seconds: float = 5.0, trials: int = 20) -> dic
         "ladder_frame_ms_p50": figs["ladder"]["frame_ms"]["p50"],
         "ui_cpu_share": figs["cpu"]["ui_share"],
         "key_to_visible_ms_p50": figs["key_to_visible_ms"]["p50"],
+        "heatmap_frame_ms_p50": figs["heatmap"]["frame_ms"]["p50"],
+        "heatmap_ui_cpu_share": figs["heatmap"]["cpu"]["ui_share"],
+        "xvenue_frame_ms_p50": figs["xvenue"]["consolidated"]["frame_ms"]["p50"],
+        "xvenue_ui_cpu_share": figs["xvenue"]["consolidated"]["cpu"]["ui_share"],
     }
     # The three headline figures under the names `lobterm bench` reads.
     figs["render_ms_median"] = figs["ladder"]["frame_ms"]["p50"]
@@ -247,6 +325,21 @@ def report(figs: dict[str, Any]) -> str:
         f"{cpu['ladder_lines_refreshed_per_s']:,} ladder lines refreshed/s",
         f"  key to visible: p99 {key['p99']:.1f} ms, max {key['max']:.1f} ms over {key['n']} presses",
     ]
+    heat = figs.get("heatmap")
+    if heat is not None:
+        lines += [
+            f"{'ladder + heatmap frame, 40 rows, 30 Hz of deltas (p50 ms)':<60} {heat['frame_ms']['p50']:>12.3f} "
+            f"{'<= 3':>10}  {mark('heatmap_frame_ms_p50', s['heatmap_frame_ms_p50'])}",
+            f"{'UI CPU share with the heatmap, ~10,000 deltas/s':<60} {heat['cpu']['ui_share']:>12.1%} "
+            f"{'<= 25%':>10}  {mark('heatmap_ui_cpu_share', s['heatmap_ui_cpu_share'])}",
+            f"  heatmap: frame p99 {heat['frame_ms']['p99']:.3f} ms, every strip rebuilt p50 "
+            f"{heat['full_redraw_ms']['p50']:.3f} ms; {heat['heatmap_lines_refreshed_per_frame']} heatmap lines "
+            f"refreshed a frame, {heat['heatmap_samples']} samples over {heat['n_frames']} frames; ring buffer "
+            f"{heat['heatmap_buffer_bytes']:,} bytes for {heat['heatmap_minutes']:g} minutes; "
+            f"{heat['cpu']['deltas_per_s_with_ui']:,} deltas/s in the CPU run",
+        ]
+    if "xvenue" in figs:
+        lines += ui_xvenue.report_lines(figs["xvenue"])
     return "\n".join(lines)
 
 

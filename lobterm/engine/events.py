@@ -189,7 +189,7 @@ class BookGap(_Event, frozen=True, gc=False):
     got: int
 
 
-class PositionMismatch(_Event):
+class PositionMismatch(_Event, frozen=True, gc=False):
     """A keyed venue holds a different amount of `asset` than lobterm expects (spot: its balance at start
     plus our fills since; perps: the position). `ours` and `venue_has` are exact decimal strings. The
     venue is the truth: this is reported (status bar, metrics), never corrected behind the trader's
@@ -200,6 +200,61 @@ class PositionMismatch(_Event):
     asset: str
     ours: str
     venue_has: str
+
+
+# ---- perpetuals ----------------------------------------------------------------------------
+class PerpInfo(_Event, frozen=True, gc=False):
+    """A perpetual market's margin terms for our account: exact decimal strings. `leverage` sets the
+    initial margin rate (1 / leverage), `maintenance_rate` is the maintenance margin rate, `collateral` the quote-currency
+    deposit behind the position (cross margin over this one market). Published when the venue opens
+    (and again when the terms change), so that the kernel, a replay and a verify know them."""
+
+    ts: int
+    venue: str
+    symbol: str
+    leverage: str
+    maintenance_rate: str
+    collateral: str
+    funding_interval_s: int
+
+
+class MarkPrice(_Event, frozen=True, gc=False):
+    """The venue's mark price (ticks; margin and liquidation are computed on it), its index price and
+    the funding rate that would apply now, in parts per billion (positive: longs pay shorts)."""
+
+    ts: int
+    venue: str
+    symbol: str
+    mark: int
+    index: int
+    rate_ppb: int
+
+
+class Funding(_Event, frozen=True, gc=False):
+    """A funding payment on our position of `lots` (signed) at `mark`: `rate_ppb` parts per billion,
+    `amount` millionths of a tick*lot (as Fill.fee): positive is paid by us, negative received."""
+
+    ts: int
+    venue: str
+    symbol: str
+    rate_ppb: int
+    mark: int
+    lots: int
+    amount: int
+
+
+class Liquidation(_Event, frozen=True, gc=False):
+    """The venue closed `size` lots of our position (`side` is the closing trade's side) at `price`,
+    because the margin ratio reached 1 at `mark`; `fee` as Fill.fee."""
+
+    ts: int
+    venue: str
+    symbol: str
+    side: int
+    price: int
+    size: int
+    mark: int
+    fee: int
 
 
 Event = (
@@ -215,6 +270,12 @@ Event = (
     | VenueStatus
     | BookGap
     | PositionMismatch
+    | PerpInfo
+    | MarkPrice
+    | Funding
+    | Liquidation
 )
 ORDER_EVENTS = (Accepted, Fill, Cancelled, Amended, Rejected, Done)
+OrderEvent = Accepted | Fill | Cancelled | Amended | Rejected | Done
 MARKET_DATA_EVENTS = (BookSnapshot, BookDelta, Trade)
+PERP_EVENTS = (PerpInfo, MarkPrice, Funding, Liquidation)

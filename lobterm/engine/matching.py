@@ -58,8 +58,8 @@ from lobterm.engine.events import (
     Amended,
     Cancelled,
     Done,
-    Event,
     Fill,
+    OrderEvent,
     Rejected,
 )
 
@@ -128,7 +128,7 @@ class MatchingBook:
         self.venue = venue
         self.symbol = symbol
         self.now = 0
-        self.events: list[Event] = []
+        self.events: list[OrderEvent] = []
         self.maker_fee_ppm = maker_fee_ppm
         self.taker_fee_ppm = taker_fee_ppm
         self.track_levels = track_levels
@@ -143,7 +143,7 @@ class MatchingBook:
         self._trade_id = 0
 
     # ---- queries -------------------------------------------------------------------------------
-    def drain(self) -> list[Event]:
+    def drain(self) -> list[OrderEvent]:
         """The events emitted since the last drain, oldest first."""
         evs = self.events
         self.events = []

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from lobterm.engine.events import LIMIT, STP_CANCEL_RESTING
 from lobterm.engine.instrument import Instrument
+from lobterm.engine.l2book import L2Book
 
-__all__ = ["Bus", "Clock", "Handler", "OrderRoute", "SteppedClock"]
+__all__ = [
+    "Bus",
+    "Clock",
+    "Handler",
+    "MarketView",
+    "OrderRoute",
+    "Resyncable",
+    "StaleReporting",
+    "SteppedClock",
+]
 
-Handler = Callable[[Any], None]
+Handler = Callable[[Any], object]  # what a handler returns is ignored
 
 
 class Clock(Protocol):
@@ -61,7 +71,9 @@ class OrderRoute(Protocol):
     name: str
     mode: str
     own_in_book: bool
-    instruments: dict[str, Instrument]
+
+    @property
+    def instruments(self) -> dict[str, Instrument]: ...
 
     def submit(
         self,
@@ -79,3 +91,33 @@ class OrderRoute(Protocol):
     def amend(
         self, order_id: int, symbol: str, price: int | None = None, size: int | None = None
     ) -> None: ...
+
+
+class MarketView(Protocol):
+    """One venue+symbol as the risk checks and the hedger read it (lobterm.kernel.Market is one)."""
+
+    @property
+    def instrument(self) -> Instrument: ...
+
+    @property
+    def l2(self) -> L2Book: ...
+
+    @property
+    def stale(self) -> bool:
+        """Marked stale by a venue whose feed stopped (until it has resynced)."""
+        ...
+
+
+@runtime_checkable
+class Resyncable(Protocol):
+    """A venue that can publish a fresh BookSnapshot of its markets: the kernel asks after a sequence gap."""
+
+    def publish_snapshot(self) -> None: ...
+
+
+@runtime_checkable
+class StaleReporting(Protocol):
+    """A venue that can lose a market's feed: it tells the kernel through `set_stale(venue, symbol, stale)`
+    (risk blocks quoting on a stale book, the UI marks it) until it has resynced."""
+
+    def bind_market_state(self, set_stale: Callable[[str, str, bool], None]) -> None: ...

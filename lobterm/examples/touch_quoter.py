@@ -83,9 +83,10 @@ class TouchQuoter(BaseStrategy):
 
     def status(self) -> Mapping[str, str]:
         pos = self.ctx.position(self.venue, self.symbol)
+        instrument = self.ctx.instrument(self.venue, self.symbol)
         return {
             "state": self.state,
-            "position": str(pos),
+            "position": instrument.format_size(pos),
             "fills": str(self.fills),
             "sent": str(self.orders_sent),
             "rejects": str(self.rejects),

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lobterm.engine.events import OUR_OWNER, SIDE_NAMES, BookDelta, BookSnapshot, Fill, Trade
 from lobterm.engine.l2book import L2Book
@@ -138,6 +139,29 @@ def _rows(reader: SessionReader | SessionParts) -> Iterator[tuple[str, list]]:
                 )
 
 
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        raise ExportError(
+            "parquet export needs pyarrow, which is not installed: `pip install pyarrow` "
+            "(or export with --to csv)"
+        ) from None
+
+
+def _write_parquet(columns: dict[str, list[list[Any]]], files: dict[str, Path]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for t, cols in columns.items():
+        arrays = [
+            pa.array(c, type=pa.int64() if name in ("ts_ns", "order_id", "trade_id") else pa.string())
+            for name, c in zip(TABLES[t], cols, strict=False)
+        ]
+        pq.write_table(pa.Table.from_arrays(arrays, names=TABLES[t]), files[t])
+
+
 def export_session(
     path: str | os.PathLike | list, to: str = "csv", out_dir: str | os.PathLike | None = None
 ) -> ExportResult:
@@ -146,16 +170,8 @@ def export_session(
     cannot be opened, ExportError for a format that cannot be written."""
     if to not in ("csv", "parquet"):
         raise ExportError(f"unknown export format {to!r} (csv or parquet)")
-    pa = pq = None
     if to == "parquet":
-        try:
-            import pyarrow as pa  # noqa: F811
-            import pyarrow.parquet as pq  # noqa: F811
-        except ImportError:
-            raise ExportError(
-                "parquet export needs pyarrow, which is not installed: `pip install pyarrow` "
-                "(or export with --to csv)"
-            ) from None
+        _require_pyarrow()
     src = Path(path[0] if isinstance(path, list) else path)
     with open_session(path) as reader:
         stem = src.name[: -len(".lobterm.sqlite")] if src.name.endswith(".lobterm.sqlite") else src.stem
@@ -191,16 +207,11 @@ def export_session(
                 for h in handles.values():
                     h.close()
         else:
-            columns: dict[str, list[list]] = {t: [[] for _ in TABLES[t]] for t in TABLES}
+            columns: dict[str, list[list[Any]]] = {t: [[] for _ in TABLES[t]] for t in TABLES}
             for table, row in rows():
                 for col, value in zip(columns[table], row, strict=False):
                     col.append(value)
                 counts[table] += 1
-            for t, cols in columns.items():
-                arrays = [
-                    pa.array(c, type=pa.int64() if name in ("ts_ns", "order_id", "trade_id") else pa.string())
-                    for name, c in zip(TABLES[t], cols, strict=False)
-                ]
-                pq.write_table(pa.Table.from_arrays(arrays, names=TABLES[t]), files[t])
+            _write_parquet(columns, files)
         result.tables = {t: (files[t], counts[t]) for t in TABLES}
         return result

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 
@@ -52,6 +52,16 @@ __all__ = [
 ]
 
 _BATCH = 20_000  # rows fetched per query while iterating: bounded memory on a long session
+
+
+class _InstrumentExtras(TypedDict, total=False):
+    """The optional `Instrument` fields a session header may carry."""
+
+    min_lots: int
+    price_decimals: int
+    size_decimals: int
+    base: str
+    quote: str
 
 
 class SessionError(Exception):
@@ -176,8 +186,14 @@ class SessionReader:
             raise
 
     # ---- header ------------------------------------------------------------------------------
-    def _read_header(self) -> dict[str, Any]:
+    def _conn(self) -> sqlite3.Connection:
         db = self._db
+        if db is None:
+            raise SessionError(self.path, "is closed")
+        return db
+
+    def _read_header(self) -> dict[str, Any]:
+        db = self._conn()
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "header" not in tables or "events" not in tables:
             raise SessionError(self.path, "not a lobterm session (an SQLite file without a session header)")
@@ -207,11 +223,11 @@ class SessionReader:
         return header
 
     def _read_end(self) -> dict[str, Any]:
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {r[0] for r in self._conn().execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "end" not in tables:
             return {}
         out = {}
-        for key, value in self._db.execute("SELECT key, value FROM end"):
+        for key, value in self._conn().execute("SELECT key, value FROM end"):
             try:
                 out[key] = json.loads(value)
             except (TypeError, ValueError):
@@ -274,12 +290,17 @@ class SessionReader:
         out = {}
         for spec in self.header["instruments"]:
             try:
-                extra = {
-                    k: int(spec[k])
-                    for k in ("min_lots", "price_decimals", "size_decimals")
-                    if spec.get(k) is not None
-                }
-                extra.update({k: str(spec[k]) for k in ("base", "quote") if spec.get(k)})
+                extra: _InstrumentExtras = {}
+                if spec.get("min_lots") is not None:
+                    extra["min_lots"] = int(spec["min_lots"])
+                if spec.get("price_decimals") is not None:
+                    extra["price_decimals"] = int(spec["price_decimals"])
+                if spec.get("size_decimals") is not None:
+                    extra["size_decimals"] = int(spec["size_decimals"])
+                if spec.get("base"):
+                    extra["base"] = str(spec["base"])
+                if spec.get("quote"):
+                    extra["quote"] = str(spec["quote"])
                 inst = Instrument(
                     spec["symbol"],
                     tick_size=Decimal(spec["tick_size"]),
@@ -295,7 +316,7 @@ class SessionReader:
     # ---- events ------------------------------------------------------------------------------
     def _query(self, sql: str, args: tuple = ()) -> list:
         try:
-            return self._db.execute(sql, args).fetchall()
+            return self._conn().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise SessionError(self.path, _db_problem(exc)) from None
 
@@ -344,6 +365,7 @@ class SessionReader:
         decode_event = _event_decoder.decode
         decode_note = _note_decoder.decode
         for seq, ts, kind, body in self.raw_events(start_seq, end_seq, batch):
+            ev: Event | Note
             try:
                 if kind == NOTE_KIND:
                     if not notes:

@@ -52,7 +52,7 @@ from fractions import Fraction
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
@@ -206,7 +206,7 @@ class Recorder:
         self._part_started_ns = 0
         self._part_first_seq = 1
         self._rotation_retry_ns = 0
-        self._lock = None  # a shared flock on the open file: retention never removes it
+        self._lock: IO[bytes] | None = None  # a shared flock on the open file: retention never removes it
         self._clock = clock or time.time_ns
         self._checkpoint = checkpoint
         self.checkpoint_every_ns = int(checkpoint_every_s * 1e9)
@@ -420,7 +420,8 @@ class Recorder:
         n = len(buf)
         now = self._clock()
         cp_due = False
-        if self._checkpoint is not None and now >= self._next_checkpoint_ns:
+        next_cp = self._next_checkpoint_ns
+        if self._checkpoint is not None and next_cp is not None and now >= next_cp:
             cp_due = True
         rotate = not final and self._rotation_due(now, n)
         if n == 0 and not (final or cp_due or rotate):
@@ -437,8 +438,10 @@ class Recorder:
             state, digest = self._checkpoint()
             cp = (last, now, self._encoder.encode(state), digest)
             self._last_checkpoint_seq = last
-            while self._next_checkpoint_ns <= now:
-                self._next_checkpoint_ns += self.checkpoint_every_ns
+            if next_cp is not None:
+                while next_cp <= now:
+                    next_cp += self.checkpoint_every_ns
+                self._next_checkpoint_ns = next_cp
         if n > self.max_backlog:
             self.max_backlog = n
         return (seq0, batch, cp, rotate)
@@ -530,7 +533,7 @@ class Recorder:
         if work is None:
             return
         seq0, batch, cp, rotate = work
-        nxt = None
+        nxt: Path | None = None
         if rotate:
             try:
                 nxt, header = self._prepare_next(cp, seq0 + len(batch))
@@ -544,7 +547,7 @@ class Recorder:
                 if cp is not None:
                     db.execute(INSERT_CHECKPOINT, cp)
                 if end or rotate:
-                    db.executemany(INSERT_END, self._end_rows(nxt.name if rotate else None))
+                    db.executemany(INSERT_END, self._end_rows(nxt.name if nxt is not None else None))
         except Exception as exc:
             self._failed(exc)
             if nxt is not None:
@@ -553,7 +556,7 @@ class Recorder:
                 self._sanitize(batch)
             return
         self._done(len(batch), cp, started)
-        if rotate:
+        if nxt is not None:
             db.close()
             self._db = sqlite3.connect(nxt, check_same_thread=False)
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -638,7 +641,7 @@ class Recorder:
         if work is None:
             return
         seq0, batch, cp, rotate = work
-        nxt = None
+        nxt: Path | None = None
         if rotate:
             try:
                 nxt, header = await asyncio.to_thread(self._prepare_next, cp, seq0 + len(batch))
@@ -652,7 +655,7 @@ class Recorder:
             if cp is not None:
                 await db.execute(INSERT_CHECKPOINT, cp)
             if end or rotate:
-                await db.executemany(INSERT_END, self._end_rows(nxt.name if rotate else None))
+                await db.executemany(INSERT_END, self._end_rows(nxt.name if nxt is not None else None))
             await db.commit()
         except Exception as exc:
             try:
@@ -666,7 +669,7 @@ class Recorder:
                 self._sanitize(batch)
             return
         self._done(len(batch), cp, started)
-        if rotate:
+        if nxt is not None:
             import aiosqlite
 
             await db.close()

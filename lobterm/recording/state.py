@@ -31,6 +31,8 @@ __all__ = ["StateError", "capture_state", "restore_state", "validate_state"]
 
 _FRACTION_FIELDS = ("holdings", "avg_cost", "realized", "fees_base_lots", "avg_rounding")
 _INT_FIELDS = ("lots", "cash", "fees", "bought", "sold", "fills", "fees_in_base", "last_fill_price")
+# Perpetuals only, and absent from checkpoints written before them (read as 0).
+_OPTIONAL_INT_FIELDS = ("funding", "liquidations")
 
 
 _MSGPACK_INT = 2**63 - 1
@@ -129,6 +131,9 @@ def validate_state(state: Any) -> dict[str, Any]:
             v = pd.get(key)
             ok = _is_int(v) or (v is None and key == "last_fill_price")
             _need(ok, f"{w}.{key}", f"{v!r} must be an int")
+        for key in _OPTIONAL_INT_FIELDS:
+            v = pd.get(key, 0)
+            _need(_is_int(v), f"{w}.{key}", f"{v!r} must be an int")
         for key in _FRACTION_FIELDS:
             v = pd.get(key)
             _need(
@@ -186,6 +191,9 @@ def capture_state(kernel: Kernel) -> dict[str, Any]:
             d[f] = getattr(p, f)
         for f in _FRACTION_FIELDS:
             d[f] = _frac(getattr(p, f))
+        for f in _OPTIONAL_INT_FIELDS:
+            if getattr(p, f):
+                d[f] = getattr(p, f)
         positions.append(d)
     return {"ts": kernel.clock.now(), "markets": markets, "oms_working": working, "positions": positions}
 
@@ -228,4 +236,6 @@ def restore_state(kernel: Kernel, state: dict[str, Any]) -> None:
         for f in _FRACTION_FIELDS:
             v = pd[f]
             setattr(p, f, None if v is None else Fraction(int(v[0]), int(v[1])))
+        for f in _OPTIONAL_INT_FIELDS:
+            setattr(p, f, pd.get(f, 0))
         p.version += 1

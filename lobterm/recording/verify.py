@@ -22,10 +22,10 @@ from lobterm.recording.reader import Checkpoint, SessionError, SessionParts, Ses
 from lobterm.recording.state import restore_state
 
 if TYPE_CHECKING:
-    from lobterm.bus import Bus
-    from lobterm.clock import Clock
     from lobterm.engine.instrument import Instrument
+    from lobterm.engine.ports import Bus, Clock
     from lobterm.kernel import Kernel
+    from lobterm.venues.base import Venue
 
 __all__ = ["RecordedVenue", "replay_kernel", "verify", "verify_files", "VerifyResult", "Mismatch"]
 
@@ -56,7 +56,9 @@ class RecordedVenue:
 
     def _refuse(self, order_id: int, symbol: str, new: bool) -> None:
         now = self._clock.now() if self._clock is not None else 0
-        events = [Rejected(now, self.name, symbol, order_id, "a recorded venue takes no orders", OUR_OWNER)]
+        events: list[Rejected | Done] = [
+            Rejected(now, self.name, symbol, order_id, "a recorded venue takes no orders", OUR_OWNER)
+        ]
         if new:
             events.append(Done(now, self.name, symbol, order_id, 0, REJECTED, OUR_OWNER))
         if self._bus is not None:
@@ -81,12 +83,15 @@ class RecordedVenue:
         self._refuse(order_id, symbol, False)
 
 
-def replay_kernel(reader: SessionReader, start_ns: int | None = None) -> Kernel:
-    """A fresh kernel on the session's venues and instruments, on a virtual clock (no events yet)."""
+def replay_kernel(
+    reader: SessionReader, start_ns: int | None = None, *, clock: VirtualClock | None = None
+) -> Kernel:
+    """A fresh kernel on the session's venues and instruments, on a virtual clock (`clock`, else one at
+    `start_ns`, else at the session's start; no events yet)."""
     from lobterm.assemble import kernel_for
 
     instruments = reader.instruments()
-    venues = []
+    venues: list[Venue] = []
     for spec in reader.venues:
         name = spec.get("name") if isinstance(spec, dict) else None
         if not isinstance(name, str):
@@ -95,8 +100,13 @@ def replay_kernel(reader: SessionReader, start_ns: int | None = None) -> Kernel:
         venues.append(RecordedVenue(name, insts, bool(spec.get("own_in_book", True))))
     if not venues:
         raise SessionError(reader.path, "corrupt header: no venues")
-    start = start_ns if start_ns is not None else int(reader.header.get("start_ns") or 0)
-    return kernel_for(venues, VirtualClock(start))
+    if clock is None:
+        clock = VirtualClock(start_ns if start_ns is not None else _start_ns(reader))
+    return kernel_for(venues, clock)
+
+
+def _start_ns(reader: SessionReader) -> int:
+    return int(reader.header.get("start_ns") or 0)
 
 
 @dataclass(slots=True, frozen=True)
@@ -136,8 +146,8 @@ class VerifyResult:
         return EXIT_OK if self.checkpoints > 0 else EXIT_NOTHING_YET
 
 
-def _restored_hash(reader: SessionReader, cp: Checkpoint, kernel: Kernel) -> str:
-    """The state hash of `kernel` after restoring checkpoint `cp` into it. SessionError naming the
+def _restored_hash(reader: SessionReader, cp: Checkpoint, kernel: Kernel, clock: VirtualClock) -> str:
+    """The state hash of `kernel` (on `clock`) after restoring checkpoint `cp` into it. SessionError naming the
     checkpoint when its state does not decode or cannot be restored."""
     state = reader.checkpoint_state(cp.seq)
     try:
@@ -146,7 +156,7 @@ def _restored_hash(reader: SessionReader, cp: Checkpoint, kernel: Kernel) -> str
         raise SessionError(
             reader.path, f"corrupt checkpoint at seq {cp.seq}: its state cannot be restored: {exc}"
         ) from None
-    kernel.clock.advance_to(cp.ts)
+    clock.advance_to(cp.ts)
     return kernel.state_hash()
 
 
@@ -160,8 +170,8 @@ def verify(path, progress: Callable[[int, int], None] | None = None) -> VerifyRe
         checkpoints = reader.checkpoints()
         first_seq = reader.first_seq
         last_seq = reader.last_seq
-        kernel = replay_kernel(reader)
-        clock: VirtualClock = kernel.clock  # type: ignore[assignment]
+        clock = VirtualClock(_start_ns(reader))
+        kernel = replay_kernel(reader, clock=clock)
         publish = kernel.bus.publish
         advance = clock.advance_to
         result = VerifyResult(str(path), 0, 0, len(checkpoints), reader.closed)
@@ -170,7 +180,7 @@ def verify(path, progress: Callable[[int, int], None] | None = None) -> VerifyRe
         try:
             if start is not None:
                 result.checkpoints += 1
-                got = _restored_hash(reader, start, kernel)
+                got = _restored_hash(reader, start, kernel, clock)
                 if got != start.hash:
                     result.damage = (
                         f"the start checkpoint (seq {start.seq}) does not restore to its recorded hash"
@@ -198,7 +208,8 @@ def verify(path, progress: Callable[[int, int], None] | None = None) -> VerifyRe
                     if got != cp.hash:
                         result.mismatch = Mismatch(cp.seq, cp.ts, cp.hash, got)
                         return result
-                    if _restored_hash(reader, cp, replay_kernel(reader, cp.ts)) != cp.hash:
+                    fresh = VirtualClock(cp.ts)
+                    if _restored_hash(reader, cp, replay_kernel(reader, clock=fresh), fresh) != cp.hash:
                         result.damage = (
                             f"the checkpoint at seq {cp.seq} does not restore to its recorded hash"
                         )

@@ -25,7 +25,6 @@ would grow an exposure whose hedge is overdue.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lobterm.engine.bounds import HEDGE_ORDERS
 from lobterm.engine.errors import ParameterError
 from lobterm.engine.events import (
     BUY,
@@ -56,7 +56,8 @@ from lobterm.engine.events import (
 from lobterm.engine.instrument import FEE_SCALE, MAX_UNITS
 
 if TYPE_CHECKING:
-    from lobterm.engine.ports import Bus, Clock
+    from lobterm.engine.ports import Bus, Clock, MarketView
+    from lobterm.trading.oms import OrderManager
 
 __all__ = [
     "Hedger",
@@ -140,9 +141,9 @@ def _fraction(name: str, value: object) -> Fraction:
 def _lots(name: str, value: object, minimum: int) -> int:
     if value.__class__ is not int:
         raise HedgeParamError(name, value, "must be a whole number of lots (int)")
-    if not minimum <= value <= MAX_UNITS:  # type: ignore[operator]
+    if not minimum <= value <= MAX_UNITS:
         raise HedgeParamError(name, value, f"must be in {minimum}..{MAX_UNITS} lots")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def validate_params(p: HedgeParams) -> HedgeParams:
@@ -260,10 +261,20 @@ class _Twap:
     next_due_ns: int = 0
 
 
-class PositionBook(Protocol):
-    """Where positions come from: `kernel.inventory` (`position(venue, symbol).lots`)."""
+class HeldPosition(Protocol):
+    """One position as the hedger reads it (lobterm.trading.inventory.Position is one)."""
 
-    def position(self, venue: str, symbol: str) -> Any: ...
+    @property
+    def lots(self) -> int: ...
+
+    @property
+    def avg_cost(self) -> Fraction | None: ...
+
+
+class PositionBook(Protocol):
+    """Where positions come from: `kernel.inventory` (`position(venue, symbol)`)."""
+
+    def position(self, venue: str, symbol: str) -> HeldPosition: ...
 
 
 @dataclass(slots=True)
@@ -305,8 +316,8 @@ class Hedger:
     def __init__(
         self,
         bus: Bus,
-        oms: Any,
-        markets: Mapping[tuple[str, str], Any],
+        oms: OrderManager,
+        markets: Mapping[tuple[str, str], MarketView],
         *,
         quote: tuple[str, str] | None = None,
         hedge: tuple[str, str] | None = None,
@@ -341,11 +352,10 @@ class Hedger:
         self._use_params(validate_params(params or HedgeParams()))
         self.state = RUNNING
         self.stats = HedgeStats()
-        self.recent: deque[HedgeOrder] = deque(maxlen=100)
+        self.recent: deque[HedgeOrder] = deque(maxlen=HEDGE_ORDERS)
         self.last_reject: str | None = None
         self.version = 0  # bumped on every change a panel would show
         self._tag = tag
-        self._takes_tag = self._new_order_takes_tag(oms)
         self._orders: dict[int, HedgeOrder] = {}  # our hedge orders not yet Done
         self._in_flight: HedgeOrder | None = None
         self._retry_at = 0
@@ -355,20 +365,12 @@ class Hedger:
         self._overdue_counted = False
         self._fell_back = False
         self._sending = False
-        self._held: list = []  # order events delivered while new_order was running
+        self._held: list[Any] = []  # order events delivered while new_order was running
         self._last_ts = 0
         self._own_lots: dict[tuple[str, str], int] = {self.quote: 0, self.hedge: 0}
         self._cost = _CostTracker()
         bus.subscribe((BookSnapshot, BookDelta, Trade), self._on_market)
         bus.subscribe((Accepted, Fill, Cancelled, Amended, Rejected, Done), self._on_order_event)
-
-    @staticmethod
-    def _new_order_takes_tag(oms: Any) -> bool:
-        try:
-            sig = inspect.signature(oms.new_order)
-        except (TypeError, ValueError):
-            return False
-        return "tag" in sig.parameters or any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
 
     # ---- the Strategy protocol (lobterm.trading.strategy) ------------------------------------------
     name = "hedger"
@@ -466,7 +468,7 @@ class Hedger:
     def exposure(self) -> int | Fraction:
         """Our net position in lots of the quoting instrument (signed: long > 0); a Fraction only when the
         hedge instrument's lots are on another grid."""
-        e = self.position_lots(self.quote)
+        e: int | Fraction = self.position_lots(self.quote)
         if self.cross_venue:
             h = self.position_lots(self.hedge)
             if h:
@@ -478,8 +480,8 @@ class Hedger:
         hedger's own from the fills it saw (None if it did not see every fill that built the position)."""
         if self.positions is not None:
             pos = self.positions.position(*self.quote)
-            cost = getattr(pos, "avg_cost", None)
-            if cost.__class__ is Fraction or cost.__class__ is int:
+            cost = pos.avg_cost
+            if cost is not None:
                 return Fraction(cost) if pos.lots else None
         if self._cost.lots == 0 or self._cost.lots != self.position_lots(self.quote):
             return None
@@ -611,7 +613,7 @@ class Hedger:
 
     def _watch_exposure(self, now: int, e: int | Fraction) -> bool:
         """Track when the exposure went above threshold (and so when a hedge becomes overdue)."""
-        if abs(e) <= self.params.threshold_lots:
+        if (e if e >= 0 else -e) <= self.params.threshold_lots:
             if self._exposed_since is not None:
                 self._exposed_since = None
                 self._overdue_counted = False
@@ -660,8 +662,7 @@ class Hedger:
         except Exception as exc:
             asked = False
             self.last_reject = f"cancel of hedge order {o.order_id} failed: {type(exc).__name__}: {exc}"
-        working = getattr(self.oms, "working", None)
-        if not asked and not (isinstance(working, dict) and o.order_id in working):
+        if not asked and o.order_id not in self.oms.working:
             self._finish(o, "lost")  # the OMS no longer knows it: it ended without telling us
 
     def _excess(self, e: int | Fraction, side: int) -> int:
@@ -670,7 +671,7 @@ class Hedger:
         excess = toward - self.params.target_lots
         if excess <= 0:
             return 0
-        return excess if self._same_lots else math.floor(excess * self._lots_q_to_h)
+        return math.floor(excess) if self._same_lots else math.floor(excess * self._lots_q_to_h)
 
     def _touch(self) -> tuple[int | None, int | None]:
         l2 = self.hedge_market.l2
@@ -782,14 +783,13 @@ class Hedger:
     ) -> int | None:
         """The one place hedge orders leave the hedger. Returns the order id, or None when refused."""
         venue, symbol = self.hedge
-        extra = {"tag": self._tag} if self._takes_tag else {}
         self._sending = True
         self._held = []
         error = None
-        oid: Any = None
+        oid: int | None = None
         try:
             oid = self.oms.new_order(
-                venue, symbol, side, price, size, order_type=order_type, stp=self.params.stp, **extra
+                venue, symbol, side, price, size, order_type=order_type, stp=self.params.stp, tag=self._tag
             )
         except Exception as exc:  # a refusal by the OMS/risk must not crash the kernel's event loop
             error = f"{type(exc).__name__}: {exc}"
@@ -798,7 +798,7 @@ class Hedger:
             held, self._held = self._held, []
         self.stats.orders += 1
         self.version += 1
-        if oid.__class__ is not int or oid <= 0:
+        if oid is None or oid <= 0:
             self.stats.rejects += 1
             why_refused = error or f"new_order returned {oid!r}"
             self.last_reject = f"hedge {SIDE_NAMES[side]} {size} refused: {why_refused}"

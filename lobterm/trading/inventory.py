@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from lobterm.engine.events import BUY, OUR_OWNER, SELL, Fill
+from lobterm.engine.bounds import PNL_SNAPSHOTS
+from lobterm.engine.events import BUY, OUR_OWNER, SELL, Fill, Funding, Liquidation
 from lobterm.engine.instrument import FEE_SCALE, Instrument
 
 MARK_MID = "mid"
@@ -66,6 +67,9 @@ AVG_EXACT_DENOMINATOR = 2**64
 AVG_GRID = 10**12
 
 Key = tuple[str, str]  # (venue, symbol)
+# Inventory.books(): lots, cash, fees, bought, sold, fills, holdings, avg_cost, realized, fees_base_lots,
+# avg_rounding of one position.
+PositionBooks = tuple[int, int, int, int, int, int, Fraction, Fraction | None, Fraction, Fraction, Fraction]
 
 
 class InventoryError(ValueError):
@@ -130,7 +134,9 @@ def to_quote(inst: Instrument, tick_lots: int | Fraction, places: int | None = N
         return inst.notional(tick_lots)
     unit = inst.tick_size * inst.lot_size
     if places is None:
-        places = max(0, -unit.normalize().as_tuple().exponent) + 6
+        exponent = unit.normalize().as_tuple().exponent
+        assert isinstance(exponent, int), "a grid step is a finite decimal"
+        places = max(0, -exponent) + 6
     return _decimal(Fraction(tick_lots) * Fraction(unit), places)
 
 
@@ -197,6 +203,8 @@ class Position:
     avg_rounding: Fraction = ZERO  # realized moved by rounding a runaway average cost (see _trade)
     last_fill_price: int | None = None
     version: int = 0  # bumps on every change; the UI polls it
+    funding: int = 0  # perpetuals: funding paid (negative: received), millionths of a tick*lot
+    liquidations: int = 0  # perpetuals: how many times the venue liquidated (part of) this position
 
     # ---- exact values ------------------------------------------------------------------------------
     @property
@@ -237,7 +245,11 @@ class Position:
 
         Independent of the average-cost books; `pnl(mark).net` must equal it exactly.
         """
-        return self.cash - Fraction(self.fees - self.fees_in_base, FEE_SCALE) + self.holdings * mark
+        return (
+            self.cash
+            - Fraction(self.fees - self.fees_in_base + self.funding, FEE_SCALE)
+            + self.holdings * mark
+        )
 
     def pnl_x2(self, bid: int, ask: int) -> int:
         """Mark-to-mid P&L of the traded lots before fees, in half-tick*lots: 2*cash + lots*(bid+ask)."""
@@ -248,10 +260,11 @@ class Position:
         """Move holdings by `signed` lots at `price`, realizing against the average cost."""
         old = self.holdings
         new = old + signed
+        moved = signed if signed >= 0 else -signed
         if old == 0 or (old > 0) == (signed > 0):
             # Growing (or opening): the average cost absorbs the new lots.
             avg = self.avg_cost if self.avg_cost is not None else ZERO
-            exact = (avg * abs(old) + price * abs(signed)) / abs(new)
+            exact = (avg * abs(old) + price * moved) / abs(new)
             if exact.denominator > AVG_EXACT_DENOMINATOR:
                 # Add-after-partial-reduce cycles that never go flat multiply the denominator without
                 # bound (25,000 bits after 100k fills, 200 us a fill). Round the average to a
@@ -263,13 +276,15 @@ class Position:
                 self.avg_rounding += shift
                 exact = rounded
             self.avg_cost = exact
-        elif abs(signed) <= abs(old):
+        elif moved <= abs(old):
             # Reducing: realize the closed part; the average cost of what is left does not move.
+            assert self.avg_cost is not None  # open holdings always have an average cost
             self.realized += (self.avg_cost - price) * signed
             if new == 0:
                 self.avg_cost = None
         else:
             # Flipping: close all of `old` at its average cost, open the rest at the fill price.
+            assert self.avg_cost is not None  # open holdings always have an average cost
             self.realized += (price - self.avg_cost) * old
             self.avg_cost = Fraction(price)
         self.holdings = new
@@ -309,7 +324,7 @@ class Inventory:
         *,
         mark_mode: str = MARK_MID,
         fee_currency: Mapping[str, str] | None = None,
-        history: int = 3600,
+        history: int = PNL_SNAPSHOTS,
         owner: int = OUR_OWNER,
     ) -> None:
         if mark_mode not in MARK_MODES:
@@ -414,6 +429,35 @@ class Inventory:
         self.booked += 1
         return True
 
+    def on_funding(self, ev: Funding) -> bool:
+        """Book a perpetual's funding payment (`ev.amount` millionths of a tick*lot, positive paid): a
+        cash flow, so it moves `realized` (and `funding`, shown on its own), not the position."""
+        if type(ev.amount) is not int:
+            self.rejected += 1
+            self.reject_reasons["funding amount must be an integer"] += 1
+            return False
+        p = self.position(ev.venue, ev.symbol)
+        p.funding += ev.amount
+        p.realized -= Fraction(ev.amount, FEE_SCALE)
+        p.version += 1
+        self.version += 1
+        return True
+
+    def on_liquidation(self, ev: Liquidation) -> bool:
+        """Book the venue's liquidation of our position: a trade of `ev.size` lots at `ev.price` on the
+        closing side, with its fee, exactly as a fill (it is one, made by the venue, not by an order)."""
+        if ev.size <= 0 or ev.price <= 0 or ev.side not in (BUY, SELL):
+            self.rejected += 1
+            self.reject_reasons["liquidation must have a side, a positive size and price"] += 1
+            return False
+        fill = Fill(
+            ev.ts, ev.venue, ev.symbol, 0, ev.side, ev.price, ev.size, 0, False, ev.fee, 0, self.owner
+        )
+        booked = self.on_fill(fill)
+        if booked:
+            self.position(ev.venue, ev.symbol).liquidations += 1
+        return booked
+
     # ---- P&L -------------------------------------------------------------------------------------
     def pnl(self, venue: str, symbol: str, mark: Mark = None, mode: str | None = None) -> Pnl:
         return self.position(venue, symbol).pnl(mark, mode or self.mark_mode)
@@ -445,7 +489,7 @@ class Inventory:
         return snap
 
     # ---- reconciliation ----------------------------------------------------------------------------
-    def books(self) -> dict[Key, tuple]:
+    def books(self) -> dict[Key, PositionBooks]:
         """Every traded position's exact state, comparable between two inventories."""
         return {
             key: (
@@ -472,23 +516,40 @@ class Inventory:
         machinery, position = sum of signed fills, cash and fees = their sums, and realized P&L =
         cash + holdings * average cost (the mark-to-market identity at a mark equal to the average).
         """
-        fills = list(fills)
-        replay = recompute_from_fills(fills, fee_currency=self.fee_currency, owner=self.owner)
+        audit = FillAudit(fee_currency=self.fee_currency, owner=self.owner)
+        for ev in fills:
+            audit.on_fill(ev)
+        return audit.problems(self)
+
+
+class FillAudit:
+    """`Inventory.reconcile` kept as running totals: feed it every fill as it happens (a second,
+    independent set of books plus per-market sums), then `problems(inventory)`. Memory stays the same
+    however many fills a long run makes (no list of fills is kept)."""
+
+    def __init__(self, *, fee_currency: Mapping[str, str] | None = None, owner: int = OUR_OWNER) -> None:
+        self.owner = owner
+        self.replay = Inventory(fee_currency=fee_currency, owner=owner)
+        self.sums: dict[Key, list[int]] = {}
+
+    def on_fill(self, ev: Fill) -> None:
+        self.replay.on_fill(ev)
+        if ev.owner != self.owner or ev.size <= 0 or ev.price <= 0:
+            return
+        s = self.sums.setdefault((ev.venue, ev.symbol), [0, 0, 0])
+        s[0] += _signed(ev)
+        s[1] -= _signed(ev) * ev.price
+        s[2] += ev.fee
+
+    def problems(self, inventory: Inventory) -> list[str]:
+        """The differences between `inventory` and the fills fed so far (empty: they reconcile)."""
         problems: list[str] = []
-        mine, theirs = self.books(), replay.books()
+        mine, theirs = inventory.books(), self.replay.books()
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
                 problems.append(f"{key}: books {mine.get(key)} != replayed {theirs.get(key)}")
-        sums: dict[Key, list[int]] = {}
-        for ev in fills:
-            if ev.owner != self.owner or ev.size <= 0 or ev.price <= 0:
-                continue
-            s = sums.setdefault((ev.venue, ev.symbol), [0, 0, 0])
-            s[0] += _signed(ev)
-            s[1] -= _signed(ev) * ev.price
-            s[2] += ev.fee
-        for key, (lots, cash, fees) in sorted(sums.items()):
-            p = self.positions.get(key)
+        for key, (lots, cash, fees) in sorted(self.sums.items()):
+            p = inventory.positions.get(key)
             if p is None:
                 problems.append(f"{key}: {lots} lots in the fills but no position")
                 continue
@@ -518,6 +579,7 @@ def recompute_from_fills(
 
 
 __all__ = [
+    "FillAudit",
     "Inventory",
     "InventoryError",
     "Position",

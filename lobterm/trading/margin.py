@@ -33,9 +33,9 @@ from decimal import Decimal
 from fractions import Fraction
 from math import ceil, floor
 
-from lobterm.engine.events import BUY, SELL
+from lobterm.engine.events import BUY, SELL, Funding, Liquidation, MarkPrice, PerpInfo
 from lobterm.engine.instrument import Instrument, InstrumentError, to_decimal
-from lobterm.trading.inventory import Position
+from lobterm.trading.inventory import Inventory, Position
 
 LEVEL_OK = "ok"
 LEVEL_WARN = "warn"
@@ -308,7 +308,7 @@ class MarginMonitor:
             ratio = maintenance / equity if equity > 0 else None
         liq = liquidation_price(lots, e, c, rules.maintenance_rate) if e is not None else None
         reduce = None
-        if rules.auto_reduce and lots and (ratio is None or ratio >= rules.reduce_at):
+        if rules.auto_reduce and e is not None and (ratio is None or ratio >= rules.reduce_at):
             reduce = reduce_order(
                 lots,
                 e,
@@ -351,7 +351,116 @@ class MarginMonitor:
         return self.assess(position.lots, position.avg_cost, mark, collateral, close_price=close_price)
 
 
+# ---- the kernel's view of its perpetual markets --------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PerpTerms:
+    """One perpetual market's margin terms as the venue published them (`PerpInfo`), exact."""
+
+    rules: MarginRules
+    deposit: Fraction  # collateral in tick*lots of the market
+    collateral: Decimal  # the same, in quote currency as published
+    funding_interval_s: int
+
+
+class MarginBook:
+    """What the kernel knows of each perpetual market: its terms (`PerpInfo`), the venue's mark
+    (`MarkPrice`), the last funding payment and every liquidation, and so our margin status on it.
+
+    Fed by the bus (`on_event`); the inventory books funding and liquidations into the position. A
+    market with no `PerpInfo` has no margin (spot): `status` is None. Collateral is the published
+    deposit plus the position's realized P&L (funding included) minus fees: cross margin over this
+    one market (`MarginMonitor.assess_position`).
+    """
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self.terms: dict[tuple[str, str], PerpTerms] = {}
+        self.marks: dict[tuple[str, str], MarkPrice] = {}
+        self.last_funding: dict[tuple[str, str], Funding] = {}
+        self.liquidations: list[Liquidation] = []
+        self.rejected = 0  # PerpInfo the book could not use (bad rates): counted, logged by the caller
+        self.last_problem = ""
+        self.version = 0
+
+    def on_event(self, ev: PerpInfo | MarkPrice | Funding | Liquidation) -> None:
+        key = (ev.venue, ev.symbol)
+        if type(ev) is MarkPrice:
+            if ev.mark > 0:
+                self.marks[key] = ev
+        elif type(ev) is PerpInfo:
+            inst = self.inventory.instruments.get(key)
+            try:
+                rules = MarginRules.from_leverage(ev.leverage, ev.maintenance_rate)
+                if inst is None:
+                    raise MarginError("market", key, "has no instrument")
+                deposit = collateral_units(inst, ev.collateral)
+                if deposit < 0:
+                    raise MarginError("collateral", ev.collateral, "must not be negative")
+            except MarginError as exc:
+                self.rejected += 1
+                self.last_problem = str(exc)
+                return
+            self.terms[key] = PerpTerms(
+                rules,
+                deposit,
+                to_decimal(ev.collateral),
+                ev.funding_interval_s,
+            )
+        elif type(ev) is Funding:
+            self.last_funding[key] = ev
+        elif type(ev) is Liquidation:
+            self.liquidations.append(ev)
+        self.version += 1
+
+    def mark(self, venue: str, symbol: str) -> int | None:
+        m = self.marks.get((venue, symbol))
+        return None if m is None else m.mark
+
+    def status(self, venue: str, symbol: str) -> MarginStatus | None:
+        """Our margin status on a perpetual market at the venue's mark; None for a spot market or
+        before the first mark."""
+        key = (venue, symbol)
+        terms = self.terms.get(key)
+        mark = self.marks.get(key)
+        if terms is None or mark is None:
+            return None
+        pos = self.inventory.position(venue, symbol)
+        return MarginMonitor(terms.rules).assess_position(pos, mark.mark, terms.deposit)
+
+    def projected(self, venue: str, symbol: str, lots: int, price: int) -> MarginStatus | None:
+        """The status if the position became `lots` with the difference traded at `price` (a what-if
+        for the risk rule: the added lots enter at `price`; what is reduced keeps the average cost and
+        its P&L is left in the mark-to-market). None for a spot market or before the first mark."""
+        key = (venue, symbol)
+        terms = self.terms.get(key)
+        mark = self.marks.get(key)
+        if terms is None or mark is None:
+            return None
+        pos = self.inventory.position(venue, symbol)
+        old, entry = pos.lots, pos.avg_cost
+        if lots == 0:
+            new_entry: Fraction | None = None
+        elif old == 0 or entry is None or (old > 0) != (lots > 0):
+            new_entry = Fraction(price)
+        elif abs(lots) > abs(old):
+            new_entry = (entry * abs(old) + Fraction(price) * (abs(lots) - abs(old))) / abs(lots)
+        else:
+            new_entry = entry
+        collateral = terms.deposit + pos.realized - pos.fees_value
+        return MarginMonitor(terms.rules).assess(lots, new_entry, mark.mark, collateral)
+
+
+def distance_bps(status: MarginStatus) -> Fraction | None:
+    """|mark - liquidation price| / mark in basis points, exact; None when there is no liquidation price."""
+    if status.liquidation_price is None:
+        return None
+    return abs(status.mark - status.liquidation_price) / status.mark * 10_000
+
+
 __all__ = [
+    "MarginBook",
+    "PerpTerms",
+    "distance_bps",
     "MarginRules",
     "MarginMonitor",
     "MarginStatus",

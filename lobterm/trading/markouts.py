@@ -16,8 +16,10 @@ half ticks (bid + ask), markouts in half-tick*lots, microprices in millionths of
 Decimals appear only in `summary()`.
 
 Memory is bounded: a fill is kept only until its last horizon settles; aggregates are running sums; the
-worst-decile share uses a count of fills per markout value (bounded by the range of values, not the
-number of fills).
+worst-decile share uses a `LossHistogram` (fills and their exact sum per markout bucket: exact values
+under 2**LOSS_HIST_BITS, the top LOSS_HIST_BITS bits above; bounded by the bit length of the largest
+loss, not by the number of fills). The share is exact while every loss is under 1024 half-tick*lots,
+else within 1/512 of its value (relative). Recent toxic fills: the last `TOXIC_FILLS`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 from typing import Any, Protocol
 
+from lobterm.engine.bounds import LOSS_HIST_BITS, TOXIC_FILLS
 from lobterm.engine.events import (
     BUY,
     FOK,
@@ -46,6 +49,7 @@ from lobterm.engine.instrument import FEE_SCALE, Instrument
 
 __all__ = [
     "DEFAULT_HORIZONS_S",
+    "LossHistogram",
     "MarkoutConfig",
     "MarkoutEngine",
     "MarkoutError",
@@ -176,12 +180,68 @@ class PnlSplit:
     def as_dict(self) -> dict[str, object]:
         return {
             "horizon_s": self.horizon_s,
-            "spread_captured": str(self.spread_captured),
-            "adverse_selection": str(self.adverse_selection),
-            "fees": str(self.fees),
-            "inventory": str(self.inventory),
-            "net": str(self.net),
+            "spread_captured": f"{self.spread_captured:f}",
+            "adverse_selection": f"{self.adverse_selection:f}",
+            "fees": f"{self.fees:f}",
+            "inventory": f"{self.inventory:f}",
+            "net": f"{self.net:f}",
         }
+
+
+class LossHistogram:
+    """Fills per markout value, bounded: a value under 2**bits in size is its own bucket; a bigger one
+    goes to the bucket of its top `bits` bits (towards zero), so a bucket spans less than 1/2**(bits-1)
+    of its values. Every gain goes to bucket 0 (the share needs only their count). Each bucket keeps its
+    fill count and the exact sum of its values: totals are exact, and only the one bucket the worst
+    decile cuts through is estimated (by its average), an error under 1/2**(bits-1) of the worst loss."""
+
+    __slots__ = ("bits", "buckets")
+
+    def __init__(self, bits: int = LOSS_HIST_BITS) -> None:
+        if not 1 <= bits <= 62:
+            raise MarkoutError("loss_hist bits", bits, "must be in 1..62")
+        self.bits = bits
+        self.buckets: dict[int, list[int]] = {}  # key -> [fills, sum of values]
+
+    def key(self, value: int) -> int:
+        if value >= 0:
+            return 0
+        a = -value
+        shift = a.bit_length() - self.bits
+        return value if shift <= 0 else -((a >> shift) << shift)
+
+    def add(self, value: int, fills: int = 1) -> None:
+        b = self.buckets.get(k := self.key(value))
+        if b is None:
+            self.buckets[k] = [fills, value * fills]
+        else:
+            b[0] += fills
+            b[1] += value * fills
+
+    def __len__(self) -> int:
+        return len(self.buckets)
+
+    def fills(self) -> int:
+        return sum(n for n, _ in self.buckets.values())
+
+    def worst_decile_share(self) -> Fraction | None:
+        """The share of the loss carried by the worst 10% of fills (rounded up); None without a loss."""
+        total_loss = sum(-s for k, (_, s) in self.buckets.items() if k < 0)
+        count = self.fills()
+        if total_loss == 0 or count == 0:
+            return None
+        take = -(-count // 10)  # ceil
+        worst = Fraction(0)
+        for k in sorted(self.buckets):
+            if take <= 0 or k >= 0:
+                break
+            n, s = self.buckets[k]
+            if n <= take:
+                worst -= s
+            else:  # the bucket the decile cuts through: its average (exact for a one-value bucket)
+                worst -= Fraction(s * take, n)
+            take -= min(n, take)
+        return worst / total_loss
 
 
 def _dec(x: Fraction, places: int) -> Decimal:
@@ -213,9 +273,9 @@ class MarkoutEngine:
         self.spread2 = 0  # sum of sign * (mid2(t) - 2 * price) * size, our fills with a mid
         self.fees = 0  # millionths of a tick*lot, our fills
         self.adverse2 = 0  # move2 at the adverse horizon, settled fills
-        self.loss_hist: Counter[int] = Counter()  # markout2 at the adverse horizon -> fills
+        self.loss_hist = LossHistogram()  # markout2 at the adverse horizon -> fills, bucketed
         self.toxic = 0
-        self.recent_toxic: deque[ToxicFill] = deque(maxlen=200)
+        self.recent_toxic: deque[ToxicFill] = deque(maxlen=TOXIC_FILLS)
         self.toxic_trade_ids: set[int] = set()  # bounded with recent_toxic
         self.pending_count = 0
         # levels (ticks between the order's price and the mid when it was accepted), fill ratio, uptime
@@ -375,7 +435,7 @@ class MarkoutEngine:
             return
         if i == self.adverse_index:
             self.adverse2 += move2
-            self.loss_hist[markout2] += 1
+            self.loss_hist.add(markout2)
         if i == 0 and Fraction(markout2 * 10_000, 2 * notional) < self._toxic_bps:
             self.toxic += 1
             if len(self.recent_toxic) == self.recent_toxic.maxlen:
@@ -398,20 +458,9 @@ class MarkoutEngine:
     # ---- outputs -------------------------------------------------------------------------------
     def worst_decile_share(self) -> Fraction | None:
         """The share of markout loss (at the adverse horizon) carried by the worst 10% of fills; None
-        when no fill lost."""
-        total_loss = sum(-v * n for v, n in self.loss_hist.items() if v < 0)
-        count = sum(self.loss_hist.values())
-        if total_loss == 0 or count == 0:
-            return None
-        take = -(-count // 10)  # ceil
-        worst = 0
-        for v in sorted(self.loss_hist):
-            if take <= 0 or v >= 0:
-                break
-            n = min(take, self.loss_hist[v])
-            worst += -v * n
-            take -= n
-        return Fraction(worst, total_loss)
+        when no fill lost. Exact while every loss is under 2**LOSS_HIST_BITS half-tick*lots, else
+        within 1/2**(LOSS_HIST_BITS-1) of its value (see `LossHistogram`)."""
+        return self.loss_hist.worst_decile_share()
 
     def quote_uptime(self, end_ts: int | None = None) -> Fraction | None:
         """The share of time with at least one of our orders resting on each side."""

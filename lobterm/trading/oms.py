@@ -39,8 +39,9 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from lobterm.engine.bounds import DONE_ORDER_GRACE_S, DONE_ORDERS, RECENT_ERRORS
 from lobterm.engine.events import (
     FILLED,
     LIMIT,
@@ -52,6 +53,7 @@ from lobterm.engine.events import (
     Cancelled,
     Done,
     Fill,
+    OrderEvent,
     Rejected,
 )
 
@@ -144,7 +146,8 @@ class OrderManager:
         clock: Clock | None = None,
         risk: RiskManager | None = None,
         *,
-        recent_size: int = 1000,
+        recent_size: int = DONE_ORDERS,
+        done_grace_s: float = DONE_ORDER_GRACE_S,
     ) -> None:
         self._venues = venues
         self._bus = bus
@@ -155,6 +158,10 @@ class OrderManager:
         self.recent: deque[WorkingOrder] = deque()
         self._recent_size = max(1, recent_size)
         self._done_by_id: dict[int, WorkingOrder] = {}
+        # (kernel time it finished, order), oldest first: a finished order leaves the lookup index after
+        # `done_grace_s` of kernel time (late venue events for it are then counted in `forgotten_events`).
+        self._done_at: deque[tuple[int, WorkingOrder]] = deque()
+        self._done_grace_ns = int(done_grace_s * 1e9)
         # (venue, symbol) -> {order_id: order}: the market maker and risk look up one market per event.
         self._by_market: dict[tuple[str, str], dict[int, WorkingOrder]] = {}
         self._by_venue_id: dict[tuple[str, object], WorkingOrder] = {}
@@ -170,12 +177,20 @@ class OrderManager:
         self.done = 0
         self.unknown_events = 0
         self.late_events = 0
+        self.forgotten_events = 0  # events for one of our orders finished longer ago than the grace period
         self.venue_errors = 0
         self.risk_rejects: dict[str, int] = {}
         self.last_reject: str | None = None
-        self.recent_rejects: deque[str] = deque(maxlen=20)
+        self.recent_rejects: deque[str] = deque(maxlen=RECENT_ERRORS)
         self.on_reject: Callable[[str], None] | None = None
-        self._dispatch = {
+        #: Request -> answer times for the session file (lobterm.services.start_recording turns this on:
+        #: a list): (kind "new" / "cancel" / "amend", local send ns, local answer ns) per answered request,
+        #: the answer being the venue's first word on it (Accepted or a fill for a new order, Amended,
+        #: Cancelled, or Rejected); the kernel notes and clears them. None: not measured.
+        self.request_times: list[tuple[str, int, int]] | None = None
+        self._sent_ns: dict[int, list[tuple[str, int]]] = {}  # order id -> unanswered (kind, sent ns)
+        # Each handler takes its own event type; the table is keyed by that type.
+        self._dispatch: dict[type[OrderEvent], Callable[[WorkingOrder, Any], None]] = {
             Accepted: self._on_accepted,
             Fill: self._on_fill,
             Cancelled: self._on_cancelled,
@@ -230,6 +245,8 @@ class OrderManager:
         by_market[oid] = o
         o.routed = True
         self.sent += 1
+        if self.request_times is not None:
+            self._sent_ns[oid] = [("new", now)]
         try:
             v.submit(oid, symbol, side, price, size, order_type, stp)
         except Exception as exc:  # a venue must publish Rejected, never raise; keep our books straight
@@ -251,6 +268,8 @@ class OrderManager:
             r.append(_CANCEL)
         o.state = PENDING_CANCEL
         self.cancels_sent += 1
+        if self.request_times is not None:
+            self._sent_ns.setdefault(order_id, []).append((_CANCEL, self._now()))
         risk = self.risk
         if risk is not None:
             risk.note_cancel(o.venue)
@@ -295,6 +314,8 @@ class OrderManager:
         o.amend_size = o.leaves if size is None else size
         o.state = PENDING_AMEND
         self.amends_sent += 1
+        if self.request_times is not None:
+            self._sent_ns.setdefault(order_id, []).append((_AMEND, self._now()))
         try:
             self._venues[o.venue].amend(order_id, o.symbol, price, size)
         except Exception as exc:
@@ -360,7 +381,7 @@ class OrderManager:
         ]
 
     # ---- events --------------------------------------------------------------------------------
-    def on_event(self, ev) -> None:
+    def on_event(self, ev: OrderEvent) -> None:
         """Apply one order lifecycle event (subscribe this to Accepted, Fill, Cancelled, Amended,
         Rejected and Done)."""
         if ev.owner != OUR_OWNER:
@@ -371,7 +392,9 @@ class OrderManager:
         o = self.working.get(ev.order_id)
         if o is None or o.venue != ev.venue:
             done = self._done_by_id.get(ev.order_id)
-            if done is None or done.venue != ev.venue:
+            if o is None and done is None and type(ev.order_id) is int and 0 < ev.order_id <= self._next_id:
+                self.forgotten_events += 1
+            elif done is None or done.venue != ev.venue:
                 self.unknown_events += 1
             elif done.routed:
                 self.late_events += 1
@@ -379,6 +402,46 @@ class OrderManager:
             return
         o.updated_ts = ev.ts
         handler(o, ev)
+        if self.request_times is not None:
+            self._answered(ev)
+
+    def _answered(self, ev: OrderEvent) -> None:
+        """Match the venue's answer `ev` to the oldest request it answers (request_times)."""
+        sent = self._sent_ns.get(ev.order_id)
+        if sent is None:
+            return
+        cls = type(ev)
+        want = (
+            "new"
+            if cls is Accepted or cls is Fill
+            else _AMEND
+            if cls is Amended
+            else _CANCEL
+            if cls is Cancelled
+            else None
+        )
+        if type(ev) is Rejected:
+            if not ev.reason.startswith(RISK_PREFIX):  # the OMS's own refusal: never reached the venue
+                kind, t = sent.pop(0)
+                self.request_times.append((kind, t, self._now()))  # type: ignore[union-attr]
+        elif want is not None:
+            for i, (kind, t) in enumerate(sent):
+                if kind == want:
+                    del sent[i]
+                    self.request_times.append((kind, t, self._now()))  # type: ignore[union-attr]
+                    break
+        if cls is Done or not sent:
+            self._sent_ns.pop(ev.order_id, None)
+
+    def take_request_times(self) -> dict[str, list[list[int]]]:
+        """The request -> answer times measured since the last call, by kind: [[sent ns, answer ns], ...]."""
+        times = self.request_times
+        out: dict[str, list[list[int]]] = {}
+        if times:
+            for kind, t, a in times:
+                out.setdefault(kind, []).append([t, a])
+            times.clear()
+        return out
 
     def _on_accepted(self, o: WorkingOrder, ev: Accepted) -> None:
         o.acked = True
@@ -485,6 +548,14 @@ class OrderManager:
                 del self._done_by_id[old.order_id]
         recent.append(o)
         self._done_by_id[o.order_id] = o
+        now = self._now()
+        done_at = self._done_at
+        done_at.append((now, o))
+        cutoff = now - self._done_grace_ns
+        while done_at and (done_at[0][0] < cutoff or len(done_at) > self._recent_size):
+            old = done_at.popleft()[1]
+            if self._done_by_id.get(old.order_id) is old:
+                del self._done_by_id[old.order_id]
 
     def _index_venue_id(self, o: WorkingOrder, venue_order_id: object) -> None:
         if o.venue_order_id is not None:

@@ -22,6 +22,12 @@ Rules, in the order they are checked (a limit set to None is not checked):
     max_position        counting working orders on the same side: a buy must keep
                         position + working buys + size <= max, a sell position - working sells - size
                         >= -max (an order that reduces exposure is never blocked)
+    margin              perpetual markets only (a `MarginBook` knows their terms and mark): an order
+                        that adds exposure must leave the position (counting working orders on its
+                        side, entered at the order's price) with effective leverage (notional /
+                        equity, at the venue's mark) <= max_leverage and the liquidation price at
+                        least min_liquidation_bps from the mark; an order that reduces exposure is
+                        never blocked. With no mark yet on a perpetual market, adding is refused.
     duplicate           same venue/symbol/side/price/size/tag sent within duplicate_window_ms (tags in
                         `duplicate_tags`, all tags if None)
     daily_loss          the day's P&L (from the `pnl` provider) <= -daily_loss_limit; orders that only
@@ -60,10 +66,12 @@ from typing import TYPE_CHECKING, Any
 from lobterm.engine.errors import ParameterError
 from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, BookDelta, BookSnapshot, VenueStatus
 from lobterm.engine.instrument import MAX_UNITS, to_decimal
+from lobterm.trading.margin import distance_bps
 
 if TYPE_CHECKING:
     from lobterm.engine.instrument import Instrument
-    from lobterm.engine.ports import Bus, Clock
+    from lobterm.engine.ports import Bus, Clock, MarketView
+    from lobterm.trading.margin import MarginBook
     from lobterm.trading.oms import OrderManager, WorkingOrder
 
 log = logging.getLogger(__name__)
@@ -78,6 +86,7 @@ RULES = (
     "max_order_notional",
     "self_trade",
     "max_position",
+    "margin",
     "duplicate",
     "daily_loss",
     "throttle",
@@ -124,6 +133,9 @@ class RiskLimits:
     stale_book_tags: frozenset[str] = frozenset({"mm"})
     max_order_value_lots: int | None = None  # with max_order_notional None: value of this many lots
     daily_loss_lots: int | None = None  # with daily_loss_limit None: value of this many lots
+    max_leverage: Decimal | None = None  # perpetuals: notional / equity at the mark
+    leverage_from_market: bool = False  # with max_leverage None: the market's own (1 / initial rate)
+    min_liquidation_bps: int | Decimal | None = None  # perpetuals: liquidation price's distance from mark
 
     def __post_init__(self) -> None:
         for name, top in (
@@ -148,6 +160,14 @@ class RiskLimits:
             raise RiskLimitError(
                 "price_band_bps", v, f"must be an int or Decimal in 0..{_MAX_BAND_BPS} (or None)"
             )
+        v = self.max_leverage
+        if v is not None and not (type(v) is Decimal and v.is_finite() and 1 <= v <= 1000):
+            raise RiskLimitError("max_leverage", v, "must be a Decimal in 1..1000 (or None)")
+        v = self.min_liquidation_bps
+        if v is not None and not (
+            (type(v) is int or (type(v) is Decimal and v.is_finite())) and 0 <= v <= 10_000
+        ):
+            raise RiskLimitError("min_liquidation_bps", v, "must be an int or Decimal in 0..10000 (or None)")
         v = self.messages_per_s
         if v is not None and (type(v) not in (int, float) or not 0 < v <= 1e6):
             raise RiskLimitError(
@@ -255,13 +275,14 @@ class RiskManager:
 
     def __init__(
         self,
-        markets: Mapping[tuple[str, str], Any],
+        markets: Mapping[tuple[str, str], MarketView],
         clock: Clock,
         limits: RiskLimits | None = None,
         *,
         per_market: Mapping[tuple[str, str], RiskLimits] | None = None,
         position: Callable[[str, str], int] | None = None,
         pnl: Callable[[], int | Fraction | Decimal] | None = None,
+        margin: MarginBook | None = None,
     ) -> None:
         self.markets = markets
         self.clock = clock
@@ -269,6 +290,7 @@ class RiskManager:
         self.per_market: dict[tuple[str, str], RiskLimits] = dict(per_market or {})
         self._position = position
         self._pnl = pnl
+        self.margin = margin
         self._oms: OrderManager | None = None
         self.killed = False
         self.kill_reason = ""
@@ -280,7 +302,9 @@ class RiskManager:
         self.last_reject: str | None = None
         self.checks = 0
         self._buckets: dict[str, _Bucket] = {}
-        self._sent_recently: dict[tuple, int] = {}  # duplicate check: order key -> last time sent
+        self._sent_recently: dict[
+            tuple[str, str, int, int, int, str], int
+        ] = {}  # duplicate check: order key -> last time sent
         self._last_book_update: dict[tuple[str, str], int] = {}
         self._stale_markets: set[tuple[str, str]] = set()
         self._stale_venues: set[str] = set()
@@ -456,11 +480,7 @@ class RiskManager:
             if tag in lim.stale_book_tags:
                 if not l2.valid:
                     return rule, f"{venue}:{symbol} book is invalid (waiting for a snapshot)"
-                if (
-                    key in self._stale_markets
-                    or venue in self._stale_venues
-                    or getattr(market, "stale", False)
-                ):
+                if key in self._stale_markets or venue in self._stale_venues or market.stale:
                     return rule, f"{venue}:{symbol} book is marked stale"
                 max_age = lim.max_book_age_ms
                 if max_age is not None:
@@ -484,17 +504,17 @@ class RiskManager:
 
             bid = l2.best_bid_price()
             ask = l2.best_ask_price()
-            have_reference = l2.valid and bid is not None and ask is not None and bid < ask
+            # Twice the mid, in ticks (integers throughout); None without a two-sided, uncrossed book.
+            mid2 = bid + ask if l2.valid and bid is not None and ask is not None and bid < ask else None
 
             rule = "price_band"
             band = lim.price_band_bps
             if band is not None and not is_market:
-                if not have_reference:
+                if mid2 is None:
                     return rule, (
                         f"no reference price: the {venue}:{symbol} book is empty, one-sided, "
                         "crossed or invalid"
                     )
-                mid2 = bid + ask  # twice the mid, in ticks: integers throughout
                 off = abs(2 * price - mid2) * 10_000
                 if off > band * mid2:
                     inst = market.instrument
@@ -504,8 +524,8 @@ class RiskManager:
                         f"(band {band} bps)"
                     )
 
-            if have_reference and key not in self._first_mid2:
-                self._first_mid2[key] = bid + ask
+            if mid2 is not None and key not in self._first_mid2:
+                self._first_mid2[key] = mid2
 
             rule = "max_order_notional"
             limit = lim.max_order_notional
@@ -577,6 +597,13 @@ class RiskManager:
                             f"-{inst.format_size(max_pos)}"
                         )
 
+            rule = "margin"
+            margin = self.margin
+            if margin is not None and key in margin.terms:
+                found = self._check_margin(margin, lim, market, side, price, size, buys, sells, is_market)
+                if found is not None:
+                    return rule, found
+
             rule = "duplicate"
             window = lim.duplicate_window_ms
             dup_key = None
@@ -618,7 +645,7 @@ class RiskManager:
                     return rule, f"more than {rate:g} messages/s to {venue} (burst {burst})"
                 b.take(now)
 
-            if dup_key is not None:
+            if dup_key is not None and window:
                 sent = self._sent_recently
                 if len(sent) > 4096:  # forget what is out of every window
                     horizon = now - window * 1_000_000
@@ -629,6 +656,54 @@ class RiskManager:
         except Exception as exc:  # fail closed, naming the check
             log.exception("risk check %s failed", rule)
             return rule, f"check failed: {type(exc).__name__}: {exc}"
+
+    def _check_margin(
+        self,
+        margin: MarginBook,
+        lim: RiskLimits,
+        market: Any,
+        side: int,
+        price: int,
+        size: int,
+        buys: int,
+        sells: int,
+        is_market: bool,
+    ) -> str | None:
+        """The margin rule on a perpetual market (see the module docstring); the detail, or None."""
+        venue, symbol = market.venue, market.symbol
+        terms = margin.terms[(venue, symbol)]
+        max_lev: Decimal | Fraction | None = lim.max_leverage
+        if max_lev is None and lim.leverage_from_market:
+            max_lev = terms.rules.leverage
+        min_bps = lim.min_liquidation_bps
+        if max_lev is None and min_bps is None:
+            return None
+        position = self._position_of(venue, symbol)
+        worst = position + buys + size if side == BUY else position - sells - size
+        if abs(worst) <= abs(position) and (worst >= 0) == (position >= 0):
+            return None  # reduces exposure: never blocked
+        mark = margin.mark(venue, symbol)
+        if mark is None:
+            return f"no mark price yet for {venue}:{symbol}"
+        status = margin.projected(venue, symbol, worst, mark if is_market else price)
+        if status is None:
+            return f"no margin status for {venue}:{symbol}"
+        inst = market.instrument
+        what = f"a position of {inst.format_size(worst)}"
+        if status.equity <= 0:
+            return f"{what} would leave no equity"
+        lev = status.effective_leverage
+        if max_lev is not None and lev is not None and lev > Fraction(max_lev):
+            return f"{what} would be {_fmt_lev(lev)}x leverage (max {_fmt_lev(Fraction(max_lev))}x)"
+        if min_bps is not None and status.liquidation_price is not None:
+            dist = distance_bps(status)
+            if dist is not None and dist < Fraction(min_bps):
+                liq = inst.format_price(status.liquidation_tick)
+                return (
+                    f"{what} would be liquidated at {liq}, {int(dist)} bps from the mark "
+                    f"{inst.format_price(mark)} (min {min_bps} bps)"
+                )
+        return None
 
     def _loss_limit(self, key: tuple[str, str]) -> int | Fraction | Decimal | None:
         """The daily loss limit: as given, or the value of `daily_loss_lots` at `key`'s first mid."""
@@ -691,6 +766,11 @@ class RiskManager:
         return RiskState(
             self.killed, self.kill_reason, dict(self.rejects), self.total_rejects, self.last_reject, near
         )
+
+
+def _fmt_lev(x: Fraction) -> str:
+    """A leverage for a reason line: one decimal, rounded half up."""
+    return str(Decimal(round(x * 10)) / 10)
 
 
 __all__ = ["RiskLimits", "RiskLimitError", "RiskManager", "RiskState", "RULES", "money"]

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from lobterm.engine.instrument import Instrument
     from lobterm.engine.l2book import L2Book
     from lobterm.engine.ports import Clock
+    from lobterm.engine.unified import UnifiedBook
     from lobterm.trading.oms import OrderManager, WorkingOrder
 
 __all__ = [
@@ -122,6 +123,8 @@ class StrategyContext:
     positions: PositionSource
     #: Where a strategy's own problems go (the kernel shows them and records them as notes).
     report: Callable[[str], None] = field(default=lambda _msg: None)
+    #: The books with our own orders tracked (`others_best` takes them out where a venue's book holds them).
+    unified: Mapping[tuple[str, str], UnifiedBook] = field(default_factory=dict)
 
     # ---- reading ---------------------------------------------------------------------------------
     def now(self) -> int:
@@ -130,6 +133,19 @@ class StrategyContext:
 
     def book(self, venue: str, symbol: str) -> L2Book:
         return self.books[(venue, symbol)]
+
+    def others_best(self, venue: str, symbol: str, side: int) -> tuple[int, int] | None:
+        """(price, lots) of everybody else's best level on `side` (our own orders taken out), or None."""
+        book = self.books[(venue, symbol)]
+        u = self.unified.get((venue, symbol))
+        if u is None or not u.own_in_venue_book:  # the venue's book holds the others only
+            return book.best_bid() if side == BUY else book.best_ask()
+        ours = u.our_size
+        for price, size in book.iter_levels(side):
+            mine = ours(side, price)
+            if size > mine:
+                return price, size - mine
+        return None
 
     def instrument(self, venue: str, symbol: str) -> Instrument:
         return self.instruments[(venue, symbol)]

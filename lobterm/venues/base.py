@@ -7,15 +7,21 @@ publishes Rejected with a reason.
 
 Optional: `queue_ahead(order_id) -> int | None`, the lots ahead of our resting order at its price (exact
 or estimated); the kernel's `queue_ahead` asks it for the ladder.
+
+Optional: `take_feed_latency() -> {symbol: [[venue ns, local ns], ...]}`, a venue whose market data
+carries the venue's own time (ccxt): the (venue time, local receive time) samples it kept since the last
+call, bounded; the kernel notes them in the session file (`Note("feed", "latency", {venue: {symbol:
+pairs}})`) for `lobterm backtest --latency feed=recorded`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from lobterm.engine.ports import OrderRoute
+from lobterm.engine.ports import Resyncable as Resyncable  # re-exported: the paper desk wraps these too
+from lobterm.engine.ports import StaleReporting as StaleReporting
 
 if TYPE_CHECKING:
     from lobterm.engine.ports import Bus, Clock
@@ -30,7 +36,8 @@ class Venue(OrderRoute, Protocol):
     "REPLAY"; `own_in_book` is true where our resting orders are part of the venue's own L2 book (a real
     exchange, the sim), false where they are virtual (paper: the unified book adds them)."""
 
-    state: str
+    @property
+    def state(self) -> str: ...
 
     def attach(self, bus: Bus, clock: Clock) -> None: ...
 
@@ -66,22 +73,37 @@ class OrderStateVenue(Protocol):
         ...
 
 
-@runtime_checkable
-class Resyncable(Protocol):
-    """A venue that can publish a fresh BookSnapshot of its markets: the kernel asks after a sequence gap."""
+class Attached:
+    """The bus and clock a kernel gives a venue in `attach`. Reading `bus` or `clock` before that is a
+    wiring error and says so; `attached` asks without raising."""
 
-    def publish_snapshot(self) -> None: ...
+    _bus: Bus | None = None
+    _clock: Clock | None = None
+
+    def attach(self, bus: Bus, clock: Clock) -> None:
+        self._bus = bus
+        self._clock = clock
+
+    @property
+    def attached(self) -> bool:
+        return self._bus is not None
+
+    @property
+    def bus(self) -> Bus:
+        bus = self._bus
+        if bus is None:
+            raise RuntimeError(f"{type(self).__name__}: attach() the venue to a kernel first")
+        return bus
+
+    @property
+    def clock(self) -> Clock:
+        clock = self._clock
+        if clock is None:
+            raise RuntimeError(f"{type(self).__name__}: attach() the venue to a kernel first")
+        return clock
 
 
-@runtime_checkable
-class StaleReporting(Protocol):
-    """A venue that can lose a market's feed: it tells the kernel through `set_stale(venue, symbol, stale)`
-    (risk blocks quoting on a stale book, the UI marks it) until it has resynced."""
-
-    def bind_market_state(self, set_stale: Callable[[str, str, bool], None]) -> None: ...
-
-
-async def stop_task(task: asyncio.Task | None) -> None:
+async def stop_task(task: asyncio.Task[object] | None) -> None:
     """Cancel a venue's background task (its pacing or feed loop) and wait until it has ended."""
     if task is None:
         return

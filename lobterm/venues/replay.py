@@ -25,6 +25,9 @@ recorded orders. Paper orders use the OMS's ids from `PAPER_ID_BASE` up (the rep
 starts there), far above any recorded id, so the two never clash. On seek the player calls `reset()`:
 a new desk, and the OMS forgets the paper orders (trading during a replay is reset on seek).
 
+A perpetual's `PerpInfo` and `MarkPrice` are republished in both modes; our recorded `Funding` and
+`Liquidation` only in replay (in a backtest the recorded account is not ours).
+
 Recorded `BookGap`s are not republished (the kernel's L2 book detects the same gap itself) and a
 resync request (`publish_snapshot`) does nothing: the recording carries the snapshot that followed.
 """
@@ -32,8 +35,8 @@ resync request (`publish_snapshot`) does nothing: the recording carries the snap
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, overload
 
 from lobterm.engine.events import (
     BUY,
@@ -48,18 +51,23 @@ from lobterm.engine.events import (
     BookSnapshot,
     Cancelled,
     Done,
+    Event,
     Fill,
+    Funding,
+    Liquidation,
+    MarkPrice,
+    PerpInfo,
     Rejected,
     Trade,
     VenueStatus,
 )
 from lobterm.trading.oms import PENDING_NEW, WorkingOrder
 from lobterm.trading.paper import PaperConfig, PaperDesk
-from lobterm.venues.base import stop_task
+from lobterm.venues.base import Attached, stop_task
 
 if TYPE_CHECKING:
     from lobterm.engine.instrument import Instrument
-    from lobterm.engine.ports import Bus, Clock
+    from lobterm.engine.ports import Bus, Clock, Handler
     from lobterm.trading.oms import OrderManager
 
 __all__ = ["PAPER_ID_BASE", "RECORDED_TAG", "OwnRestingBook", "ReplayVenue", "adopt_recorded_order"]
@@ -123,9 +131,13 @@ class OwnRestingBook:
         else:
             levels.pop(price, None)
 
+    @overload
+    def others(self, ev: BookDelta) -> BookDelta: ...
+    @overload
+    def others(self, ev: BookSnapshot) -> BookSnapshot: ...
     def others(self, ev: BookDelta | BookSnapshot) -> BookDelta | BookSnapshot:
         """`ev` with our recorded resting size taken out of each level."""
-        if ev.__class__ is BookDelta:
+        if isinstance(ev, BookDelta):
             ours = self.size[ev.side].get(ev.price)
             if not ours:
                 return ev
@@ -180,19 +192,16 @@ class _DeskBus:
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
-        self.handler: Callable | None = None
+        self.handler: Handler | None = None
 
-    def subscribe(self, _types: Any, handler: Callable) -> None:
+    def subscribe(self, event_type: type | tuple[type, ...], handler: Handler) -> None:
         self.handler = handler
 
-    def publish(self, ev: Any) -> None:
-        self.bus.publish(ev)
-
-    def publish_many(self, events: list) -> None:
+    def publish_many(self, events: list[Any]) -> None:
         self.bus.publish_many(events)
 
 
-class ReplayVenue:
+class ReplayVenue(Attached):
     """One recorded venue (see the module docstring)."""
 
     mode = "REPLAY"
@@ -217,32 +226,31 @@ class ReplayVenue:
         #: Set by the player: called with each recorded Accepted of ours before it is published.
         self.on_recorded_accept: Callable[[Accepted], None] | None = None
         #: Set by the player: the coroutine that paces playback on the loop (`start` runs it).
-        self.driver: Callable[[], Awaitable[None]] | None = None
-        self.desk: PaperDesk | None = None
+        self.driver: Callable[[], Coroutine[object, object, None]] | None = None
+        #: Our paper orders' venue: a new one (attached to the kernel's bus) on every `reset`.
+        self.desk = PaperDesk(self.name, list(self.instruments.values()), self.paper_config)
         self.skipped = 0  # recorded events this venue does not republish (gaps, other symbols)
-        self._bus: Bus | None = None
-        self._clock: Clock | None = None
         self._desk_bus: _DeskBus | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     # ---- wiring --------------------------------------------------------------------------------
     def attach(self, bus: Bus, clock: Clock) -> None:
-        self._bus = bus
-        self._clock = clock
+        super().attach(bus, clock)
         self.reset()
 
     def reset(self) -> None:
         """Forget our recorded resting orders and start a new paper desk (the player's seek)."""
         for book in self.ours.values():
             book.clear()
-        if self.desk is not None and not self.show_recorded_orders:
-            self._bus.unsubscribe(self.desk.on_event)
+        bus, clock = self.bus, self.clock
+        if not self.show_recorded_orders:
+            bus.unsubscribe(self.desk.on_event)  # the previous desk's (none on the first reset)
         self.desk = PaperDesk(self.name, list(self.instruments.values()), self.paper_config)
         if self.show_recorded_orders:
-            self._desk_bus = _DeskBus(self._bus)
-            self.desk.attach(self._desk_bus, self._clock)
+            self._desk_bus = _DeskBus(bus)
+            self.desk.attach(self._desk_bus, clock)
         else:  # the bus carries the others-only book: the desk reads it like any subscriber
-            self.desk.attach(self._bus, self._clock)
+            self.desk.attach(bus, clock)
 
     async def start(self) -> None:
         if self.driver is not None and self._task is None:
@@ -290,6 +298,11 @@ class ReplayVenue:
         if cls is VenueStatus:
             self.state = ev.state
             return ev
+        if cls is PerpInfo or cls is MarkPrice:
+            return ev if ev.symbol in self.ours else None
+        if cls is Funding or cls is Liquidation:
+            # Our recorded account's: shown in a replay, not in a backtest (its orders are not ours).
+            return ev if self.show_recorded_orders and ev.symbol in self.ours else None
         self.skipped += 1  # BookGap: the kernel's book finds it again
         return None
 
@@ -301,7 +314,7 @@ class ReplayVenue:
         ev = ours.others(snapshot) if self.recorded_own_in_book else snapshot
         if self._desk_bus is not None and self._desk_bus.handler is not None:
             self._desk_bus.handler(ev)
-        elif self.desk is not None:
+        else:
             self.desk.on_event(ev)
 
     def replay(self, ev: Any) -> None:
@@ -310,7 +323,7 @@ class ReplayVenue:
         out = self.translate(ev)
         if out is None:
             return
-        self._bus.publish(out)
+        self.bus.publish(out)
         handler = self._desk_bus.handler if self._desk_bus is not None else None
         if handler is not None:
             cls = out.__class__
@@ -344,12 +357,11 @@ class ReplayVenue:
 
     def on_time(self, now_ns: int) -> None:
         """Apply paper requests whose latency has elapsed while no market data came."""
-        if self.desk is not None:
-            self.desk.on_time(now_ns)
+        self.desk.on_time(now_ns)
 
     def _refuse(self, order_id: int, symbol: str, why: str, new: bool = False) -> None:
-        now = self._clock.now()
-        events: list = [Rejected(now, self.name, symbol, order_id, why, OUR_OWNER)]
+        now = self.clock.now()
+        events: list[Event] = [Rejected(now, self.name, symbol, order_id, why, OUR_OWNER)]
         if new:
             events.append(Done(now, self.name, symbol, order_id, 0, "rejected", OUR_OWNER))
-        self._bus.publish_many(events)
+        self.bus.publish_many(events)

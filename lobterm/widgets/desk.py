@@ -13,7 +13,6 @@ The strategies (a market maker per quote market, the hedger, the user's) come bu
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,11 +23,12 @@ from textual.containers import Horizontal, Vertical
 from lobterm.assemble import Assembly
 from lobterm.config import Config
 from lobterm.services import start_recording, stop_recording
-from lobterm.trading.market_maker import (
-    AVELLANEDA_STOIKOV,
-    RUNNING,
-    QuoteParamError,
-)
+from lobterm.trading.market_maker import RUNNING
+from lobterm.trading.quoting import AVELLANEDA_STOIKOV, QuoteParamError
+from lobterm.widgets import uiclock
+from lobterm.widgets.consolidated import ConsolidatedLadder
+from lobterm.widgets.consolidated_model import consolidated_groups
+from lobterm.widgets.heatmap import HEATMAP_WIDTH, HeatmapStrip
 from lobterm.widgets.hedge import HedgePanel
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.inventory import InventoryPanel
@@ -36,6 +36,7 @@ from lobterm.widgets.ladder import PriceLadder
 from lobterm.widgets.markouts import MarkoutPanel
 from lobterm.widgets.mm_editor import MarketMakerEditor, describe_changes
 from lobterm.widgets.quote_panel import QuotePanel
+from lobterm.widgets.strategies import StrategyPanel
 from lobterm.widgets.tape import Blotter, OurFills, TradeTape
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ __all__ = ["TradingDesk"]
 _MM_GROUP = Binding.Group("MM spread skew size", compact=True)
 _LADDER_GROUP = Binding.Group("Ladder", compact=True)
 SKEW_STEP = 0.01  # ticks per lot
-SIDE_WIDE, SIDE_NARROW = 64, 58  # the side column's width at 150+ columns, and below
+SIDE_WIDE, SIDE_MIN = 64, 40  # the side column's width when there is room, and the least worth showing
+STACK_MIN_HEIGHT = (
+    34  # below the ladder (too narrow beside it) only from this height: the ladder keeps 16+ rows
+)
 
 
 class TradingDesk(Horizontal):
@@ -141,6 +145,28 @@ class TradingDesk(Horizontal):
             tooltip="Markout panel on/off: the mid's move after our fills by horizon, source and side",
         ),
         Binding(
+            "h",
+            "toggle_heatmap",
+            "Heatmap",
+            id="heatmap",
+            tooltip="Liquidity heatmap beside each ladder on/off: resting size over time, trades, our fills",
+        ),
+        Binding(
+            "L",
+            "toggle_consolidated",
+            "One ladder",
+            id="consolidated",
+            group=_LADDER_GROUP,
+            tooltip="One consolidated ladder over every venue of an instrument / a ladder per venue",
+        ),
+        Binding(
+            "p",
+            "toggle_panels",
+            "Panels",
+            id="panels",
+            tooltip="Side panels on/off (by default they give way to the ladder on narrow terminals)",
+        ),
+        Binding(
             "ctrl+r",
             "toggle_recording",
             "Rec",
@@ -156,6 +182,12 @@ class TradingDesk(Horizontal):
     TradingDesk > #ladders > PriceLadder { width: 1fr; min-width: 52; }
     TradingDesk > #ladders > PriceLadder:focus-within { }
     TradingDesk > #side { width: 64; height: 1fr; background: $surface; border-left: tall $panel; }
+    TradingDesk.-stacked { layout: vertical; }
+    TradingDesk.-stacked > #ladders { height: 1fr; width: 100%; }
+    TradingDesk.-stacked > #side { width: 100%; height: 45%; border-left: none; border-top: tall $panel; }
+    TradingDesk.-no-side > #side { display: none; }
+    TradingDesk.-no-heat > #ladders > HeatmapStrip { display: none; }
+    TradingDesk > #ladders > .-off { display: none; }
     """
 
     def __init__(self, assembly: Assembly, config: Config, *, id: str | None = None) -> None:
@@ -166,58 +198,204 @@ class TradingDesk(Horizontal):
         ui = config.ui
         self.market_makers: dict[tuple[str, str], Any] = {mm.market.key: mm for mm in kernel.market_makers}
         self._base_sizes = {key: mm.params.size_lots for key, mm in self.market_makers.items()}
-        flash_s = ui.flash_ms / 1000
-        self.ladders = [
-            PriceLadder(
-                kernel,
-                m,
-                default_qty=ui.default_qty,
-                qty_presets=ui.qty_presets,
-                auto_recenter=ui.auto_recenter,
-                flash_s=flash_s,
-                confirm_above_qty=ui.confirm_above_qty,
-                id=f"ladder-{n}",
-            )
+        ladder_options: dict[str, Any] = {
+            "default_qty": ui.default_qty,
+            "qty_presets": ui.qty_presets,
+            "auto_recenter": ui.auto_recenter,
+            "flash_s": ui.flash_ms / 1000,
+            "confirm_above_qty": ui.confirm_above_qty,
+            "optional_columns": ui.ladder_columns,
+            "mouse_trading": ui.mouse_trading,
+            # "auto": one tick a row until the market's first seconds choose (widgets/auto_zoom.py).
+            "ticks_per_row": 1 if ui.ticks_per_row == "auto" else int(ui.ticks_per_row),
+            "auto_zoom": ui.ticks_per_row == "auto",
+        }
+        #: A ladder per venue and symbol; and the consolidated set: one ladder per instrument on several
+        #: venues (orders to its target venue, the quote venue first) plus the markets alone on their venue.
+        #: `self.ladders` is the set shown (`L`, `[ui] consolidated`).
+        self.venue_ladders = [
+            PriceLadder(kernel, m, id=f"ladder-{n}", **ladder_options)
             for n, m in enumerate(kernel.markets.values())
         ]
+        self.consolidated_ladders = self._consolidated_ladders(assembly, ladder_options)
+        self.consolidated = ui.consolidated and self.consolidated_ladders != self.venue_ladders
+        self.ladders = self.consolidated_ladders if self.consolidated else self.venue_ladders
         self.current = self.ladders[0]
         self.fills = OurFills(kernel)
         market = self.current.market
         self.quote_panel = QuotePanel(self.market_makers, market, id="quote-panel")
         self.inventory_panel = InventoryPanel(kernel, market, id="inventory-panel")
         self.hedge_panel = HedgePanel(kernel, id="hedge-panel")
+        self.strategy_panel = StrategyPanel(kernel, id="strategy-panel")
         self.markout_panel = MarkoutPanel(kernel, market, id="markout-panel")
         self.tape = TradeTape(market, self.fills, id="tape", toxic=self._toxic)
         self.blotter = Blotter(kernel, self.fills, id="blotter")
+        #: "auto": the side panels give way to the ladder when the width is short; "shown", "hidden": the
+        #: trader's choice (`p`, or `[ui] side_panels`).
+        self.side_panels = ui.side_panels
+        self.side_layout = "beside"  # what `auto` chose last: beside, stacked or hidden
+        #: The heatmaps (one per ladder, always sampling so that `h` shows their history at once): wanted
+        #: (`h`, `[ui] heatmap`) and shown (wanted, and the width holds them beside the ladders).
+        every = self.venue_ladders + [x for x in self.consolidated_ladders if x not in self.venue_ladders]
+        self._heatmap_of = {
+            ladder: HeatmapStrip(ladder, minutes=ui.heatmap_minutes, fills=self.fills, id=f"heatmap-{n}")
+            for n, ladder in enumerate(every)
+        }
+        self.heatmaps = [self._heatmap_of[x] for x in self.ladders]
+        for ladder, heatmap in self._heatmap_of.items():
+            ladder.set_class(ladder not in self.ladders, "-off")
+            heatmap.set_class(ladder not in self.ladders, "-off")
+        self.heatmap_wanted = ui.heatmap
+        self.heatmap_shown = False
+        self.set_class(True, "-no-heat")  # from the first layout on; lay_out_panels shows them when wanted
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="ladders"):
-            yield from self.ladders
+            for ladder, heatmap in self._heatmap_of.items():
+                yield heatmap
+                yield ladder
         with Vertical(id="side"):
             yield self.quote_panel
             yield self.inventory_panel
             yield self.hedge_panel
+            yield self.strategy_panel
             yield self.markout_panel
             yield self.tape
             yield self.blotter
 
     def on_resize(self) -> None:
-        wide = self.size.width >= 150 and len(self.ladders) == 1
-        side = self.query_one("#side")
-        side.styles.width = SIDE_WIDE if wide else SIDE_NARROW
+        self.lay_out_panels()
+
+    def lay_out_panels(self) -> None:
+        """Give the ladders the width they need first, the side panels what is left, by priority: beside
+        the ladders at up to SIDE_WIDE columns while they get SIDE_MIN; else below them on a tall terminal;
+        else hidden (`p` shows them anyway, narrower)."""
+        width, height = self.size
+        if not width:
+            return
+        n = len(self.ladders)
+        widths = self.ladders[0].model.fit_widths()
+        # The heatmaps go first when the width is short: they stay only if every ladder keeps its narrowest
+        # readable width beside its own.
+        self.heatmap_shown = self.heatmap_wanted and width >= n * (widths[-1] + HEATMAP_WIDTH)
+        self.set_class(not self.heatmap_shown, "-no-heat")
+        if self.heatmap_shown:
+            widths = [w + HEATMAP_WIDTH for w in widths]
+        layout, side_width = "hidden", 0
+        for ladder_width in widths:
+            room = width - n * ladder_width
+            if room >= SIDE_MIN:
+                layout, side_width = "beside", min(SIDE_WIDE, room)
+                break
+        if layout == "hidden" and height >= STACK_MIN_HEIGHT:
+            layout = "stacked"
+        if self.side_panels == "hidden":
+            layout = "hidden"
+        elif self.side_panels == "shown" and layout == "hidden":
+            layout, side_width = "beside", max(SIDE_MIN // 2, width - n * widths[-1])
+        self.side_layout = layout
+        self.set_class(layout == "stacked", "-stacked")
+        self.set_class(layout == "hidden", "-no-side")
+        if layout == "beside":
+            self.query_one("#side").styles.width = side_width
+
+    def action_toggle_panels(self) -> None:
+        shown = self.side_layout != "hidden"
+        self.side_panels = "hidden" if shown else "shown"
+        self.lay_out_panels()
+        self.notify(f"Side panels {'hidden' if shown else 'shown'} (p).", timeout=2)
+
+    def action_toggle_heatmap(self) -> None:
+        self.heatmap_wanted = not self.heatmap_wanted
+        self.lay_out_panels()
+        if self.heatmap_wanted and not self.heatmap_shown:
+            self.notify("Heatmap on, but the terminal is too narrow to show it beside the ladder.", timeout=3)
+        else:
+            self.notify(f"Heatmap {'on' if self.heatmap_wanted else 'off'} (h).", timeout=2)
+        for heatmap in self.heatmaps:
+            heatmap.pull()
 
     @property
     def market(self) -> Market:
         return self.current.market
 
+    def _consolidated_ladders(self, assembly: Assembly, options: dict[str, Any]) -> list[PriceLadder]:
+        """One consolidated ladder per instrument traded on several venues, then the per-venue ladders of
+        the markets that are alone on their venue (the same widgets as the per-venue set)."""
+        kernel = self.kernel
+        groups = consolidated_groups(list(kernel.markets.values()))
+        quote = assembly.quote_market
+        hedge = assembly.hedge_market
+        out: list[PriceLadder] = []
+        for n, group in enumerate(groups):
+            roles = [
+                "quote"
+                if m.venue == quote.venue
+                else "hedge"
+                if hedge is not None and m.venue == hedge.venue
+                else ""
+                for m in group
+            ]
+            target = roles.index("quote") if "quote" in roles else 0
+            out.append(
+                ConsolidatedLadder(
+                    kernel, group, target=target, roles=roles, id=f"consolidated-{n}", **options
+                )
+            )
+        grouped = {m.key for group in groups for m in group}
+        out.extend(x for x in self.venue_ladders if x.market.key not in grouped)
+        return out
+
+    def action_toggle_consolidated(self) -> None:
+        """Between one consolidated ladder per instrument and a ladder per venue; the cursor's price and
+        the axis carry over to the ladders shown (the price under the cursor does not move)."""
+        if self.consolidated_ladders == self.venue_ladders:
+            self.notify("One venue per instrument: nothing to consolidate.", timeout=3)
+            return
+        was = self.current
+        self.consolidated = not self.consolidated
+        self.ladders = self.consolidated_ladders if self.consolidated else self.venue_ladders
+        self.heatmaps = [self._heatmap_of[x] for x in self.ladders]
+        for ladder, heatmap in self._heatmap_of.items():
+            ladder.set_class(ladder not in self.ladders, "-off")
+            heatmap.set_class(ladder not in self.ladders, "-off")
+        for ladder in self.ladders:
+            if ladder.model.auto_zoom is not None and was.model.auto_zoom is None:  # still measuring
+                ladder.model.choose_zoom(was.model.ticks_per_row, auto=was.model.zoom_auto)
+            if ladder.model.ticks_per_row == was.model.ticks_per_row and was.cursor_price is not None:
+                ladder.model.top_price = was.model.top_price
+                ladder.model.cursor_price = was.model.cursor_price
+                ladder.model.note_user_view()
+        key = was.market.key
+        shown = next((x for x in self.ladders if x.market.key == key), None)
+        if shown is None:  # the per-venue ladder of the consolidated one's target venue, or the first
+            shown = next((x for x in self.ladders if key in {m.key for m in _markets_of(x)}), self.ladders[0])
+            if isinstance(shown, ConsolidatedLadder) and key in {m.key for m in _markets_of(shown)}:
+                shown.model.target = [m.key for m in _markets_of(shown)].index(key)
+        self.lay_out_panels()
+        shown.focus()
+        self._show(shown)
+        what = "one ladder per instrument over its venues" if self.consolidated else "a ladder per venue"
+        self.notify(f"Ladders: {what} (L).", timeout=2)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `L` is shown (and answers) only where there is something to consolidate.
+        return action != "toggle_consolidated" or self.consolidated_ladders != self.venue_ladders
+
+    def on_consolidated_ladder_target_changed(self, message: ConsolidatedLadder.TargetChanged) -> None:
+        if message.ladder is self.current:
+            self._show(message.ladder)
+
     def pull(self) -> None:
         """The UI clock: every ladder, then the side panels (each throttles itself)."""
-        now = time.monotonic()
-        for ladder in self.ladders:
+        now = uiclock.monotonic()
+        for ladder, heatmap in zip(self.ladders, self.heatmaps, strict=True):
             ladder.pull()
+            heatmap.pull()  # after its ladder: the same axis this frame
         self.quote_panel.pull(now)
         self.inventory_panel.pull(now)
         self.hedge_panel.pull(now)
+        self.strategy_panel.pull(now)
         self.markout_panel.pull(now)
         self.tape.pull()
         self.blotter.pull(now)
@@ -225,6 +403,9 @@ class TradingDesk(Horizontal):
     # ---- ladders ------------------------------------------------------------------------------
     def on_descendant_focus(self, event) -> None:
         if isinstance(event.widget, PriceLadder) and event.widget is not self.current:
+            if event.widget not in self.ladders:  # a hidden set's ladder (focused before its CSS applied)
+                self.current.focus()
+                return
             self._show(event.widget)
 
     def _show(self, ladder: PriceLadder) -> None:
@@ -261,7 +442,7 @@ class TradingDesk(Horizontal):
         panel = self.markout_panel
         panel.toggle_class("-shown")
         panel.show_market(self.market)  # draw at once, then once a second
-        panel.pull(time.monotonic())
+        panel.pull(uiclock.monotonic())
 
     # ---- the kill switch ----------------------------------------------------------------------
     def action_kill_switch(self) -> None:
@@ -423,3 +604,8 @@ class TradingDesk(Horizontal):
                 self.notify(f"Recording stopped: {rec.path}", title="Recording", timeout=4)
         except Exception as exc:  # a disk or path problem: tell the trader, keep trading
             self.notify(f"Recording: {exc}", title="Recording", severity="error", timeout=8)
+
+
+def _markets_of(ladder: PriceLadder) -> list[Market]:
+    """The markets a ladder shows: a consolidated ladder's venues, else its one market."""
+    return list(ladder.consolidated.markets) if isinstance(ladder, ConsolidatedLadder) else [ladder.market]

@@ -57,7 +57,11 @@ class HedgePanel(Static):
         h = self.kernel.hedger
         title = Content.styled("HEDGE", "bold")
         if h is None:
-            return title + Content.styled("  none configured ([hedge] in the config)", "$foreground-muted")
+            room = self.content_size.width
+            text = "  none configured ([hedge] in the config)"
+            if room and len(text) + 5 > room:  # narrow (the heatmap on): shorter words
+                text = "  none ([hedge] in the config)"
+            return title + Content.styled(text, "$foreground-muted")
         qm, hm = h.quote_market, h.hedge_market
         hi = hm.instrument
         st = h.stats

@@ -3,17 +3,19 @@ clicks and the ticket above `ui.confirm_above_qty`) and the quit confirmation.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
 
 from lobterm.engine.events import BUY
+from lobterm.widgets.overlay import Overlay
 
 if TYPE_CHECKING:
     from lobterm.kernel import Market
@@ -31,7 +33,9 @@ __all__ = [
 
 
 def check_keymap(
-    bindings: list[Binding], keymap: dict[str, str], normalize: Callable[[dict[str, str]], dict[str, str]]
+    bindings: list[Binding],
+    keymap: dict[str, str],
+    normalize: Callable[[dict[str, str]], Mapping[str, str]],
 ) -> tuple[dict[str, str], list[str]]:
     """The part of a user keymap (binding id -> keys) that is safe to apply, and what was wrong with the rest.
 
@@ -47,7 +51,7 @@ def check_keymap(
             f"unknown binding id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
             f"(known: {', '.join(sorted(ids))})"
         )
-    wanted = normalize({k: v for k, v in keymap.items() if k in ids})
+    wanted = dict(normalize({k: v for k, v in keymap.items() if k in ids}))
     while True:
         owners: dict[str, list[str]] = {}
         for binding_id, b in ids.items():
@@ -93,16 +97,14 @@ def key_help(screen: Screen) -> list[tuple[str, str, str]]:
     ]
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Overlay[None]):
     DEFAULT_CSS = """
-    /* Opaque: a translucent modal background re-renders the whole screen beneath through Rich
-       (about 0.1 s a frame at 160x48), which makes the dialog feel slow. */
-    HelpScreen { align: center middle; background: $background; }
-    HelpScreen > Vertical {
-        width: auto; max-width: 98%; height: auto; max-height: 98%; overflow-y: auto;
+    /* An overlay (widgets/overlay.py): docked right, the ladder stays drawn and live beside it. */
+    HelpScreen > VerticalScroll {
+        width: auto; max-width: 62%; height: auto; max-height: 100%; overflow-y: auto;
         border: round $accent; background: $surface; padding: 0 2;
     }
-    HelpScreen Static { width: auto; }
+    HelpScreen Static { width: auto; max-width: 100%; }
     HelpScreen .title { text-style: bold; padding-bottom: 1; }
     HelpScreen .hint { color: $foreground-muted; padding-top: 1; }
     """
@@ -131,18 +133,38 @@ class HelpScreen(ModalScreen[None]):
                 (f"{binding_id:<{id_w}}", "$foreground-muted"),
             )
 
-        # Two columns when the terminal is wide enough: every key on one screen at 160x48.
-        two = 2 * (key_w + text_w + id_w + 4) + 4 + 6 <= self.app.size.width * 0.98 and len(self.rows) > 16
-        if two:
+        # As many columns as the overlay's width holds (62% of the terminal at most, the ladder's PRICE
+        # column stays in view): two at 200 columns, one with the binding ids at 160, one with wrapped
+        # descriptions below.
+        room = self.width_limit() - 9  # the box's border, padding and scrollbar
+        if 2 * (key_w + text_w + id_w + 4) + 4 <= room and len(self.rows) > 16:
             half = (len(self.rows) + 1) // 2
             left, right = self.rows[:half], self.rows[half:]
             table = Content("\n").join(
                 cell(row) + Content("    ") + cell(right[i] if i < len(right) else None)
                 for i, row in enumerate(left)
             )
-        else:
+        elif key_w + text_w + id_w + 4 <= room:
             table = Content("\n").join(cell(row) for row in self.rows)
-        with Vertical():
+        else:
+            wrap_w = max(room - key_w - 2, 12)
+            lines: list[Content] = []
+            for keys, description, binding_id in self.rows:
+                parts = textwrap.wrap(description, wrap_w) or [""]
+                if binding_id and len(parts[-1]) + 2 + len(binding_id) > wrap_w:
+                    parts.append("")
+                for i, part in enumerate(parts):
+                    last = i == len(parts) - 1
+                    lines.append(
+                        Content.assemble(
+                            (f"{keys if i == 0 else '':>{key_w}}", "bold $accent"),
+                            "  ",
+                            part,
+                            (("  " if part else "") + binding_id, "$foreground-muted") if last else "",
+                        )
+                    )
+            table = Content("\n").join(lines)
+        with VerticalScroll():
             yield Static("lobterm keys", classes="title")
             yield Static(table, id="help-keys")
             yield Static(
@@ -154,16 +176,18 @@ class HelpScreen(ModalScreen[None]):
                 markup=False,
             )
 
+    def on_mount(self) -> None:
+        self.query_one(VerticalScroll).focus()  # up/down/page keys scroll a help longer than the screen
 
-class ConfirmScreen(ModalScreen[bool]):
+
+class ConfirmScreen(Overlay[bool]):
     """A yes/no question (re-arming after the kill switch): `y` answers yes, `n` or escape no.
 
     Other questions subclass it and override `body` (and their bindings' descriptions, and width)."""
 
     DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; background: $background; }
     ConfirmScreen > Static {
-        width: 64; height: auto; border: round $warning; background: $surface; padding: 1 2;
+        width: 64; max-width: 62%; height: auto; border: round $warning; background: $surface; padding: 1 2;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -225,7 +249,7 @@ class ConfirmOrderScreen(ConfirmScreen):
     (the price the trader saw), not recomputed when it is answered."""
 
     DEFAULT_CSS = """
-    ConfirmOrderScreen > Static { width: 76; }
+    ConfirmOrderScreen > Static { width: 76; max-width: 62%; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Send"),
@@ -249,15 +273,14 @@ class ConfirmOrderScreen(ConfirmScreen):
         )
 
 
-class ConfirmQuitScreen(ModalScreen[str | None]):
+class ConfirmQuitScreen(Overlay[str | None]):
     """Quitting while orders are working or a position is open: `y` cancels everything and quits
     (the position stays), `f` flattens (cancel, pause, close the position with an IOC) then quits, `n`
     or escape stays. Dismisses with "quit", "flatten" or None."""
 
     DEFAULT_CSS = """
-    ConfirmQuitScreen { align: center middle; background: $background 60%; }
     ConfirmQuitScreen > Static {
-        width: 64; height: auto; border: round $warning; background: $surface; padding: 1 2;
+        width: 64; max-width: 62%; height: auto; border: round $warning; background: $surface; padding: 1 2;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [

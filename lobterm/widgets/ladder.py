@@ -1,40 +1,54 @@
-"""The price ladder: one market's book on a static price axis, with our orders apart, traded from the keyboard.
+"""The price ladder: one market's book on a static price axis, with our orders apart, traded from the keyboard
+and the mouse.
 
-A Line API widget (as Textual's own Log): `render_line` returns cached `Strip`s. The ladder never
-receives a message per book event; the app's UI clock calls `pull()`, which compares the market's
-versions with what was drawn and, if they changed, recomputes the key of every visible line (plain
-ints and flags, cheap to compare), refreshes only the lines whose key changed and rebuilds their
-strips lazily when Textual asks for them.
+A Line API widget (as Textual's own Log): `render_line` returns cached `Strip`s. What every line shows is
+decided by its pure view model (`ladder_model.LadderModel`: the axis, the cursor, the columns, the key and
+cells of every line); this widget draws it, owns the keys and the mouse, and asks the kernel's verbs. The
+ladder never receives a message per book event: the app's UI clock calls `pull()`, which compares the
+market's versions with what was drawn and, if they changed, recomputes the key of every visible line (plain
+ints and flags, cheap to compare), refreshes only the lines whose key changed and rebuilds their strips lazily
+when Textual asks for them.
 
 The cursor is a price: it changes only by the trader's keys (arrows, pages, Home, the recenter key, a
-move of our order), never by the market. The price axis is static: the top row's price stays put as the
-market moves. When the inside market comes within `edge_rows` of an edge, auto-recenter shifts the axis
+move of our order) or mouse, never by the market. The price axis is static: the top row's price stays put as
+the market moves. When the inside market comes within `edge_rows` of an edge, auto-recenter shifts the axis
 to bring it back to the middle, but only as far as keeps the cursor's price on screen (at worst on the
 first or last row): the cursor's row moves, its price does not. If the market has run further than that,
 the axis waits and the title line says "▲ market above" (the recenter key, or Home, brings the cursor
 back to the market). Moving the cursor past an edge shifts the axis just enough to keep it on screen.
 
-Columns: our bids | bids (others' size, with a depth bar) | price | mid mark | asks | our asks | last
-traded size | volume at price. Our size shows our order count and, where the venue can tell, the lots
-ahead of our first order in the queue (`q…`). A size that changed flashes briefly. Columns the width
-cannot hold are dropped (volume first, then last, then the queue estimate) rather than wrapped.
+Columns: our bids | bids (others' size, with a depth bar) | price (◆ on our average entry) | mid mark | asks |
+our asks | last traded size | volume at price | optional CUM and P&L (`d`, `P`, `[ui] ladder_columns`). Our
+size shows our order count and, where the venue can tell, the lots ahead of our first order in the queue
+(`q…`). A size that changed flashes briefly. Columns the width cannot hold are dropped (volume first, then
+last, then the queue estimate) or narrowed rather than wrapped; the five trading columns stay.
 
 Zoom: a row can hold N ticks (`z`/`Z`). Sizes are summed over the row. Trading on a zoomed row uses the
 row's best price for the side: a buy goes to the row's highest bid price (joining that level), a sell
 to its lowest ask price; a row with nothing on that side uses its most passive tick (the lowest for a
 buy, the highest for a sell). Cancel and move act on every order of ours in the row.
+The first zoom (`[ui] ticks_per_row`, "auto" by default) is chosen once from the market's first 3 s of
+session time so that the typical 30 s move spans about a third of the rows (auto_zoom.py); until then the
+book is drawn at one tick a row with no cursor, and the cursor is placed after the choice, so that the
+choice never moves the price under it. The title says "(×20 auto)"; only z/Z change the zoom after that.
+
+The mouse (`[ui] mouse_trading`, on by default; a one-line notice the first time): a click on BIDS buys the
+default quantity at that row, on ASKS sells it (the same verbs, risk checks and large-order questions as
+`b`/`s`); a click on our size cancels our orders in that row; dragging our size to another row moves them
+there, and so does a click on our size's PRICE (it is picked up) then a click on the new row's PRICE; the
+wheel scrolls the axis. With mouse trading off a click only moves the cursor.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.binding import Binding, BindingType
+from textual import events
+from textual.binding import BindingType
+from textual.dom import NoScreen
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
@@ -42,217 +56,47 @@ from textual.widget import Widget
 
 from lobterm.engine.events import BUY, SELL
 from lobterm.engine.instrument import InstrumentError
+from lobterm.widgets import uiclock
 from lobterm.widgets.help import ConfirmOrderScreen, describe_order, marketable_note
+from lobterm.widgets.ladder_bindings import LADDER_BINDINGS
+from lobterm.widgets.ladder_model import (
+    HEADER_LINES,
+    K_FLASH,
+    K_KIND,
+    LADDER_COLUMNS,
+    ZOOMS,
+    Column,
+    LadderModel,
+    bar_cells,
+    columns_width,
+    nice_scale,
+)
 
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel, Market
 
-__all__ = ["Column", "PriceLadder", "LADDER_COLUMNS", "ZOOMS"]
+__all__ = ["Column", "PriceLadder", "LADDER_COLUMNS", "HEADER_LINES", "ZOOMS", "bar_cells", "nice_scale"]
 
-HEADER_LINES = 2  # the title line and the column titles
-_CURSOR_GROUP = Binding.Group("Cursor")
-_PRESET_GROUP = Binding.Group("Preset", compact=True)
-_CANCEL_GROUP = Binding.Group("Cancel")
-_MOVE_GROUP = Binding.Group("Move", compact=True)
-_ZOOM_GROUP = Binding.Group("Zoom", compact=True)
-_JOIN_GROUP = Binding.Group("Join", compact=True)
-_QTY_GROUP = Binding.Group("Qty", compact=True)
-
-# Mid marks: where the mid sits relative to a row.
-MID_NONE, MID_ON, MID_BELOW, MID_ABOVE = 0, 1, 2, 3
-_MID_TEXT = ("", "◂mid", "▾mid", "▴mid")
-
-#: Ticks per row the zoom keys step through.
-ZOOMS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+_K_FLASH = K_FLASH  # the name tests read the flash flag by
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
-    key: str
-    title: str
-    width: int
-    align: str = ">"  # format-spec alignment of the cell text
+def zoom_text(model: LadderModel) -> str:
+    """The zoom's note after "per row" on a ladder's title: measuring, chosen by auto, or the trader's."""
+    tpr = model.ticks_per_row
+    if model.auto_zoom is not None:
+        return ", auto zoom: measuring"
+    if model.zoom_auto:
+        return f" (×{tpr} auto)"
+    return f" (×{tpr})" if tpr > 1 else ""
 
 
-# The full layout; "price" is widened to fit the instrument's prices once the market is known.
-LADDER_COLUMNS: tuple[Column, ...] = (
-    Column("cursor", "", 1, "<"),
-    Column("our_bids", "OUR BIDS  q-ahead", 17),
-    Column("bids", "BIDS", 10),
-    Column("price", "PRICE", 10),
-    Column("mid", "", 4, "<"),
-    Column("asks", "ASKS", 10, "<"),
-    Column("our_asks", "OUR ASKS  q-ahead", 17, "<"),
-    Column("last", "LAST", 9),
-    Column("volume", "VOLUME", 10, "<"),
-)
-_GAP = 1  # blank cells between columns
-# How a ladder narrower than its columns gets by, one step at a time: (column, new width or 0 = drop).
-_FIT_STEPS = (("volume", 0), ("last", 0), (("our_bids", "our_asks"), 10), (("bids", "asks"), 8), ("mid", 0))
-
-# Indices into a row key (a plain tuple, compared with the cached one on every clock tick).
-(
-    _K_KIND,
-    _K_PRICE,
-    _K_CURSOR,
-    _K_BID,
-    _K_BID_OURS,
-    _K_BID_N,
-    _K_ASK,
-    _K_ASK_OURS,
-    _K_ASK_N,
-    _K_BEST,
-    _K_MID,
-    _K_LAST_SIZE,
-    _K_LAST_SIDE,
-    _K_VOLUME,
-    _K_BID_Q,
-    _K_ASK_Q,
-    _K_BID_BAR,
-    _K_ASK_BAR,
-    _K_VOL_BAR,
-    _K_FLASH,
-) = range(20)
-_BEST_BID, _BEST_ASK = 1, 2
-_FLASH_BID, _FLASH_ASK = 1, 2
-
-
-def nice_scale(value: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten that is >= value: a depth-bar scale that rarely moves."""
-    scale = 1
-    while True:
-        for m in (1, 2, 5):
-            if scale * m >= value:
-                return scale * m
-        scale *= 10
-
-
-def bar_cells(size: int, scale: int, width: int) -> int:
-    """How many of `width` cells a size fills against `scale` (at least one for any size)."""
-    if size <= 0 or scale <= 0:
-        return 0
-    return min(width, max(1, -(-size * width // scale)))
+WHEEL_ROWS = 3  # rows the axis moves per wheel notch
 
 
 class PriceLadder(Widget, can_focus=True):
     """A trading ladder for one market of a kernel."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("b", "buy", "Buy", id="buy", tooltip="Buy the default qty at the cursor"),
-        Binding("s", "sell", "Sell", id="sell", tooltip="Sell the default qty at the cursor"),
-        Binding(
-            "j",
-            "join(0)",
-            "Join bid",
-            id="join_bid",
-            group=_JOIN_GROUP,
-            tooltip="Join the bid: buy at the best bid",
-        ),
-        Binding(
-            "k",
-            "join(1)",
-            "Join offer",
-            id="join_offer",
-            group=_JOIN_GROUP,
-            tooltip="Join the offer: sell at the best ask",
-        ),
-        Binding(
-            "x",
-            "cancel_at_cursor",
-            "Cancel at cursor",
-            id="cancel",
-            group=_CANCEL_GROUP,
-            tooltip="Cancel our orders at the cursor",
-        ),
-        Binding(
-            "left_square_bracket",
-            "cancel_side(0)",
-            "Cancel bids",
-            id="cancel_bids",
-            group=_CANCEL_GROUP,
-            tooltip="Cancel all our bids (this market)",
-        ),
-        Binding(
-            "right_square_bracket",
-            "cancel_side(1)",
-            "Cancel asks",
-            id="cancel_asks",
-            group=_CANCEL_GROUP,
-            tooltip="Cancel all our asks (this market)",
-        ),
-        Binding(
-            "c", "cancel_all", "Cancel all", id="cancel_all", tooltip="Cancel all our orders (this market)"
-        ),
-        Binding(
-            "shift+up",
-            "move_order(1)",
-            "Move up",
-            id="move_up",
-            group=_MOVE_GROUP,
-            key_display="⇧↑",
-            tooltip="Move our order at the cursor up a tick",
-        ),
-        Binding(
-            "shift+down",
-            "move_order(-1)",
-            "Move down",
-            id="move_down",
-            group=_MOVE_GROUP,
-            key_display="⇧↓",
-            tooltip="Move our order at the cursor down a tick",
-        ),
-        Binding(
-            "F", "flatten", "Flatten", id="flatten", tooltip="Flatten: cancel all, pause MM, close (IOC)"
-        ),
-        Binding(
-            "plus,equals_sign",
-            "qty_step(1)",
-            "Qty +",
-            id="qty_up",
-            group=_QTY_GROUP,
-            tooltip="Default qty: next preset up",
-        ),
-        Binding(
-            "minus",
-            "qty_step(-1)",
-            "Qty -",
-            id="qty_down",
-            group=_QTY_GROUP,
-            tooltip="Default qty: next preset down",
-        ),
-        Binding("1", "qty_preset(0)", "Qty preset 1", id="qty_preset_1", group=_PRESET_GROUP),
-        Binding("2", "qty_preset(1)", "Qty preset 2", id="qty_preset_2", group=_PRESET_GROUP),
-        Binding("3", "qty_preset(2)", "Qty preset 3", id="qty_preset_3", group=_PRESET_GROUP),
-        Binding("4", "qty_preset(3)", "Qty preset 4", id="qty_preset_4", group=_PRESET_GROUP),
-        Binding(
-            "z", "zoom(1)", "Zoom out", id="zoom_out", group=_ZOOM_GROUP, tooltip="Zoom out: more ticks a row"
-        ),
-        Binding(
-            "Z", "zoom(-1)", "Zoom in", id="zoom_in", group=_ZOOM_GROUP, tooltip="Zoom in: fewer ticks a row"
-        ),
-        Binding("r,space", "recenter", "Recenter", id="recenter"),
-        Binding("up", "cursor(1)", "Cursor up a row", id="cursor_up", group=_CURSOR_GROUP, show=False),
-        Binding("down", "cursor(-1)", "Cursor down a row", id="cursor_down", group=_CURSOR_GROUP, show=False),
-        Binding(
-            "pageup", "page(1)", "Page up (axis and cursor)", id="page_up", group=_CURSOR_GROUP, show=False
-        ),
-        Binding(
-            "pagedown",
-            "page(-1)",
-            "Page down (axis and cursor)",
-            id="page_down",
-            group=_CURSOR_GROUP,
-            show=False,
-        ),
-        Binding(
-            "home",
-            "cursor_inside",
-            "Cursor to the inside market",
-            id="cursor_inside",
-            group=_CURSOR_GROUP,
-            show=False,
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = LADDER_BINDINGS
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         "ladder--title",
@@ -282,6 +126,11 @@ class PriceLadder(Widget, can_focus=True):
         "ladder--mode-live",
         "ladder--mode-paper",
         "ladder--mode-replay",
+        "ladder--stats",
+        "ladder--entry",
+        "ladder--selected",
+        "ladder--pnl-up",
+        "ladder--pnl-down",
     }
 
     DEFAULT_CSS = """
@@ -319,6 +168,11 @@ class PriceLadder(Widget, can_focus=True):
     PriceLadder > .ladder--ask-bar { background: $ladder-ask 22%; }
     PriceLadder > .ladder--volume-bar { background: $foreground 12%; }
     PriceLadder > .ladder--flash { color: $warning; text-style: bold; }
+    PriceLadder > .ladder--stats { background: $panel; color: $foreground; }
+    PriceLadder > .ladder--entry { text-style: bold underline; }
+    PriceLadder > .ladder--selected { text-style: bold reverse; }
+    PriceLadder > .ladder--pnl-up { color: $success; }
+    PriceLadder > .ladder--pnl-down { color: $error; }
     """
 
     class OrderRefused(Message):
@@ -336,10 +190,13 @@ class PriceLadder(Widget, can_focus=True):
         default_qty: Decimal,
         qty_presets: tuple[Decimal, ...] = (),
         ticks_per_row: int = 1,
+        auto_zoom: bool = False,
         columns: tuple[Column, ...] = LADDER_COLUMNS,
+        optional_columns: tuple[str, ...] = (),
         auto_recenter: bool = True,
         flash_s: float = 0.3,
         confirm_above_qty: Decimal = Decimal(0),
+        mouse_trading: bool = True,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -351,93 +208,117 @@ class PriceLadder(Widget, can_focus=True):
         self.qty_presets = tuple(qty_presets)
         #: Orders (and moves) larger than this ask first, naming side, size, price and market (0: never).
         self.confirm_above_qty = confirm_above_qty
-        self.ticks_per_row = ticks_per_row
-        self._base_columns = columns  # every column, the price one fitted to the market's prices
-        self.columns = columns  # what the width holds
-        self.top_price: int | None = None  # price (ticks) of the first price row: the static axis
-        # Recenter by itself when the market moves out of the window (never when the trader scrolled
-        # away: the axis does not fight the keyboard).
-        self.auto_recenter = auto_recenter
-        self.auto_recenters = 0
-        self.edge_rows = 3  # auto-recenter when the inside market comes this close to the top or bottom
-        self._market_was_visible = False
-        self.cursor_price: int | None = None
-        self.flash_s = flash_s  # how long a changed size stays highlighted (0: never)
-        self._seen: dict[int, tuple[int, int]] = {}  # row price -> (bid total, ask total) last pull
-        self._flash_until: dict[tuple[int, int], float] = {}  # (row price, side) -> monotonic deadline
-        self._next_flash_end = float("inf")
-        self._drawn_versions: tuple[int, int] | None = None
+        self.mouse_trading = mouse_trading
+        self.mouse_noticed = False  # the one-line notice on the first click that trades
+        self.model = LadderModel(
+            market,
+            queue_ahead=lambda order_id: kernel.queue_ahead(market, order_id),
+            position=lambda: kernel.inventory.positions.get((market.venue, market.symbol)),
+            ticks_per_row=ticks_per_row,
+            columns=columns,
+            optional=optional_columns,
+            auto_recenter=auto_recenter,
+            flash_s=flash_s,
+            auto_zoom=auto_zoom,
+        )
+        self._drawn_versions: tuple[int, int, int] | None = None
         self._dirty = True  # the view (axis, cursor, size) changed since the last pull
         self._keys: list[tuple | None] = []
         self._strips: list[Strip | None] = []
         self._styles: dict[str, Style] = {}
-        # Decimal formatting is the dearest part of a row; a ladder shows the same few hundred sizes and
-        # prices over and over, so their texts are kept (bounded).
-        self._size_text: dict[int, str] = {}
-        self._price_text: dict[int, str] = {}
+        self._cell_styles: dict[tuple[bool, str], Style] = {}
         self._recenter_display: str | None = None
+        self._press: tuple[int, str | None] | None = None  # (row price, column) of a mouse button held down
+        self._drag_moved = False  # a drag moved our orders: the click that ends it does nothing more
         # Counters for tests and benchmarks: how much work the Line API saves.
         self.lines_refreshed = 0
         self.render_line_calls = 0
 
-    # ---- geometry ----------------------------------------------------------------------------
+    # ---- the view model's state, under the names the app and tests use --------------------------
+    @property
+    def top_price(self) -> int | None:
+        return self.model.top_price
+
+    @top_price.setter
+    def top_price(self, price: int | None) -> None:
+        self.model.top_price = price
+        self._dirty = True
+
+    @property
+    def cursor_price(self) -> int | None:
+        return self.model.cursor_price
+
+    @cursor_price.setter
+    def cursor_price(self, price: int | None) -> None:
+        self.model.cursor_price = price
+        self._dirty = True
+
+    @property
+    def ticks_per_row(self) -> int:
+        return self.model.ticks_per_row
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.model.columns
+
+    @property
+    def auto_recenter(self) -> bool:
+        return self.model.auto_recenter
+
+    @auto_recenter.setter
+    def auto_recenter(self, on: bool) -> None:
+        self.model.auto_recenter = on
+
+    @property
+    def auto_recenters(self) -> int:
+        return self.model.auto_recenters
+
+    @property
+    def edge_rows(self) -> int:
+        return self.model.edge_rows
+
+    @edge_rows.setter
+    def edge_rows(self, rows: int) -> None:
+        self.model.edge_rows = rows
+
     @property
     def price_rows(self) -> int:
-        return max(0, self.size.height - HEADER_LINES)
+        return self.model.price_rows
 
     def row_of(self, price: int) -> int | None:
         """The line (y) of a price, or None when it is off screen."""
-        if self.top_price is None:
-            return None
-        i = (self.top_price - price) // self.ticks_per_row
-        return HEADER_LINES + i if 0 <= i < self.price_rows else None
+        return self.model.row_of(price)
 
+    def _market_visible(self) -> bool:
+        return self.model.market_visible()
+
+    def _inside_price(self) -> int | None:
+        return self.model.inside_price()
+
+    # ---- geometry ----------------------------------------------------------------------------
     @staticmethod
     def columns_width(columns: tuple[Column, ...]) -> int:
-        return sum(c.width for c in columns) + _GAP * (len(columns) - 1)
+        return columns_width(columns)
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        return self.columns_width(self._base_columns)
+        return self.model.full_width
 
-    def _refit(self) -> None:
-        """Choose the columns the current width holds (see `_FIT_STEPS`)."""
-        width = self.size.width
-        cols = self._base_columns
-        steps = iter(_FIT_STEPS)
-        while width and self.columns_width(cols) > width:
-            step = next(steps, None)
-            if step is None:
-                break
-            keys, new = step
-            keys = (keys,) if isinstance(keys, str) else keys
-            cols = (
-                tuple(c for c in cols if c.key not in keys)
-                if not new
-                else tuple(
-                    Column(c.key, c.title if len(c.title) <= new else c.title.split("  ")[0], new, c.align)
-                    if c.key in keys
-                    else c
-                    for c in cols
-                )
-            )
-        if cols != self.columns:
-            self.columns = cols
-            self._strips = [None] * len(self._strips)
-            self._keys = [None] * len(self._keys)
+    def _forget_lines(self) -> None:
+        self._keys = [None] * len(self._keys)
+        self._strips = [None] * len(self._strips)
 
     def on_resize(self) -> None:
         height = self.size.height
         self._keys = [None] * height
         self._strips = [None] * height
-        self._refit()
-        if self.cursor_price is not None:
-            self._keep_cursor_visible()
+        self.model.resize(self.size.width, height)
         self._dirty = True
         self.pull()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles.clear()
+        self._cell_styles.clear()
         self._strips = [None] * len(self._strips)
 
     def on_focus(self) -> None:
@@ -451,33 +332,41 @@ class PriceLadder(Widget, can_focus=True):
     # ---- the UI clock ------------------------------------------------------------------------
     def pull(self) -> int:
         """Redraw what changed since the last call; returns how many lines were refreshed."""
-        m = self.market
-        versions = (m.unified.version, m.trade_version)
-        now = time.monotonic()
-        if versions == self._drawn_versions and not self._dirty and now < self._next_flash_end:
+        # What is drawn: a consolidated ladder draws several venues (its `market` is where the verbs go).
+        m = self.model.market
+        model = self.model
+        pos = model.position()
+        versions = (m.unified.version, m.trade_version, -1 if pos is None else pos.version)
+        now = uiclock.monotonic()
+        measuring = model.auto_zoom is not None
+        if (
+            versions == self._drawn_versions
+            and not self._dirty
+            and now < model.next_flash_end
+            and not measuring
+        ):
             return 0
-        height = self.size.height
+        size = self.size
+        height = size.height
+        if (model.width, model.height) != (size.width, height):
+            model.resize(size.width, height)
         if len(self._keys) != height:
             self._keys = [None] * height
             self._strips = [None] * height
-        if self.top_price is None:
-            self._place_axis()  # False until there is a book or a trade: the title line says so
-        elif self.auto_recenter and versions != self._drawn_versions:
-            visible = self._market_visible()
-            if not visible and self._market_was_visible:
-                top = self.top_price
-                self._place_axis(keep_cursor=True)
-                self.auto_recenters += self.top_price != top
-                visible = self._market_visible()  # False: the cursor's price held the axis back; wait
-            self._market_was_visible = visible
+        if model.top_price is None or measuring or versions[:2] != (self._drawn_versions or (None, None))[:2]:
+            price_width = self._price_width()
+            model.follow_market(now)
+            if self._price_width() != price_width:
+                self.refresh(layout=True)
         self._drawn_versions = versions
         self._dirty = False
-        keys = self._line_keys(now)
-        changed = [y for y, key in enumerate(keys) if key != self._keys[y]]
+        keys = model.line_keys(now, self._title_key())
+        old = self._keys
+        changed = [y for y, key in enumerate(keys) if key != old[y]]
         for y in changed:
             self._keys[y] = keys[y]
             self._strips[y] = None
-        width = self.size.width
+        width = model.width
         start = None
         for n, y in enumerate(changed):  # one refresh per run of adjacent lines
             if start is None:
@@ -488,201 +377,25 @@ class PriceLadder(Widget, can_focus=True):
         self.lines_refreshed += len(changed)
         return len(changed)
 
-    def _place_axis(self, *, keep_cursor: bool = False) -> bool:
-        """Put the inside market (or the last trade) in the middle; False when there is none yet.
+    def _price_width(self) -> int:
+        return next((c.width for c in self.model.base_columns if c.key == "price"), 0)
 
-        `keep_cursor` (auto-recenter, which no key asked for): the cursor keeps its price, so the axis moves
-        only as far as keeps that price on screen (at worst on the first or last row). Otherwise (the first
-        axis, the trader's recenter key) a cursor that would leave the window goes to the inside market."""
-        center = self._inside_price()
-        if center is None or self.price_rows == 0:
-            return False
-        tpr = self.ticks_per_row
-        center -= center % tpr
-        top = center + (self.price_rows // 2) * tpr
-        if keep_cursor and self.cursor_price is not None:
-            cursor_row = self.cursor_price - self.cursor_price % tpr
-            top = min(max(top, cursor_row), cursor_row + (self.price_rows - 1) * tpr)
-        self.top_price = top
-        if self.cursor_price is None or self.row_of(self.cursor_price) is None:
-            self.cursor_price = center
-        self._fit_price_column()
-        self._dirty = True
-        self._market_was_visible = True
-        return True
-
-    def _inside_price(self) -> int | None:
-        center = self.market.unified.center_price()
-        if center is None and self.market.last_trade is not None:
-            center = self.market.last_trade.price
-        return center
-
-    def _fit_price_column(self) -> None:
-        inst = self.market.instrument
-        width = max(len(inst.format_price(self.top_price * 10)), 5) + 1
-        cols = tuple(
-            Column(c.key, c.title, width, c.align) if c.key == "price" else c for c in self._base_columns
-        )
-        if cols != self._base_columns:
-            self._base_columns = cols
-            self._refit()
-            self._strips = [None] * len(self._strips)
-            self.refresh(layout=True)
-
-    def _market_visible(self) -> bool:
-        """Whether the inside market (best bid or ask) is on the window's rows, clear of its edges by
-        `edge_rows` (so that auto-recenter moves the axis before the market runs off the screen)."""
-        u = self.market.unified
-        inside = [lvl[0] for lvl in (u.best_bid(), u.best_ask()) if lvl is not None]
-        if not inside:
-            return False
-        rows = self.price_rows
-        margin = min(self.edge_rows, max(0, (rows - 1) // 4))
-        lines = [self.row_of(p) for p in inside]
-        return all(y is not None and HEADER_LINES + margin <= y < HEADER_LINES + rows - margin for y in lines)
-
-    def _note_user_view(self) -> None:
-        """The trader moved the view: remember whether the market is in it now."""
-        self._market_was_visible = self._market_visible()
-
-    def _keep_cursor_visible(self) -> None:
-        if self.top_price is None or self.cursor_price is None:
-            return
-        tpr = self.ticks_per_row
-        rows = max(1, self.price_rows)
-        if self.cursor_price > self.top_price:
-            self.top_price = self.cursor_price
-        elif self.cursor_price < self.top_price - (rows - 1) * tpr:
-            self.top_price = self.cursor_price + (rows - 1) * tpr
-
-    # ---- line keys ---------------------------------------------------------------------------
-    def _line_keys(self, now: float) -> list[tuple | None]:
-        height = self.size.height
-        keys: list[tuple | None] = [None] * height
-        if height == 0:
-            return keys
+    def _title_key(self) -> tuple:
         m = self.market
-        unified = m.unified
-        bb = unified.best_bid()
-        ba = unified.best_ask()
-        bid_px = bb[0] if bb else None
-        ask_px = ba[0] if ba else None
-        keys[0] = self._title_key(bid_px, ask_px)
-        if height > 1:
-            keys[1] = ("header", self.columns)
-        if self.top_price is None:
-            return keys
-        tpr = self.ticks_per_row
-        rows = unified.ladder_rows(self.top_price, self.price_rows, tpr)
-        last = m.last_trade
-        vap = m.volume_at_price
-        mid2 = bid_px + ask_px if bid_px is not None and ask_px is not None else None
-        cursor = self.cursor_price
-        widths = {c.key: c.width for c in self.columns}
-        # Depth bars share one scale per side pair, rounded to a 1-2-5 step so that it rarely moves.
-        depth_scale = nice_scale(max((max(r.bid_total, r.ask_total) for r in rows), default=0))
-        volumes = [
-            vap.get(r.price, 0) if tpr == 1 else sum(vap.get(q, 0) for q in range(r.price, r.price + tpr))
-            for r in rows
-        ]
-        volume_scale = nice_scale(max(volumes, default=0))
-        bid_w, ask_w, vol_w = widths.get("bids", 0), widths.get("asks", 0), widths.get("volume", 0)
-        flash_s = self.flash_s
-        seen, flash_until = self._seen, self._flash_until
-        new_seen: dict[int, tuple[int, int]] = {}
-        next_end = float("inf")
-        for i, row in enumerate(rows):
-            p = row.price
-            hi = p + tpr - 1
-            best = (_BEST_BID if bid_px is not None and p <= bid_px <= hi else 0) | (
-                _BEST_ASK if ask_px is not None and p <= ask_px <= hi else 0
-            )
-            mid = MID_NONE
-            if mid2 is not None:
-                if 2 * p <= mid2 <= 2 * hi:
-                    mid = MID_ON
-                elif mid2 % 2 and 2 * p == mid2 + 1:
-                    mid = MID_BELOW
-                elif mid2 % 2 and 2 * hi == mid2 - 1:
-                    mid = MID_ABOVE
-            last_size = last_side = 0
-            if last is not None and p <= last.price <= hi:
-                last_size, last_side = last.size, (1 if last.aggressor == BUY else 2)
-            totals = (row.bid_total, row.ask_total)
-            flash = 0
-            if flash_s > 0:
-                before = seen.get(p)
-                if before is not None and before != totals:
-                    if before[0] != totals[0]:
-                        flash_until[(p, BUY)] = now + flash_s
-                    if before[1] != totals[1]:
-                        flash_until[(p, SELL)] = now + flash_s
-                for side, bit in ((BUY, _FLASH_BID), (SELL, _FLASH_ASK)):
-                    until = flash_until.get((p, side))
-                    if until is not None:
-                        if until > now:
-                            flash |= bit
-                            next_end = min(next_end, until)
-                        else:
-                            del flash_until[(p, side)]
-                new_seen[p] = totals
-            bid_q = self._queue(BUY, p, hi) if row.bid_ours and widths.get("our_bids", 0) > 12 else -1
-            ask_q = self._queue(SELL, p, hi) if row.ask_ours and widths.get("our_asks", 0) > 12 else -1
-            keys[HEADER_LINES + i] = (
-                "row",
-                p,
-                cursor is not None and p <= cursor <= hi,
-                row.bid_others,
-                row.bid_ours,
-                row.bid_our_count,
-                row.ask_others,
-                row.ask_ours,
-                row.ask_our_count,
-                best,
-                mid,
-                last_size,
-                last_side,
-                volumes[i],
-                bid_q,
-                ask_q,
-                bar_cells(row.bid_total, depth_scale, bid_w),
-                bar_cells(row.ask_total, depth_scale, ask_w),
-                bar_cells(volumes[i], volume_scale, vol_w),
-                flash,
-            )
-        if flash_s > 0:
-            self._seen = new_seen
-            if len(flash_until) > 4 * max(1, len(rows)):  # rows that scrolled away while lit
-                self._flash_until = {k: v for k, v in flash_until.items() if v > now}
-        self._next_flash_end = next_end
-        return keys
-
-    def _queue(self, side: int, low: int, high: int) -> int:
-        """Lots ahead of our best-placed order on `side` in the row (-1: the venue cannot tell)."""
-        unified = self.market.unified
-        prices = range(high, low - 1, -1) if side == BUY else range(low, high + 1)
-        for price in prices:
-            ids = unified.our_orders_at(price, side)
-            if ids:
-                ahead = self.kernel.queue_ahead(self.market, ids[0])
-                return -1 if ahead is None else ahead
-        return -1
-
-    def _title_key(self, bid_px: int | None, ask_px: int | None) -> tuple:
-        m = self.market
-        inst = m.instrument
+        model = self.model
         mode = getattr(self.kernel.venues[m.venue], "mode", "?")
-        zoom = f" (×{self.ticks_per_row})" if self.ticks_per_row > 1 else ""
+        tpr = model.ticks_per_row
         text = f" {m.symbol} · {m.venue} "
-        rest = f" {inst.format_price(self.ticks_per_row)} per row{zoom}"
+        rest = f" {m.instrument.format_price(tpr)} per row{zoom_text(model)}"
         focus = self.has_focus
         if not m.l2.valid:
             return ("title", text, mode, rest, "book not synced: waiting for a snapshot", "", focus)
-        if self.top_price is None:
+        if model.top_price is None:
             return ("title", text, mode, rest, "waiting for market data", "", focus)
-        inside = [p for p in (bid_px, ask_px) if p is not None]
-        top_edge = self.top_price + self.ticks_per_row - 1
-        bottom = self.top_price - (max(1, self.price_rows) - 1) * self.ticks_per_row
+        u = m.unified
+        inside = [lvl[0] for lvl in (u.best_bid(), u.best_ask()) if lvl is not None]
+        top_edge = model.top_price + tpr - 1
+        bottom = model.top_price - (max(1, model.price_rows) - 1) * tpr
         where = ""
         if inside and min(inside) > top_edge:
             where = "▲ market above"
@@ -694,8 +407,12 @@ class PriceLadder(Widget, can_focus=True):
     def _recenter_key(self) -> str:
         """How the recenter key is shown (the keymap may have moved it); looked up once."""
         if self._recenter_display is None:
+            try:
+                bindings = self.screen.active_bindings
+            except NoScreen:  # a UI clock tick while the app closes: the default, looked up again next time
+                return "r"
             self._recenter_display = "r"
-            for active in self.screen.active_bindings.values():
+            for active in bindings.values():
                 if active.binding.id == "recenter":
                     self._recenter_display = self.app.get_key_display(active.binding)
                     break
@@ -715,9 +432,31 @@ class PriceLadder(Widget, can_focus=True):
             self._styles[name] = style
         return style
 
+    def _cell_style(self, cursor: bool, names: str) -> Style:
+        """The style of a cell on a cursor row or not, from the model's style names ("best-bid flash"):
+        Style additions walk both styles, so each combination is added once per theme."""
+        key = (cursor, names)
+        style = self._cell_styles.get(key)
+        if style is None:
+            style = self._base() + self._style("cursor") if cursor else self._base()
+            for name in names.split():
+                style = style + self._style(name)
+            self._cell_styles[key] = style
+        return style
+
+    def _base(self) -> Style:
+        # The widget's own style, cached with the component styles: `rich_style` walks the DOM and
+        # blends every ancestor's background, which cost half of each strip (profiled, 40-row frames).
+        base = self._styles.get("")
+        if base is None:
+            base = self._styles[""] = self.rich_style
+        return base
+
     def render_line(self, y: int) -> Strip:
         self.render_line_calls += 1
-        width = self.size.width
+        # The model's width, kept by on_resize and pull: `self.size` walks the DOM for the content region, a
+        # sixth of a frame when asked on every line (profiled, 40 rows at 10,000 deltas/s).
+        width = self.model.width
         if y >= len(self._strips):
             return Strip.blank(width, self.rich_style)
         strip = self._strips[y]
@@ -741,12 +480,11 @@ class PriceLadder(Widget, can_focus=True):
         y = self.row_of(price)
         if y is None or y >= len(self._keys):
             return None
-        x = 0
-        for col in self.columns:
-            if col.key == column:
-                return self.rendered_lines()[y][x : x + col.width].strip()
-            x += col.width + _GAP
-        raise KeyError(f"no column {column!r} (columns: {', '.join(c.key for c in self.columns)})")
+        x = self.model.column_x(column)
+        if x is None:
+            raise KeyError(f"no column {column!r} (columns: {', '.join(c.key for c in self.columns)})")
+        width = next(c.width for c in self.columns if c.key == column)
+        return self.rendered_lines()[y][x : x + width].strip()
 
     def row_key(self, price: int) -> tuple | None:
         """The key the row of `price` was drawn from (tests read flags such as the flash from it)."""
@@ -754,20 +492,18 @@ class PriceLadder(Widget, can_focus=True):
         return None if y is None or y >= len(self._keys) else self._keys[y]
 
     def _build(self, key: tuple | None, width: int) -> Strip:
-        # The widget's own style, cached with the component styles: `rich_style` walks the DOM and
-        # blends every ancestor's background, which cost half of each strip (profiled, 40-row frames).
-        base = self._styles.get("")
-        if base is None:
-            base = self._styles[""] = self.rich_style
+        base = self._base()
         if key is None:
             return Strip.blank(width, base)
-        kind = key[_K_KIND]
+        kind = key[K_KIND]
         if kind == "row":
-            segments = self._row_segments(key, base)
+            segments = self._row_segments(key)
         elif kind == "header":
             style = base + self._style("header")
-            text = self._cells_text({c.key: c.title for c in self.columns})
-            return Strip([Segment(text, style)]).adjust_cell_length(width, style)
+            return Strip([Segment(self.model.header_text(), style)]).adjust_cell_length(width, style)
+        elif kind == "stats":
+            style = base + self._style("stats")
+            return Strip([Segment(" " + key[1], style)]).adjust_cell_length(width, style)
         else:  # title
             _, text, mode, rest, where, hint, focus = key
             style = base + self._style("title-focus" if focus else "title")
@@ -784,171 +520,44 @@ class PriceLadder(Widget, can_focus=True):
             return Strip(segments).adjust_cell_length(width, style)
         # Every cell is padded to its column's width, so the row's length is known: telling Strip saves it
         # measuring every segment again (a fifth of a row's cost, profiled at 10,000 deltas/s).
-        length = self._row_length
+        length = self.model.row_length
         if width > length:
             segments.append(Segment(" " * (width - length), base))
             return Strip(segments, width)
         return Strip(segments, length).crop(0, width) if width < length else Strip(segments, length)
 
-    @property
-    def _row_length(self) -> int:
-        return sum(c.width for c in self.columns) + _GAP * (len(self.columns) - 1)
-
-    def _cells_text(self, texts: dict[str, str]) -> str:
-        return (" " * _GAP).join(
-            f"{texts.get(c.key, ''):{c.align}{c.width}}"[: c.width] for c in self.columns
-        )
-
-    def _fmt_size(self, lots: int) -> str:
-        text = self._size_text.get(lots)
-        if text is None:
-            if len(self._size_text) > 4096:
-                self._size_text.clear()
-            text = self._size_text[lots] = self.market.instrument.format_size(lots)
-        return text
-
-    def _fmt_price(self, ticks: int) -> str:
-        text = self._price_text.get(ticks)
-        if text is None:
-            if len(self._price_text) > 4096:
-                self._price_text.clear()
-            text = self._price_text[ticks] = self.market.instrument.format_price(ticks)
-        return text
-
-    def _row_segments(self, key: tuple, base: Style) -> list[Segment]:
-        fmt_size = self._fmt_size
-        fmt_price = self._fmt_price
-        st = self._style
-        is_cursor = key[_K_CURSOR]
-        row_style = base + st("cursor") if is_cursor else base
-        best = key[_K_BEST]
-        price = key[_K_PRICE]
-        flash = key[_K_FLASH]
-
-        def ours(size: int, count: int, ahead: int, width: int) -> str:
-            if not size:
-                return ""
-            text = f"{fmt_size(size)} ({count})"
-            with_queue = f"{text} q{fmt_size(ahead)}"
-            return with_queue if ahead >= 0 and len(with_queue) <= width else text
-
-        widths = {c.key: c.width for c in self.columns}
-        bid_style = st("best-bid") if best & _BEST_BID else st("bid")
-        ask_style = st("best-ask") if best & _BEST_ASK else st("ask")
-        if flash & _FLASH_BID:
-            bid_style = bid_style + st("flash")
-        if flash & _FLASH_ASK:
-            ask_style = ask_style + st("flash")
-        cells: dict[str, tuple[str, Style | None]] = {
-            "cursor": ("▶" if is_cursor else "", st("cursor-mark")),
-            "our_bids": (
-                ours(key[_K_BID_OURS], key[_K_BID_N], key[_K_BID_Q], widths.get("our_bids", 0)),
-                st("ours") if key[_K_BID_OURS] else None,
-            ),
-            "bids": (fmt_size(key[_K_BID]) if key[_K_BID] else "", bid_style),
-            "asks": (fmt_size(key[_K_ASK]) if key[_K_ASK] else "", ask_style),
-            "our_asks": (
-                ours(key[_K_ASK_OURS], key[_K_ASK_N], key[_K_ASK_Q], widths.get("our_asks", 0)),
-                st("ours") if key[_K_ASK_OURS] else None,
-            ),
-            "mid": (_MID_TEXT[key[_K_MID]], st("mid")),
-            "volume": (fmt_size(key[_K_VOLUME]) if key[_K_VOLUME] else "", st("volume")),
-        }
-        if key[_K_LAST_SIZE]:
-            buy = key[_K_LAST_SIDE] == 1
-            cells["last"] = (
-                ("▲" if buy else "▼") + fmt_size(key[_K_LAST_SIZE]),
-                st("last-buy") if buy else st("last-sell"),
-            )
-            cells["price"] = (fmt_price(price), st("last-price"))
-        else:
-            side_style = (
-                st("price-bid")
-                if key[_K_BID] or key[_K_BID_OURS]
-                else (st("price-ask") if key[_K_ASK] or key[_K_ASK_OURS] else st("price"))
-            )
-            cells["price"] = (fmt_price(price), side_style)
-        # Depth bars: (cells, anchored at the right edge?, bar style) per column.
-        bars = {
-            "bids": (key[_K_BID_BAR], True, "bid-bar"),
-            "asks": (key[_K_ASK_BAR], False, "ask-bar"),
-            "volume": (key[_K_VOL_BAR], False, "volume-bar"),
-        }
-        segments: list[Segment] = []
-        gap = Segment(" " * _GAP, row_style)
-        for n, col in enumerate(self.columns):
-            if n:
-                segments.append(gap)
-            text, style = cells.get(col.key, ("", None))
-            text = f"{text:{col.align}{col.width}}"[: col.width] if text else " " * col.width
-            # A cell's own background (ours, best bid/ask) wins over the cursor row's.
-            cell_style = row_style + style if text.strip() and style is not None else row_style
-            bar = bars.get(col.key)
-            on_best = (col.key == "bids" and best & _BEST_BID) or (col.key == "asks" and best & _BEST_ASK)
-            if bar is not None and bar[0] and not on_best:
-                cells_n, right, bar_name = bar
-                bar_style = cell_style + st(bar_name)
-                cut = col.width - cells_n if right else cells_n
-                first, second = text[:cut], text[cut:]
-                if right:
-                    segments += [Segment(first, cell_style), Segment(second, bar_style)]
-                else:
-                    segments += [Segment(first, bar_style), Segment(second, cell_style)]
-            else:
-                segments.append(Segment(text, cell_style))
-        # Runs of one style (empty cells and the gaps between them) become one segment: every filter and
-        # crop downstream walks segments, so a row of 8 instead of 25 costs a third as much there.
-        merged: list[Segment] = []
-        for seg in segments:
-            if merged and merged[-1].style == seg.style:
-                merged[-1] = Segment(merged[-1].text + seg.text, seg.style)
-            else:
-                merged.append(seg)
-        return merged
+    def _row_segments(self, key: tuple) -> list[Segment]:
+        cursor = key[2]
+        cell_style = self._cell_style
+        return [Segment(text, cell_style(cursor, names)) for text, names in self.model.row_runs(key)]
 
     # ---- the axis and the cursor --------------------------------------------------------------
+    def _view_changed(self) -> None:
+        self._dirty = True
+        self.pull()
+
     def recenter(self) -> bool:
         """Put the inside market (or the last trade) in the middle of the window."""
-        if self._inside_price() is None:
+        if not self.model.place_axis():
             return False
-        self._place_axis()
-        self.pull()
+        self._view_changed()
         return True
 
     def move_cursor(self, rows: int) -> None:
-        if self.cursor_price is None:
-            return
-        tpr = self.ticks_per_row
-        self.cursor_price = max(tpr, self.cursor_price - self.cursor_price % tpr + rows * tpr)
-        self._keep_cursor_visible()
-        self._note_user_view()
-        self._dirty = True
-        self.pull()
+        self.model.move_cursor(rows)
+        self._view_changed()
 
     def action_cursor(self, rows: int) -> None:
         self.move_cursor(rows)
 
     def action_page(self, direction: int) -> None:
         """Move the axis and the cursor a page, so the cursor stays on its screen row."""
-        if self.top_price is None or self.cursor_price is None:
-            return
-        step = max(1, self.price_rows - 1) * self.ticks_per_row * direction
-        step = max(step, self.ticks_per_row - self.cursor_price)  # never below the first tick
-        self.top_price += step
-        self.cursor_price += step
-        self._note_user_view()
-        self._dirty = True
-        self.pull()
+        self.model.page(direction)
+        self._view_changed()
 
     def action_cursor_inside(self) -> None:
-        inside = self._inside_price()
-        if inside is None:
-            return
-        if self.row_of(inside) is None:
-            self._place_axis()
-        self.cursor_price = inside - inside % self.ticks_per_row
-        self._dirty = True
-        self.pull()
+        if self.model.cursor_inside():
+            self._view_changed()
 
     def action_recenter(self) -> None:
         if not self.recenter():
@@ -956,24 +565,119 @@ class PriceLadder(Widget, can_focus=True):
 
     def set_zoom(self, ticks_per_row: int) -> None:
         """N ticks a row; the cursor's row keeps its place on the screen."""
-        if ticks_per_row < 1 or ticks_per_row == self.ticks_per_row:
-            return
-        old = self.ticks_per_row
-        self.ticks_per_row = tpr = ticks_per_row
-        self._seen.clear()
-        self._flash_until.clear()
-        if self.top_price is not None and self.cursor_price is not None:
-            row = max(0, (self.top_price - self.cursor_price) // old)
-            self.cursor_price = max(tpr, self.cursor_price - self.cursor_price % tpr)
-            self.top_price = self.cursor_price + row * tpr
-            self._keep_cursor_visible()
-            self._note_user_view()
-        self._dirty = True
-        self.pull()
+        if self.model.set_zoom(ticks_per_row):
+            self._view_changed()
 
     def action_zoom(self, direction: int) -> None:
         i = ZOOMS.index(self.ticks_per_row) if self.ticks_per_row in ZOOMS else 0
         self.set_zoom(ZOOMS[max(0, min(len(ZOOMS) - 1, i + direction))])
+
+    # ---- optional columns ---------------------------------------------------------------------
+    def set_column(self, key: str, on: bool) -> None:
+        """Show or hide an optional column ("cum", "pnl")."""
+        self.model.set_optional(key, on)
+        self._forget_lines()
+        self.refresh(layout=True)
+        self._view_changed()
+
+    def action_toggle_column(self, key: str) -> None:
+        on = key not in self.model.optional
+        self.set_column(key, on)
+        title = {"cum": "Cumulative depth", "pnl": "P&L at price"}[key]
+        shown = any(c.key == key for c in self.columns)
+        where = "" if shown or not on else " (too narrow to show it now)"
+        self.notify(f"{title} column {'on' if on else 'off'}{where}.", timeout=2)
+
+    # ---- the mouse ----------------------------------------------------------------------------
+    def _at(self, event: events.MouseEvent) -> tuple[int | None, str | None]:
+        return self.model.price_at(event.y), self.model.column_at(event.x)
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        price, column = self._at(event)
+        self._press = None if price is None else (price, column)
+        self._drag_moved = False
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        press, self._press = self._press, None
+        price, _column = self._at(event)
+        if press is None or price is None or not self.mouse_trading:
+            return
+        start, column = press
+        if column in ("our_bids", "our_asks") and self.model.row_span(start) != self.model.row_span(price):
+            side = BUY if column == "our_bids" else SELL
+            self._drag_moved = True
+            self._mouse_notice()
+            self._move_from(self.model.row_span(start), price, side)
+
+    def on_click(self, event: events.Click) -> None:
+        if self._drag_moved:
+            self._drag_moved = False
+            return
+        price, column = self._at(event)
+        if price is None:
+            return
+        self.focus()
+        model = self.model
+        model.set_cursor(price)
+        self._dirty = True
+        if not self.mouse_trading or event.button != 1:
+            self.pull()
+            return
+        span = model.row_span(price)
+        if column == "bids":
+            self._mouse_notice()
+            self._send(BUY, model.order_price(BUY, price), "mouse_buy", source="mouse")
+        elif column == "asks":
+            self._mouse_notice()
+            self._send(SELL, model.order_price(SELL, price), "mouse_sell", source="mouse")
+        elif column in ("our_bids", "our_asks"):
+            side = BUY if column == "our_bids" else SELL
+            self._mouse_notice()
+            self._cancel_row(span, side)
+        elif column == "price":
+            selected = model.selected_price
+            if selected is not None and model.row_span(selected) != span:
+                model.selected_price = None
+                self._mouse_notice()
+                self._move_from(model.row_span(selected), price, None)
+            elif selected is not None:
+                model.selected_price = None  # a second click on it puts it down
+            elif self.kernel.orders_between(self.market, *span):
+                model.selected_price = span[0]
+        self.pull()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.model.scroll(WHEEL_ROWS)
+        event.stop()
+        self._view_changed()
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self.model.scroll(-WHEEL_ROWS)
+        event.stop()
+        self._view_changed()
+
+    def _mouse_notice(self) -> None:
+        if not self.mouse_noticed:
+            self.mouse_noticed = True
+            self.notify(
+                "Mouse trading is on: BIDS/ASKS buy/sell the default qty, our size cancels, drag it (or click its "
+                "price, then a new price) to move; [ui] mouse_trading = false turns it off.",
+                title="Mouse",
+                timeout=6,
+            )
+
+    def _move_from(self, span: tuple[int, int], target: int, side: int | None) -> None:
+        """Move our orders in the row `span` (one side, or both when None) to the row of `target`."""
+        live = [
+            o
+            for o in self.kernel.orders_between(self.market, *span)
+            if o.is_live and (side is None or o.side == side)
+        ]
+        if not live:
+            self.notify("No order of ours there to move.", severity="warning", timeout=2)
+            return
+        ticks = self.model.row_span(target)[0] - span[0]
+        self._ask_move(span, ticks, live, source="mouse")
 
     # ---- orders ------------------------------------------------------------------------------
     def _note(self, action: str, **detail: object) -> None:
@@ -991,26 +695,19 @@ class PriceLadder(Widget, can_focus=True):
 
     def row_price(self, side: int) -> int | None:
         """The price an order on `side` at the cursor goes to (see the module docstring for zoomed rows)."""
-        low = self.cursor_price
-        if low is None:
-            return None
-        tpr = self.ticks_per_row
-        if tpr == 1:
-            return low
-        low -= low % tpr
-        high = low + tpr - 1
-        levels = self.market.l2.levels_between(side, low, high)
-        if levels:
-            return levels[-1][0] if side == BUY else levels[0][0]
-        return low if side == BUY else high
+        cursor = self.cursor_price
+        return None if cursor is None else self.model.order_price(side, cursor)
 
-    def _send(self, side: int, price: int | None = None, action: str = "") -> int | None:
+    def _send(
+        self, side: int, price: int | None = None, action: str = "", *, source: str = "key"
+    ) -> int | None:
         """Send the default quantity on `side` at `price` (the cursor's row price when None), as priced now:
         the order the trader saw. Above `confirm_above_qty` it asks first and returns None; the answer
         sends exactly the order named in the question."""
         price = self.row_price(side) if price is None else price
         if price is None:
-            self.post_message(self.OrderRefused("no market data yet: no price to trade at"))
+            why = "no market data yet" if self.model.auto_zoom is None else "the ladder is choosing its zoom"
+            self.post_message(self.OrderRefused(f"{why}: no price to trade at"))
             return None
         lots = self.order_lots()
         if lots is None:
@@ -1020,7 +717,7 @@ class PriceLadder(Widget, can_focus=True):
 
             def answered(yes: bool | None) -> None:
                 if yes:
-                    self.kernel.place(market, side, price, lots, source="key", action=action)
+                    self.kernel.place(market, side, price, lots, source=source, action=action)
                 else:
                     self.notify("Not sent.", timeout=2)
                 self.pull()
@@ -1034,7 +731,7 @@ class PriceLadder(Widget, can_focus=True):
                 answered,
             )
             return None
-        oid = self.kernel.place(self.market, side, price, lots, source="key", action=action)
+        oid = self.kernel.place(self.market, side, price, lots, source=source, action=action)
         self.pull()
         return oid
 
@@ -1062,19 +759,18 @@ class PriceLadder(Widget, can_focus=True):
 
     def _cursor_row(self) -> tuple[int, int] | None:
         """The prices [low, high] of the cursor's row (one tick, or a zoomed row's ticks)."""
-        if self.cursor_price is None:
-            return None
-        tpr = self.ticks_per_row
-        low = self.cursor_price - self.cursor_price % tpr
-        return low, low + tpr - 1
+        cursor = self.cursor_price
+        return None if cursor is None else self.model.row_span(cursor)
 
     def action_cancel_at_cursor(self) -> None:
         row = self._cursor_row()
-        if row is None:
-            return
-        n = self.kernel.cancel_at(self.market, row[0], high=row[1], source="key")
+        if row is not None:
+            self._cancel_row(row, None)
+
+    def _cancel_row(self, row: tuple[int, int], side: int | None, source: str = "key") -> None:
+        n = self.kernel.cancel_at(self.market, row[0], side, high=row[1], source=source)
         if not n:
-            price = self.market.instrument.format_price(self.cursor_price)
+            price = self.market.instrument.format_price(row[0])
             self.notify(f"No orders of ours at {price}.", severity="warning", timeout=2)
         self.pull()
 
@@ -1104,9 +800,13 @@ class PriceLadder(Widget, can_focus=True):
             self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
             self.pull()
             return
+        self._ask_move(row, ticks, live)
+
+    def _ask_move(self, row: tuple[int, int], ticks: int, live: list, source: str = "key") -> None:
+        """Move `live` (our orders in `row`) `ticks`; together larger than `confirm_above_qty`, ask first."""
         lots = sum(o.leaves for o in live)
         if not self._needs_confirmation(lots):
-            self._move(row, ticks)
+            self._move(row, ticks, source)
             return
         market, inst = self.market, self.market.instrument
         first = live[0]
@@ -1120,7 +820,7 @@ class PriceLadder(Widget, can_focus=True):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self._move(row, ticks)
+                self._move(row, ticks, source)
             else:
                 self.notify("Not moved.", timeout=2)
                 self.pull()
@@ -1132,19 +832,16 @@ class PriceLadder(Widget, can_focus=True):
             answered,
         )
 
-    def _move(self, row: tuple[int, int], ticks: int) -> None:
-        moved = self.kernel.move_orders(self.market, row[0], row[1], ticks, source="key")
+    def _move(self, row: tuple[int, int], ticks: int, source: str = "key") -> None:
+        moved = self.kernel.move_orders(self.market, row[0], row[1], ticks, source=source)
         if not moved:
             if not self.kernel.orders_between(self.market, row[0], row[1]):
                 self.notify("No order of ours at the cursor to move.", severity="warning", timeout=2)
             self.pull()
             return
         target = moved[0].amend_price if moved[0].amend_price is not None else moved[0].price
-        tpr = self.ticks_per_row
-        self.cursor_price = target - target % tpr if tpr > 1 else target
-        self._keep_cursor_visible()
-        self._dirty = True
-        self.pull()
+        self.model.set_cursor(target)
+        self._view_changed()
 
     def action_flatten(self) -> None:
         """The kernel's flatten verb on this market: cancel our orders here, pause its strategies, and
@@ -1154,7 +851,7 @@ class PriceLadder(Widget, can_focus=True):
         done = [f"cancelled {r.cancelled}"] + (["market maker paused"] if r.paused else [])
         if r.side is None:
             self.notify(f"Flat already; {', '.join(done)}.", title="Flatten", timeout=4)
-        elif r.order_id is None:
+        elif r.order_id is None or r.limit_price is None:  # the kernel sets both or neither
             self.post_message(self.OrderRefused(f"flatten: {r.problem}"))
         else:
             verb, cmp = ("Selling", "≥") if r.side == SELL else ("Buying", "≤")

@@ -67,7 +67,7 @@ class MarkoutPanel(Static):
     @property
     def engine(self) -> MarkoutEngine | None:
         feed: Any = self.kernel.markouts
-        return None if feed is None else feed.engine  # type: ignore[no-any-return]
+        return None if feed is None else feed.engine
 
     def show_market(self, market: Market) -> None:
         self.market = market

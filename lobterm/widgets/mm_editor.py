@@ -18,21 +18,25 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from lobterm.engine.instrument import InstrumentError
-from lobterm.trading.market_maker import AVELLANEDA_STOIKOV, QuoteParamError, QuoteParams
+from lobterm.trading.fair_value import FAIR_VALUES
+from lobterm.trading.quoting import AVELLANEDA_STOIKOV, GLFT, QuoteParamError, QuoteParams
+from lobterm.widgets.overlay import Overlay
 from lobterm.widgets.ticket import Choice
 
 if TYPE_CHECKING:
     from lobterm.engine.instrument import Instrument
     from lobterm.trading.market_maker import MarketMaker
 
-__all__ = ["EDITOR_FIELDS", "Field", "MarketMakerEditor", "describe_changes"]
+__all__ = ["ALL_FIELDS", "EDITOR_FIELDS", "Field", "GLFT_FIELDS", "MarketMakerEditor", "describe_changes"]
 
 # How a field's text becomes a parameter value.
 INT, NUMBER, SIZE, SIZE_OR_ZERO, SIZES, YES_NO = "int", "number", "size", "size0", "sizes", "yes/no"
+FAIR = "fair"  # one of FAIR_VALUES, chosen with ← →
+#: The fair values as the form shows them (the Choice is narrow), in FAIR_VALUES' order.
+FAIR_LABELS = ("mid", "micro", "consolidated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,16 @@ EDITOR_FIELDS = (
     Field("refresh_tolerance_ticks", "refresh tolerance", INT, "ticks"),
     Field("max_order_age_ms", "max order age, ms", INT, "0: no limit"),
     Field("post_only", "post-only", YES_NO),
+    Field("fair_value", "fair value", FAIR, "where the quotes centre"),
 )
+# Shown only in GLFT mode (the model's own parameters; A and k are fitted, sigma estimated).
+GLFT_FIELDS = (
+    Field("glft_gamma", "GLFT gamma", NUMBER, "risk aversion, > 0"),
+    Field("glft_delta", "GLFT delta", NUMBER, "order size in the model, > 0"),
+    Field("adj1", "adj1 (half-spread)", NUMBER, "scales the half-spread, > 0"),
+    Field("adj2", "adj2 (skew)", NUMBER, "scales the skew, >= 0"),
+)
+ALL_FIELDS = EDITOR_FIELDS + GLFT_FIELDS
 _LOT_KINDS = (SIZE, SIZE_OR_ZERO, SIZES)
 
 
@@ -71,6 +84,8 @@ def field_text(f: Field, p: QuoteParams, inst: Instrument) -> str:
         return " ".join(inst.format_size(s) for s in value)
     if f.kind == NUMBER:
         return f"{value:g}"
+    if f.kind == FAIR and value in FAIR_VALUES:
+        return FAIR_LABELS[FAIR_VALUES.index(value)]
     return str(value)
 
 
@@ -99,7 +114,7 @@ def parse_field(f: Field, text: str, inst: Instrument) -> Any:
 
 def describe_changes(changes: dict[str, Any], inst: Instrument) -> str:
     """'levels 3, size 0.020' in the trader's units."""
-    by_name = {f.name: f for f in EDITOR_FIELDS}
+    by_name = {f.name: f for f in ALL_FIELDS}
     parts = []
     for name, value in changes.items():
         f = by_name.get(name)
@@ -115,25 +130,24 @@ def describe_changes(changes: dict[str, Any], inst: Instrument) -> str:
     return ", ".join(parts)
 
 
-class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
+class MarketMakerEditor(Overlay[dict[str, Any] | None]):
     """Dismisses with the changes applied ({parameter: value}), or None when nothing was applied."""
 
     DEFAULT_CSS = """
-    /* Opaque, as the ticket: a translucent modal re-renders the screen beneath on every frame. */
-    MarketMakerEditor { align: center middle; background: $background; }
+    /* An overlay (widgets/overlay.py): docked right, the ladder stays drawn and live beside it. */
     MarketMakerEditor > Vertical {
-        width: 96; max-width: 100%; height: auto; max-height: 100%; overflow-y: auto;
+        width: 96; max-width: 62%; height: auto; max-height: 100%; overflow-y: auto;
         border: round $accent; background: $surface; padding: 0 1;
     }
     MarketMakerEditor .title { text-style: bold; padding-bottom: 1; width: 100%; }
-    MarketMakerEditor .row { height: 1; width: 100%; }
+    MarketMakerEditor .row { height: auto; width: 100%; }
     MarketMakerEditor .row > Label { width: 20; padding: 0 1 0 0; }
     MarketMakerEditor .row > Choice { width: 16; }
     MarketMakerEditor .row > Input { width: 16; height: 1; border: none; padding: 0 1; }
     MarketMakerEditor .row > Input:focus { border: none; background: $primary 35%; }
     MarketMakerEditor .row > Input.-invalid { background: $error 30%; }
     MarketMakerEditor .row > Input.-invalid:focus { border: none; background: $error 45%; }
-    MarketMakerEditor .field-hint { width: 1fr; color: $foreground-muted; padding: 0 0 0 1; }
+    MarketMakerEditor .field-hint { width: 1fr; height: auto; color: $foreground-muted; padding: 0 0 0 1; }
     MarketMakerEditor .field-hint.-error { color: $error; }
     MarketMakerEditor #mm-edit-summary { width: 100%; padding-top: 1; }
     MarketMakerEditor .hint { color: $foreground-muted; width: 100%; padding-top: 1; }
@@ -158,6 +172,8 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
         self.max_position_lots = max_position_lots
         self.problems: dict[str, str] = {}
         self.applied: dict[str, Any] | None = None
+        # The fields of this mode: GLFT's own appear only when the market maker quotes GLFT.
+        self.fields = ALL_FIELDS if market_maker.params.mode == GLFT else EDITOR_FIELDS
 
     # ---- layout --------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -167,18 +183,22 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
             title = f"Market maker {mm.venue} {mm.symbol}: parameters"
             if p.mode == AVELLANEDA_STOIKOV:
                 title += " (Avellaneda-Stoikov: gamma sets the spread, not the spread fields)"
+            elif p.mode == GLFT:
+                title += " (GLFT: gamma, delta, adj1, adj2 set the spread; A and k are fitted)"
             yield Static(title, classes="title", markup=False)
-            for f in EDITOR_FIELDS:
+            for f in self.fields:
                 with Horizontal(classes="row"):
                     yield Label(f.label)
                     if f.kind == YES_NO:
                         yield Choice(["yes", "no"], 0 if getattr(p, f.name) else 1, id=f.name)
+                    elif f.kind == FAIR:
+                        yield Choice(list(FAIR_LABELS), FAIR_VALUES.index(getattr(p, f.name)), id=f.name)
                     else:
                         yield Input(field_text(f, p, inst), id=f.name)
                     yield Static(self._hint(f), id=f"{f.name}-error", classes="field-hint", markup=False)
             yield Static("", id="mm-edit-summary", markup=False)
             yield Static(
-                "tab: next field · ←/→: yes/no · enter: apply all · escape: close, change nothing",
+                "tab: next field · ←/→: choose · enter: apply all · escape: close, change nothing",
                 classes="hint",
                 markup=False,
             )
@@ -187,7 +207,7 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
         return f.hint.replace("base units", self.market_maker.instrument.base or "base units")
 
     def on_mount(self) -> None:
-        self.query_one(f"#{EDITOR_FIELDS[0].name}", Input).focus()
+        self.query_one(f"#{self.fields[0].name}", Input).focus()
         self.check()
 
     # ---- validation ----------------------------------------------------------------------------
@@ -204,9 +224,12 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
         p, inst = mm.params, mm.instrument
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
-        for f in EDITOR_FIELDS:
+        for f in self.fields:
             if f.kind == YES_NO:
                 values[f.name] = self.query_one(f"#{f.name}", Choice).value == "yes"
+                continue
+            if f.kind == FAIR:
+                values[f.name] = FAIR_VALUES[self.query_one(f"#{f.name}", Choice).index]
                 continue
             text = self.query_one(f"#{f.name}", Input).value
             try:
@@ -249,12 +272,12 @@ class MarketMakerEditor(ModalScreen[dict[str, Any] | None]):
     def check(self) -> dict[str, Any] | None:
         """Validate every field, show the messages beside them; the changes when the form is clean."""
         changes = self.changes()
-        for f in EDITOR_FIELDS:
+        for f in self.fields:
             message = self.problems.get(f.name, "")
             hint = self.query_one(f"#{f.name}-error", Static)
             hint.update(message or self._hint(f))
             hint.set_class(bool(message), "-error")
-            if f.kind != YES_NO:
+            if f.kind not in (YES_NO, FAIR):
                 self.query_one(f"#{f.name}", Input).set_class(bool(message), "-invalid")
         summary = self.query_one("#mm-edit-summary", Static)
         if changes is None and "" in self.problems:

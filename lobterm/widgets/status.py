@@ -8,7 +8,6 @@ limits near) are sampled twice a second, so that the line does not repaint on ev
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from textual.widgets import Static
 
 from lobterm.engine.events import BUY
 from lobterm.engine.instrument import InstrumentError
+from lobterm.widgets import uiclock
 
 if TYPE_CHECKING:
     from lobterm.kernel import Kernel, Market
@@ -80,7 +80,7 @@ class StatusBar(Static):
     def pull(self, default_qty: Decimal) -> bool:
         """Redraw if anything shown changed; returns True when it did."""
         k, m = self.kernel, self.market
-        now = time.monotonic()
+        now = uiclock.monotonic()
         if now >= self._next_slow:
             self._next_slow = now + SLOW_S
             self._slow = (self._latencies(), tuple(k.risk.state().near))

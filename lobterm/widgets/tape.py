@@ -2,8 +2,8 @@
 
 `TradeTape` is a Line API view (`render_line` over cached strips) of the market's bounded trade deque,
 newest first, our fills marked. It redraws when the market's trade version changed, on the UI clock.
-`Blotter` lists our working orders, then our latest fills and finished orders; it changes about once a
-second, so a Static redrawn at most a few times a second is enough.
+`Blotter` lists our orders, one row each: the working ones, then the latest finished ones; it changes about
+once a second, so a Static redrawn at most a few times a second is enough.
 
 `OurFills` keeps our latest fills (a bounded deque per market and the trade ids they belong to): the one
 bus subscription the views need, kernel-side bookkeeping with no textual in it.
@@ -23,10 +23,14 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from lobterm.engine.bounds import OUR_FILLS, TAPE
 from lobterm.engine.events import BUY, OUR_OWNER, Fill
+from lobterm.widgets.table import Column, fit_table, fits
 
 if TYPE_CHECKING:
+    from lobterm.engine.instrument import Instrument
     from lobterm.kernel import Kernel, Market
+    from lobterm.trading.oms import WorkingOrder
 
 __all__ = ["Blotter", "OurFills", "TradeTape"]
 
@@ -43,7 +47,7 @@ def clock_text(ts_ns: int) -> str:
 class OurFills:
     """Our latest fills, per market, and the trade ids they were part of (to mark the tape)."""
 
-    def __init__(self, kernel: Kernel, keep: int = 200) -> None:
+    def __init__(self, kernel: Kernel, keep: int = OUR_FILLS) -> None:
         self.by_market: dict[tuple[str, str], deque[Fill]] = {}
         self.trade_ids: dict[tuple[str, str], set[int]] = {}
         self.keep = keep
@@ -63,6 +67,14 @@ class OurFills:
             ids.discard(fills[0].trade_id)
         fills.append(ev)
         ids.add(ev.trade_id)
+        self.version += 1
+
+    def reset(self, fills: list[Fill] | tuple[Fill, ...] = ()) -> None:
+        """Forget every fill, then keep `fills` (a replay's seek: our fills up to the new moment)."""
+        self.by_market.clear()
+        self.trade_ids.clear()
+        for ev in fills:
+            self.on_fill(ev)
         self.version += 1
 
     def is_ours(self, key: tuple[str, str], trade_id: int) -> bool:
@@ -139,7 +151,7 @@ class TradeTape(Widget):
         if key == self._drawn:
             return False
         self._drawn = key
-        if len(self._strips) > 4 * (self.market.tape.maxlen or 200):
+        if len(self._strips) > 4 * (self.market.tape.maxlen or TAPE):
             self._strips.clear()
         self.refresh()  # a new trade shifts every line down one
         return True
@@ -182,11 +194,60 @@ class TradeTape(Widget):
         return strip
 
 
+# Human words for the OMS's states (never a raw enum on screen).
+_STATE_WORDS = {
+    "pending_new": "sending",
+    "working": "working",
+    "partially_filled": "part-filled",
+    "pending_cancel": "cancelling",
+    "pending_amend": "amending",
+    "filled": "filled",
+    "cancelled": "cancelled",
+    "rejected": "rejected",
+}
+# The same, in a narrow panel.
+_STATE_SHORT = {
+    "pending_new": "new",
+    "working": "open",
+    "partially_filled": "part",
+    "pending_cancel": "cxl..",
+    "pending_amend": "amd..",
+    "filled": "fill",
+    "cancelled": "cxl",
+    "rejected": "rej",
+}
+_BLOTTER_COLUMNS = (
+    Column("id", priority=2),
+    Column("side"),
+    Column("size", right=True),
+    Column("at", priority=1),
+    Column("price"),
+    Column("type", priority=1),
+    Column("state"),
+    Column("source", priority=3),
+)
+
+
+def order_state_text(o: WorkingOrder, inst: Instrument | None, *, short: int = 0) -> str:
+    """`working`, `part-filled 0.004/0.010`, `filled`, `cancelled 0.004/0.010` (partly filled, then
+    cancelled), `rejected`...; `short=1`: `open`, `part 0.004/0.010`, `fill`, `cxl`, `rej`; `short=2`: the
+    same without the total size (`part 0.004`)."""
+    word = (_STATE_SHORT if short else _STATE_WORDS).get(o.state, o.state.replace("_", " "))
+    if o.filled and o.state != "filled":
+        fmt = inst.format_size if inst is not None else str
+        return f"{word} {fmt(o.filled)}" + ("" if short > 1 else f"/{fmt(o.size)}")
+    return word
+
+
 class Blotter(Static):
-    """Our working orders, our latest fills and finished orders, over every market."""
+    """One row per order over every market: the working orders first, then the latest finished ones
+    (filled, cancelled, rejected) under their own heading. The columns fit the panel's width."""
 
     DEFAULT_CSS = """
-    Blotter { height: auto; max-height: 12; padding: 0 1; background: $surface; border-top: solid $panel-lighten-2; }
+    Blotter {
+        height: auto; max-height: 12; padding: 0 1; background: $surface;
+        border-top: solid $panel-lighten-2;
+    }
     """
 
     def __init__(self, kernel: Kernel, fills: OurFills, *, rows: int = 9, id: str | None = None) -> None:
@@ -195,10 +256,11 @@ class Blotter(Static):
         self.fills = fills
         self.rows = rows
         self._shown: tuple | None = None
+        self.text = ""
         self._next_pull = 0.0
 
-    def pull(self, now: float) -> bool:
-        if now < self._next_pull:
+    def pull(self, now: float, *, force: bool = False) -> bool:
+        if now < self._next_pull and not force:
             return False
         self._next_pull = now + 1.0 / BLOTTER_HZ
         oms = self.kernel.oms
@@ -210,69 +272,84 @@ class Blotter(Static):
             oms.fills,
             oms.rejects,
             len(oms.working),
+            len(oms.recent),
             self.fills.version,
+            # An ack changes no counter above (pending_new -> new): the states themselves are in the key.
+            tuple((o.order_id, o.state, o.filled) for o in oms.working.values()),
+            self.content_size.width,
         )
-        if key == self._shown:
+        if key == self._shown and not force:
             return False
         self._shown = key
-        self.update(self.render_content())
+        content = self.render_content()
+        self.text = content.plain  # what is drawn (tests read it)
+        self.update(content)
         return True
 
-    def render_content(self) -> Content:
+    def on_resize(self) -> None:
+        self.pull(0.0, force=True)  # the columns fit the new width at once
+
+    def render_content(self, width: int | None = None) -> Content:
         k = self.kernel
         oms = k.oms
+        if width is None:
+            width = self.content_size.width
         working = sorted(oms.working.values(), key=lambda o: o.order_id, reverse=True)
-        lines = [
-            Content.assemble(
-                ("ORDERS ", "bold"),
-                (f"{len(working)} working", "$foreground-muted"),
-                ("   FILLS ", "bold"),
-                (f"{oms.fills}", "$foreground-muted"),
-            )
-        ]
-        budget = self.rows
-        for o in working[: max(1, budget - 3)]:
-            lines.append(self._order_line(o))
-            budget -= 1
-        for f in self.fills.latest(max(0, min(3, budget))):
-            m = k.markets.get((f.venue, f.symbol))
-            if m is None:
-                continue
-            inst = m.instrument
+        done = [o for o in reversed(oms.recent) if not o.is_live]
+        narrow = 0 < width < 18 + len(f"{len(working)}{oms.fills}") + 7
+        header = Content.assemble(
+            ("" if narrow else "ORDERS ", "bold"),
+            (f"{len(working)} working", "$foreground-muted"),
+            ("   FILLS ", "bold"),
+            (f"{oms.fills}", "$foreground-muted"),
+        )
+        budget = self.rows - 1
+        shown_working = working[: max(1 if working else 0, budget - (3 if done else 0))]
+        budget -= len(shown_working)
+        shown_done = done[: max(0, budget - 1)] if done else []
+        shown = shown_working + shown_done
+        rows = [self._order_cells(o) for o in shown]
+        for short in (1, 2):  # a narrow panel: short words for the states, then for the sides too
+            if fits(_BLOTTER_COLUMNS, rows, width):
+                break
+            rows = [self._order_cells(o, short=short) for o in shown]
+        table = fit_table(_BLOTTER_COLUMNS, rows, width)
+        lines = [header]
+        lines += table[: len(shown_working)]
+        if len(working) > len(shown_working):
             lines.append(
-                Content.assemble(
-                    (f"{clock_text(f.ts)[:8]} ", "$foreground-muted"),
-                    ("FILL ", "bold $accent"),
-                    ("B" if f.side == BUY else "S", "bold $success" if f.side == BUY else "bold $error"),
-                    f" {inst.format_size(f.size)} @ {inst.format_price(f.price)} ",
-                    ("maker" if f.is_maker else "taker", "$foreground-muted"),
-                    f"  #{f.order_id}",
-                )
+                Content.styled(f"+{len(working) - len(shown_working)} more working", "$foreground-muted")
             )
-            budget -= 1
-        for o in list(oms.recent)[-max(0, budget) :][::-1] if budget > 0 else []:
-            lines.append(self._order_line(o))
-        if len(lines) == 1:
+        if shown_done:
+            lines.append(Content.styled(f"done ({len(done)})", "bold $foreground-muted"))
+            lines += table[len(shown_working) :]
+        if not working and not done:
             lines.append(Content.styled("no orders yet", "$foreground-muted"))
         return Content("\n").join(lines)
 
-    def _order_line(self, o) -> Content:
+    def _order_cells(self, o: WorkingOrder, *, short: int = 0) -> list[tuple[str, str]]:
         m = self.kernel.markets.get((o.venue, o.symbol))
-        if m is None:
-            return Content(f"#{o.order_id} {o.venue} {o.symbol}")
-        inst = m.instrument
         buy = o.side == BUY
-        kind = _ORDER_TYPES[o.order_type] if 0 <= o.order_type < len(_ORDER_TYPES) else str(o.order_type)
         live = o.is_live
-        filled = f" filled {inst.format_size(o.filled)}" if o.filled else ""
-        return Content.assemble(
-            (f"#{o.order_id:<5}", "$foreground-muted"),
+        muted = "$foreground-muted"
+        kind = _ORDER_TYPES[o.order_type] if 0 <= o.order_type < len(_ORDER_TYPES) else str(o.order_type)
+        if m is None:
+            size, price, state = str(o.size), str(o.price), order_state_text(o, None, short=short)
+        else:
+            inst = m.instrument
+            size, price = inst.format_size(o.size), inst.format_price(o.price)
+            state = order_state_text(o, inst, short=short)
+        state_style = "bold" if live else ("$success" if o.state == "filled" else muted)
+        return [
+            (f"#{o.order_id}", muted),
             (
-                "BUY " if buy else "SELL",
-                ("bold $success" if buy else "bold $error") if live else "$foreground-muted",
+                ("B" if buy else "S") if short > 1 else ("BUY" if buy else "SELL"),
+                ("bold $success" if buy else "bold $error") if live else muted,
             ),
-            f" {inst.format_size(o.size):>7} @ {inst.format_price(o.price):<9} {kind:<4} ",
-            (o.state, "bold" if live else "$foreground-muted"),
-            (filled, "$foreground-muted"),
-            (f" {o.tag}", "$foreground-muted"),
-        )
+            (size, "" if live else muted),
+            ("@", muted),
+            (price, "" if live else muted),
+            (kind, muted),
+            (state, state_style),
+            (o.tag, muted),
+        ]

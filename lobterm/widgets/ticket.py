@@ -22,13 +22,13 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from lobterm.engine.events import BUY, FOK, IOC, LIMIT, MARKET, POST_ONLY, SELL, STP_CANCEL_RESTING
 from lobterm.engine.instrument import InstrumentError
 from lobterm.widgets.help import ConfirmOrderScreen, marketable_note
+from lobterm.widgets.overlay import Overlay
 
 if TYPE_CHECKING:
     from lobterm.config import UiConfig
@@ -92,14 +92,14 @@ class TicketOrder:
     lots: int
 
 
-class OrderTicket(ModalScreen[int | None]):
+class OrderTicket(Overlay[int | None]):
     """Dismisses with the client order id of the order sent, or None when the trader backed out."""
 
     DEFAULT_CSS = """
-    /* Opaque, as the help screen: a translucent modal re-renders the screen beneath on every frame. */
-    OrderTicket { align: center middle; background: $background; }
+    /* An overlay (widgets/overlay.py): docked right, the ladder stays drawn and live beside it. */
     OrderTicket > Vertical {
-        width: 92; height: auto; border: round $accent; background: $surface; padding: 0 1;
+        width: 56; max-width: 62%; height: auto; max-height: 100%; overflow-y: auto;
+        border: round $accent; background: $surface; padding: 0 1;
     }
     OrderTicket .title { text-style: bold; padding-bottom: 1; width: 100%; }
     OrderTicket .row { height: auto; width: 100%; }
@@ -109,7 +109,7 @@ class OrderTicket(ModalScreen[int | None]):
     OrderTicket .row > Input:focus { border: none; background: $primary 35%; }
     OrderTicket .row > Input.-invalid { background: $error 30%; }
     OrderTicket .row > Input.-invalid:focus { border: none; background: $error 45%; }
-    OrderTicket .error { width: 1fr; color: $error; padding: 0 0 0 1; }
+    OrderTicket .error { width: 100%; height: auto; color: $error; padding: 0 0 1 10; display: none; }
     OrderTicket .row { margin-bottom: 1; }
     OrderTicket #summary { width: 100%; text-style: bold; }
     OrderTicket .hint { color: $foreground-muted; width: 100%; padding-top: 1; }
@@ -177,7 +177,7 @@ class OrderTicket(ModalScreen[int | None]):
                     placeholder=f"tick {inst.tick_size}",
                     id="price",
                 )
-                yield Static("", id="price-error", classes="error", markup=False)
+            yield Static("", id="price-error", classes="error", markup=False)
             with Horizontal(classes="row"):
                 yield Label("Quantity")
                 yield Input(
@@ -185,7 +185,7 @@ class OrderTicket(ModalScreen[int | None]):
                     placeholder=f"lot {inst.lot_size}",
                     id="qty",
                 )
-                yield Static("", id="qty-error", classes="error", markup=False)
+            yield Static("", id="qty-error", classes="error", markup=False)
             yield Static("", id="summary", markup=False)
             yield Static(
                 "tab: next field · ←/→: change a choice · enter: send · escape: close",
@@ -221,7 +221,9 @@ class OrderTicket(ModalScreen[int | None]):
         self.problems = problems
         for field in ("price", "qty"):
             message = problems.get(field, "")
-            self.query_one(f"#{field}-error", Static).update(message)
+            error = self.query_one(f"#{field}-error", Static)
+            error.update(message)
+            error.display = bool(message)
             self.query_one(f"#{field}", Input).set_class(bool(message), "-invalid")
         price_input = self.query_one("#price", Input)
         price_input.disabled = self._order_type() == MARKET

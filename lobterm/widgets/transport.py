@@ -15,10 +15,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from lobterm.recording.player import parse_seek
+from lobterm.widgets.overlay import Overlay
 
 if TYPE_CHECKING:
     from lobterm.recording.player import Player
@@ -79,7 +79,7 @@ class TransportBar(Static):
             state, style = "❚❚ PAUSED", "bold $warning"
         else:
             state, style = "▶ PLAYING", "bold $success"
-        parts = [
+        parts: list[str | tuple[str, str]] = [
             ("REPLAY", "bold reverse $accent"),
             " ",
             (state, style),
@@ -104,12 +104,11 @@ class TransportBar(Static):
         return True
 
 
-class SeekScreen(ModalScreen[str | None]):
+class SeekScreen(Overlay[str | None]):
     """Asks for a seek target; dismisses with the text (validated) or None."""
 
     DEFAULT_CSS = """
-    SeekScreen { align: center middle; background: $background 60%; }
-    SeekScreen > Vertical { width: 60; height: auto; border: round $accent; background: $surface; padding: 0 1; }
+    SeekScreen > Vertical { width: 60; max-width: 62%; height: auto; border: round $accent; background: $surface; padding: 0 1; }
     SeekScreen .hint { color: $foreground-muted; }
     SeekScreen .error { color: $error; }
     """

@@ -12,14 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_tmux import (
-    ROOT,
-    TMUX,
-    lobterm_command,
-    pane,  # noqa: F401  (the tmux pane fixture)
-)
 
 from lobterm.engine.events import BUY, SELL
+from tests.helpers.tmux import ROOT, TMUX, lobterm_command
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from binance_loopback import BinanceLoopback  # noqa: E402

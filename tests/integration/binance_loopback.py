@@ -77,6 +77,12 @@ class BinanceLoopback:
         self.update_id = 1000
         self.balances = {k: Decimal(v) for k, v in (balances or {base: "10", quote: "1000000"}).items()}
         self.publish_every_s = publish_every_s
+        self.contract_size = Decimal(1)  # base units per unit of quantity on the wire (futures: see below)
+        self.check_balances = True
+        self.futures = False  # depth updates carry `pu` (the previous update's u), as USD-M futures send
+        # Market data event times (depth `E`, trade `E` and `T`) are stamped this many ms before the
+        # venue's clock: a feed delay the adapter measures (negative: a venue clock ahead of ours).
+        self.event_time_lag_ms = 0
         # Faults.
         self.silent = False
         self.http_faults: list[int] = []
@@ -104,6 +110,16 @@ class BinanceLoopback:
     # ---- lifecycle ----------------------------------------------------------------------------------
     async def start(self) -> int:
         app = web.Application()
+        self._add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._task = asyncio.get_running_loop().create_task(self._publisher())
+        return self.port
+
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
         app.router.add_get("/api/v3/depth", self._depth)
         app.router.add_post("/api/v3/order", self._new_order)
@@ -117,13 +133,6 @@ class BinanceLoopback:
         app.router.add_get("/stream/ws/{n}", self._public_ws)
         app.router.add_get("/ws-api/v3", self._ws_api)
         app.router.add_get("/stream/ws-api/v3", self._ws_api)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-        self._task = asyncio.get_running_loop().create_task(self._publisher())
-        return self.port
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -231,12 +240,12 @@ class BinanceLoopback:
                 self._trades.append(
                     {
                         "e": "trade",
-                        "E": now,
+                        "E": now - self.event_time_lag_ms,
                         "s": self.market_id,
                         "t": self._next_trade,
                         "p": self._px(ev.price),
                         "q": self._qty(ev.size),
-                        "T": now,
+                        "T": now - self.event_time_lag_ms,
                         "m": ev.side == SELL,
                         "M": True,
                     }
@@ -253,7 +262,7 @@ class BinanceLoopback:
             o["quote"] += ev.price * ev.size
             px, qty = self.inst.price(ev.price), self.inst.size(ev.size)
             fee = (
-                (px * qty * Decimal("0.001")).quantize(Decimal("0.00000001"))
+                (px * qty * self.contract_size * Decimal("0.001")).quantize(Decimal("0.00000001"))
                 if not ev.is_maker
                 else Decimal(0)
             )
@@ -361,7 +370,7 @@ class BinanceLoopback:
                 first = self.update_id + 1 + self._skip
                 self._skip = 0
                 self.update_id = first + len(changes) - 1
-                now = int(time.time() * 1000)
+                now = int(time.time() * 1000) - self.event_time_lag_ms
                 bids = [[self._px(p), self._qty(s)] for (side, p), s in changes.items() if side == BUY]
                 asks = [[self._px(p), self._qty(s)] for (side, p), s in changes.items() if side == SELL]
                 last_batch = [
@@ -372,6 +381,7 @@ class BinanceLoopback:
                             "s": self.market_id,
                             "U": first,
                             "u": self.update_id,
+                            **({"pu": first - 1} if self.futures else {}),
                             "b": bids,
                             "a": asks,
                         }
@@ -520,7 +530,9 @@ class BinanceLoopback:
             price = inst.ticks(p["price"]) if otype != "MARKET" else 0
         except Exception:
             return self._refuse(-1013, "Filter failure: PRICE_FILTER")
-        if side == BUY:
+        if not self.check_balances:
+            pass
+        elif side == BUY:
             px = inst.price(price) if price else inst.price(self.book.best_ask() or 0)
             if px * qty > self.balances.get(self.quote, Decimal(0)):
                 return self._refuse(-2010, "Account has insufficient balance for requested action.")
@@ -771,3 +783,300 @@ async def _send(ws: web.WebSocketResponse, msg: str) -> None:
             await ws.send_str(msg)
     except (ConnectionError, RuntimeError):
         pass
+
+
+class BinanceUsdmLoopback(BinanceLoopback):
+    """Binance USD-M futures (`/fapi`) on 127.0.0.1 for the unmodified ccxt.pro.binanceusdm: one linear
+    perpetual whose quantities are contracts of `contract_size` base units (Binance's own BTCUSDT
+    counts 1 BTC a unit; this one counts contracts the way OKX's and Bybit's linear swaps do, and ccxt
+    reads the market's `contractSize`, so every amount on the wire is contracts).
+
+    Served: GET /fapi/v1/exchangeInfo, /fapi/v1/depth, POST/DELETE /fapi/v1/order, GET /fapi/v1/order,
+    /fapi/v1/openOrders, /fapi/v1/allOrders, /fapi/v1/userTrades, /fapi/v3/positionRisk,
+    /fapi/v1/leverageBracket, /fapi/v3/account, /fapi/v1/premiumIndex, /fapi/v1/income (FUNDING_FEE
+    rows: `pay_funding`), POST/PUT /fapi/v1/listenKey; websockets where ccxt puts them under `ws_url`
+    (`/public/ws/N`: depthUpdate with `pu`, trade; `/private/ws?listenKey=`: ORDER_TRADE_UPDATE).
+    Orders match in the same MatchingBook as the spot venue (lots = contracts). Margin is not checked:
+    the position is the sum of our trades (`position()`, contracts)."""
+
+    def __init__(
+        self, *, contract_size: str = "0.001", tick: str = "0.1", margin_asset: str = "USDT", **kw
+    ) -> None:
+        super().__init__(tick=tick, lot="1", max_qty="1000000", **kw)
+        self.margin_asset = margin_asset  # the base currency makes it an inverse market to ccxt
+        self.market_id = "BTCUSDT"
+        self.contract_size = Decimal(contract_size)
+        self.check_balances = False
+        self.futures = True
+        self.mark = Decimal("65000.0")
+        self.index = Decimal("64990.0")
+        self.funding_rate = "0.00010000"
+        self.leverage = 10
+        self.wallet = Decimal("10000.00")
+        self.income: list[dict] = []
+        self._next_tran = 7_000_000
+
+    def venue_options(self) -> dict:
+        return {
+            "exchange": "binanceusdm",
+            "rest_url": f"http://127.0.0.1:{self.port}",
+            "ws_url": f"ws://127.0.0.1:{self.port}",
+            "options": {"fetchCurrencies": False, "fetchMargins": False},
+        }
+
+    def pay_funding(self, income: str, *, at_ms: int | None = None) -> int:
+        """The venue books a funding payment to our account (`income` USDT: negative = we paid)."""
+        self._next_tran += 1
+        self.income.append(
+            {
+                "symbol": self.market_id,
+                "incomeType": "FUNDING_FEE",
+                "income": income,
+                "asset": "USDT",
+                "info": "FUNDING_FEE",
+                "time": at_ms if at_ms is not None else int(time.time() * 1000),
+                "tranId": self._next_tran,
+                "tradeId": "",
+            }
+        )
+        return self._next_tran
+
+    def _add_routes(self, app: web.Application) -> None:
+        r = app.router
+        r.add_get("/fapi/v1/exchangeInfo", self._f_exchange_info)
+        r.add_get("/fapi/v1/depth", self._f_depth)
+        r.add_post("/fapi/v1/order", self._new_order)
+        r.add_delete("/fapi/v1/order", self._cancel_order)
+        r.add_get("/fapi/v1/order", self._query_order)
+        r.add_get("/fapi/v1/openOrders", self._open_orders)
+        r.add_get("/fapi/v1/allOrders", self._all_orders)
+        r.add_get("/fapi/v1/userTrades", self._f_user_trades)
+        r.add_get("/fapi/v3/positionRisk", self._f_position_risk)
+        r.add_get("/fapi/v1/leverageBracket", self._f_brackets)
+        r.add_get("/fapi/v3/account", self._f_account)
+        r.add_get("/fapi/v1/premiumIndex", self._f_premium_index)
+        r.add_get("/fapi/v1/income", self._f_income)
+        r.add_post("/fapi/v1/listenKey", self._f_listen_key)
+        r.add_put("/fapi/v1/listenKey", self._f_listen_key)
+        r.add_get("/public/ws/{n}", self._public_ws)
+        r.add_get("/market/ws/{n}", self._public_ws)
+        r.add_get("/private/ws", self._f_private_ws)
+
+    # ---- REST ---------------------------------------------------------------------------------------
+    async def _f_exchange_info(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        symbol = {
+            "symbol": self.market_id,
+            "pair": self.market_id,
+            "contractType": "PERPETUAL",
+            "deliveryDate": 4133404800000,
+            "onboardDate": 1569398400000,
+            "status": "TRADING",
+            "maintMarginPercent": "2.5000",
+            "requiredMarginPercent": "5.0000",
+            "baseAsset": self.base,
+            "quoteAsset": self.quote,
+            "marginAsset": self.margin_asset,
+            "contractSize": f"{self.contract_size:f}",
+            "pricePrecision": 1,
+            "quantityPrecision": 0,
+            "baseAssetPrecision": 8,
+            "quotePrecision": 8,
+            "underlyingType": "COIN",
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": "0.1", "maxPrice": "1000000", "tickSize": f"{self.inst.tick_size:f}"},
+                {"filterType": "LOT_SIZE", "stepSize": "1", "maxQty": f"{self.max_qty:f}", "minQty": "1"},
+                {"filterType": "MARKET_LOT_SIZE", "stepSize": "1", "maxQty": f"{self.max_qty:f}", "minQty": "1"},
+            ],
+            "orderTypes": ["LIMIT", "MARKET"],
+            "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
+        }  # fmt: skip
+        body = {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [], "assets": [],
+                "symbols": [symbol]}  # fmt: skip
+        return web.json_response(body)
+
+    async def _f_depth(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        limit = int(request.query.get("limit", "100"))
+        bids, asks = self.levels()
+        now = int(time.time() * 1000)
+        return web.json_response(
+            {
+                "lastUpdateId": self.update_id,
+                "E": now,
+                "T": now,
+                "bids": [[self._px(p), self._qty(s)] for p, s in bids[:limit]],
+                "asks": [[self._px(p), self._qty(s)] for p, s in asks[:limit]],
+            }
+        )
+
+    async def _keyed(self, request: web.Request) -> web.Response | None:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        _p, err = await self._signed(request)
+        return err
+
+    async def _f_user_trades(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        p, err = await self._signed(request)
+        if err is not None:
+            return err
+        start = int(p.get("startTime", 0))
+        rows = [
+            {
+                "symbol": t["symbol"], "id": t["id"], "orderId": t["orderId"], "side": "BUY" if t["isBuyer"] else "SELL",
+                "price": t["price"], "qty": t["qty"],
+                "quoteQty": f"{Decimal(t['price']) * Decimal(t['qty']) * self.contract_size:f}",
+                "realizedPnl": "0", "marginAsset": self.quote, "commission": t["commission"],
+                "commissionAsset": t["commissionAsset"], "time": t["time"], "positionSide": "BOTH",
+                "buyer": t["isBuyer"], "maker": t["isMaker"],
+            }
+            for t in self._my_trades
+            if t["time"] >= start
+        ]  # fmt: skip
+        return web.json_response(rows[: int(p.get("limit", 500))])
+
+    async def _f_position_risk(self, request: web.Request) -> web.Response:
+        err = await self._keyed(request)
+        if err is not None:
+            return err
+        amt = self.position()
+        notional = amt * self.contract_size * self.mark
+        return web.json_response(
+            [
+                {
+                    "symbol": self.market_id, "positionSide": "BOTH", "positionAmt": f"{amt:f}",
+                    "entryPrice": f"{self.mark}", "breakEvenPrice": f"{self.mark}", "markPrice": f"{self.mark}",
+                    "unRealizedProfit": "0", "liquidationPrice": "0", "isolatedMargin": "0",
+                    "notional": f"{notional:f}", "marginAsset": self.quote, "isolatedWallet": "0",
+                    "initialMargin": f"{abs(notional) / self.leverage:f}", "maintMargin": "0",
+                    "positionInitialMargin": f"{abs(notional) / self.leverage:f}", "openOrderInitialMargin": "0",
+                    "adl": 1, "bidNotional": "0", "askNotional": "0", "leverage": str(self.leverage),
+                    "marginType": "cross", "updateTime": int(time.time() * 1000),
+                }
+            ]
+        )  # fmt: skip
+
+    async def _f_brackets(self, request: web.Request) -> web.Response:
+        err = await self._keyed(request)
+        if err is not None:
+            return err
+        brackets = [
+            {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000, "notionalFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0},
+            {"bracket": 2, "initialLeverage": 100, "notionalCap": 600000, "notionalFloor": 50000, "maintMarginRatio": 0.005, "cum": 50.0},
+        ]  # fmt: skip
+        return web.json_response([{"symbol": self.market_id, "brackets": brackets}])
+
+    async def _f_account(self, request: web.Request) -> web.Response:
+        err = await self._keyed(request)
+        if err is not None:
+            return err
+        w = f"{self.wallet}"
+        return web.json_response(
+            {
+                "totalWalletBalance": w,
+                "assets": [{"asset": self.quote, "walletBalance": w, "marginBalance": w, "availableBalance": w,
+                            "unrealizedProfit": "0", "updateTime": int(time.time() * 1000)}],
+                "positions": [],
+            }
+        )  # fmt: skip
+
+    async def _f_premium_index(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        row = {"symbol": self.market_id, "markPrice": f"{self.mark}", "indexPrice": f"{self.index}",
+               "estimatedSettlePrice": f"{self.index}", "lastFundingRate": self.funding_rate,
+               "interestRate": "0.00010000", "nextFundingTime": 1700006400000, "time": int(time.time() * 1000)}  # fmt: skip
+        return web.json_response(row if request.query.get("symbol") else [row])
+
+    async def _f_income(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        p, err = await self._signed(request)
+        if err is not None:
+            return err
+        start = int(p.get("startTime", 0))
+        kind = p.get("incomeType")
+        rows = [
+            r
+            for r in self.income
+            if r["time"] >= start and (kind is None or r["incomeType"] == kind)
+            and p.get("symbol") in (None, r["symbol"])
+        ]  # fmt: skip
+        return web.json_response(rows[: int(p.get("limit", 100))])
+
+    async def _f_listen_key(self, request: web.Request) -> web.Response:
+        bad = self._fault(request)
+        if bad is not None:
+            return bad
+        if request.headers.get("X-MBX-APIKEY") != self.api_key:
+            return self._refuse(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+        return web.json_response({"listenKey": "lk" + hashlib.sha256(self.api_key.encode()).hexdigest()[:40]})
+
+    # ---- orders as USD-M reports them ---------------------------------------------------------------
+    def _order_json(self, o: dict, now: int) -> dict:
+        avg = f"{self.inst.notional(o['quote']) / self.inst.size(o['filled']):f}" if o["filled"] else "0"
+        return {
+            "orderId": o["id"], "symbol": self.market_id, "status": o["status"], "clientOrderId": o["cid"],
+            "price": self._px(o["price"]) if o["price"] else "0", "avgPrice": avg, "origQty": self._qty(o["size"]),
+            "executedQty": self._qty(o["filled"]), "cumQty": self._qty(o["filled"]),
+            "cumQuote": f"{self.inst.notional(o['quote']) * self.contract_size:f}", "timeInForce": o["tif"],
+            "type": o["type"], "reduceOnly": False, "closePosition": False,
+            "side": "BUY" if o["side"] == BUY else "SELL", "positionSide": "BOTH", "stopPrice": "0",
+            "workingType": "CONTRACT_PRICE", "priceProtect": False, "origType": o["type"], "priceMatch": "NONE",
+            "selfTradePreventionMode": "NONE", "goodTillDate": 0, "time": o["created"], "updateTime": now,
+        }  # fmt: skip
+
+    def _order_status(self, o: dict) -> dict:
+        return self._order_json(o, int(time.time() * 1000))
+
+    def _push_report(self, o: dict, exec_type: str, now: int, *, last_qty=Decimal(0), last_px=Decimal(0),
+                     fee=Decimal(0), trade_id=-1, maker=False) -> None:  # fmt: skip
+        ev = {
+            "e": "ORDER_TRADE_UPDATE",
+            "E": now,
+            "T": now,
+            "o": {
+                "s": self.market_id, "c": o["cid"], "S": "BUY" if o["side"] == BUY else "SELL", "o": o["type"],
+                "f": o["tif"], "q": self._qty(o["size"]), "p": self._px(o["price"]) if o["price"] else "0",
+                "ap": "0", "sp": "0", "x": exec_type, "X": o["status"], "i": o["id"], "l": f"{last_qty:f}",
+                "z": self._qty(o["filled"]), "L": f"{last_px:f}", "N": self.quote, "n": f"{fee:f}", "T": now,
+                "t": trade_id if trade_id > 0 else 0, "b": "0", "a": "0", "m": maker, "R": False,
+                "wt": "CONTRACT_PRICE", "ot": o["type"], "ps": "BOTH", "cp": False, "rp": "0", "pP": False,
+                "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
+            },
+        }  # fmt: skip
+        msg = json.dumps(ev)
+        for ws in list(self._user):
+            asyncio.get_running_loop().create_task(_send(ws, msg))
+
+    async def _f_private_ws(self, request: web.Request) -> web.StreamResponse:
+        if self.user_stream_down:
+            return web.Response(status=503, text="user data stream unavailable")
+        if not request.query.get("listenKey"):
+            return web.Response(status=400, text="no listenKey")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._ws_all.add(ws)
+        self._user.append(ws)
+        self.user_subscribed_at.append(time.monotonic())
+        try:
+            async for _msg in ws:
+                pass
+        finally:
+            if ws in self._user:
+                self._user.remove(ws)
+            self._ws_all.discard(ws)
+        return ws
+
+    def _qty(self, lots: int) -> str:
+        return f"{self.inst.size(lots):f}"

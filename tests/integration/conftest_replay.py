@@ -30,9 +30,13 @@ def record_sim_session(
     mm: dict | None = None,
     market_maker: bool = True,
     rate_hz: float = 20.0,
+    sim: dict | None = None,
 ) -> dict:
     """Record a headless sim run to `path`; returns {"kernel", "fills", "checkpoints", "events"}."""
-    config = Config(sim=SimConfig(seed=seed, rate_hz=rate_hz), mm=dict(mm or {}))
+    # A 1 bp maker fee (btc-spot's market maker tier is 0): every money figure carries a fee to check.
+    config = Config(
+        sim=SimConfig(seed=seed, rate_hz=rate_hz, maker_fee_ppm=100, **(sim or {})), mm=dict(mm or {})
+    )
     kernel, venue = build_sim_kernel(config, virtual=True)
     rows: list[tuple[int, int, str, bytes]] = []
     encode = msgspec.msgpack.encode

@@ -10,13 +10,13 @@ import asyncio
 
 import pytest
 from binance_loopback import BinanceLoopback
-from test_ccxt_venue import KEY, SECRET, seed_book, venue_config, wait_for
 
 from lobterm.assemble import build, build_async, build_sim_kernel
 from lobterm.config import Config, load
 from lobterm.engine.events import BUY, SELL
 from lobterm.headless import run_headless
 from lobterm.trading.strategy import FAILED, RUNNING, BaseStrategy, StrategyError
+from tests.helpers.ccxt import KEY, SECRET, seed_book, venue_config, wait_for
 
 TOUCH = {"class": "lobterm.examples.touch_quoter:TouchQuoter", "offset_ticks": 2, "size_lots": 3}
 

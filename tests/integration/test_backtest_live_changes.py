@@ -9,36 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from lobterm.assemble import build_sim_kernel
 from lobterm.backtest.fast import FastPathUnsupported, run_fast_backtest
 from lobterm.backtest.reference import recorded_param_changes, resolve_params, run_backtest
 from lobterm.cli import main
-from lobterm.config import Config, quote_params
 from lobterm.recording.reader import SessionReader
-from lobterm.services import start_recording
-from lobterm.venues.sim import SimConfig
-
-SECONDS = 20.0
-
-
-def _record(directory: Path, change_at_s: float | None, changes: dict) -> Path:
-    """A sim run with the market maker quoting, recorded by the real recorder on the virtual clock; at
-    `change_at_s` the market maker's parameters change through the kernel's own market maker API (the
-    way the TUI's keys and parameter form change them)."""
-    cfg = Config(sim=SimConfig(seed=11, rate_hz=20.0), mm={"levels": 3})
-    kernel, venue = build_sim_kernel(cfg, virtual=True)
-    rec = start_recording(kernel, directory, config=cfg, seed=cfg.sim.seed)
-    maker = kernel.add_market_maker(quote_params(cfg))
-    venue.open()
-    maker.resume()
-    steps = round(SECONDS * cfg.sim.rate_hz)
-    for i in range(steps):
-        if change_at_s is not None and i == round(change_at_s * cfg.sim.rate_hz):
-            maker.update_params(**changes)
-        venue.step()
-        kernel.on_timer()
-    rec.close()
-    return Path(rec.path)
+from tests.helpers.live_changes import SECONDS, _record
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +112,31 @@ def test_a_recorded_change_this_version_refuses_is_reported_and_the_run_goes_on(
     [change] = res.param_changes
     assert "spread_ticks" in change["problem"] and res.params["spread_ticks"] == 2
     assert res.fills > 0 and "refused" in res.as_text()
+
+
+def test_the_recorded_changes_are_kept_beside_the_rows_cache_and_read_back(tuned) -> None:
+    """A repeat fast run reads the changes from the cache (finding them scans the whole session); an
+    unreadable copy is rescanned and rewritten."""
+    from lobterm.backtest.cache import cache_dir, cache_key, param_changes
+
+    def must_not_scan(*_a: object) -> list:
+        raise AssertionError("scanned the session again")
+
+    for _ in range(2):  # the repeat run refuses the same way, from the kept copy
+        with pytest.raises(FastPathUnsupported, match="1 live market maker parameter change"):
+            run_fast_backtest(str(tuned))
+    with SessionReader(tuned) as reader:
+        kept = cache_dir() / f"{cache_key(tuned, reader._db, 'sim', 'BTC/USDT', True)}.notes"
+        assert kept.exists()
+        scanned = recorded_param_changes(reader, "sim", "BTC/USDT")
+        assert param_changes(reader, "sim", "BTC/USDT", True, must_not_scan) == scanned
+        kept.write_text('{"tag": "x", "changes": [[1, 2]]}')  # damaged
+        assert param_changes(reader, "sim", "BTC/USDT", True, recorded_param_changes) == scanned
+        assert param_changes(reader, "sim", "BTC/USDT", True, must_not_scan) == scanned  # rewritten
+        calls: list[int] = []
+        assert (
+            param_changes(reader, "sim", "BTC/USDT", True, lambda *a: calls.append(1) or [], use_cache=False)
+            == []
+        )
+        assert calls == [1]
+    assert len(scanned) == 1

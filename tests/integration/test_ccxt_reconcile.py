@@ -16,12 +16,12 @@ from decimal import Decimal
 
 import pytest
 from binance_loopback import BinanceLoopback
-from test_ccxt_venue import KEY, SECRET, Run, seed_book, venue_config, wait_for
 
 from lobterm.assemble import build_async, quote_params_for
 from lobterm.config import Config
 from lobterm.engine.events import BUY, SELL, Fill, PositionMismatch, VenueStatus
-from lobterm.trading.market_maker import QuoteParams
+from lobterm.trading.quoting import QuoteParams
+from tests.helpers.ccxt import KEY, SECRET, Run, seed_book, venue_config, wait_for
 
 RECONNECT_S = 10.0
 

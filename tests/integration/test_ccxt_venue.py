@@ -7,9 +7,9 @@ Bounds tested (the issue's goal): each fault is detected within 2 s and the book
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
-import time
 from decimal import Decimal
 
 import pytest
@@ -17,31 +17,13 @@ from binance_loopback import BinanceLoopback
 
 from lobterm.assemble import build_async, market_roles
 from lobterm.config import Config
-from lobterm.engine.events import BUY, SELL, Accepted, Cancelled, Done, Fill, Rejected, VenueStatus
+from lobterm.engine.events import BUY, SELL, Fill
 from lobterm.services import start_recording
 from lobterm.trading.risk import RiskLimits
-from lobterm.venues.settings import venue_from_dict
+from tests.helpers.ccxt import KEY, SECRET, Run, seed_book, venue_config, wait_for
 
-KEY = "lobKEY-7f3a9c2e5b1d8f40"
-SECRET = "lobSECRET-0d9e8c7b6a5f4e3d2c1b"
 DETECT_S = 2.0
 RESYNC_S = 1.0
-
-
-async def wait_for(cond, timeout: float, what: str) -> float:
-    """Poll `cond` until true; returns the seconds it took. Fails naming `what` on timeout."""
-    t0 = time.monotonic()
-    while not cond():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
-    return time.monotonic() - t0
-
-
-def seed_book(srv: BinanceLoopback) -> None:
-    for i in range(8):
-        srv.add_liquidity(BUY, f"{65000 - i * 0.5:.2f}", f"{0.5 + i / 10:.1f}")
-        srv.add_liquidity(SELL, f"{65001 + i * 0.5:.2f}", f"{0.4 + i / 10:.1f}")
 
 
 @pytest.fixture
@@ -51,40 +33,6 @@ async def srv():
     await s.start()
     yield s
     await s.stop()
-
-
-def venue_config(srv: BinanceLoopback, name: str = "binance", keys: bool = True, **extra):
-    values = {**srv.venue_options(), "symbols": ["BTC/USDT"], **extra}
-    if keys:
-        values.update(api_key=KEY, secret=SECRET)
-    return venue_from_dict(name, values)
-
-
-class Run:
-    """A started kernel on the loopback venue, and everything the bus delivered."""
-
-    def __init__(self, kernel):
-        self.kernel = kernel
-        self.market = kernel.default_market
-        self.venue = kernel.venues[self.market.venue]
-        self.live = getattr(self.venue, "data", self.venue)
-        self.events = []
-        self.states = []
-        kernel.bus.subscribe((Accepted, Fill, Cancelled, Done, Rejected), self.events.append)
-        kernel.bus.subscribe(VenueStatus, lambda ev: self.states.append(ev.state))
-
-    def synced_with(self, srv: BinanceLoopback) -> bool:
-        l2 = self.market.l2
-        bids, asks = srv.levels()
-        return (
-            l2.valid
-            and self.live.book_nonce.get(self.market.symbol) == srv.update_id
-            and l2.depth(BUY, 1000) == bids
-            and l2.depth(SELL, 1000) == asks
-        )
-
-    def order_events(self, oid: int) -> list:
-        return [type(e).__name__ for e in self.events if e.order_id == oid]
 
 
 @pytest.fixture
@@ -121,6 +69,71 @@ async def test_a_sequence_gap_marks_the_book_stale_then_it_resnapshots_and_resyn
     took = await wait_for(lambda: run.synced_with(srv) and not run.market.stale, RESYNC_S, "the resync")
     assert run.live.stats["snapshots"] == 2 and run.live.stats["resyncs"] == 1
     assert run.states[-1] == "up" and took < RESYNC_S
+
+
+def feed_gaps(metrics) -> float:
+    """`lobterm_feed_gaps_total{venue="binance",symbol="BTC/USDT"}` as a scrape reads it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(metrics.text().decode()):
+        if family.name == "lobterm_feed_gaps":
+            return sum(
+                s.value
+                for s in family.samples
+                if s.name == "lobterm_feed_gaps_total"
+                and s.labels == {"venue": "binance", "symbol": "BTC/USDT"}
+            )
+    return 0.0
+
+
+@pytest.mark.parametrize(
+    "fault", ["sequence gap", "malformed frame", "dead receive loop", "dropped connection"]
+)
+async def test_every_gap_the_venue_detects_is_counted_once_by_the_kernel_and_the_metrics(
+    srv, run, fault, caplog
+):
+    from lobterm.config import MetricsConfig
+    from lobterm.metrics import Metrics
+
+    metrics = Metrics(run.kernel, MetricsConfig(enabled=False))
+    metrics.start()
+    try:
+        assert run.kernel.gaps == 0 and feed_gaps(metrics) == 0
+        if fault == "sequence gap":
+            srv.skip_update_ids(3)  # ccxt raises ChecksumError on the next diff
+        elif fault == "malformed frame":  # a price off the tick grid: the adapter refuses the frame
+            await srv.send_book_frame(
+                json.dumps(
+                    {
+                        "e": "depthUpdate",
+                        "E": 1,
+                        "s": "BTCUSDT",
+                        "U": srv.update_id + 1,
+                        "u": srv.update_id + 1,
+                        "b": [["64999.005", "1.0"]],
+                        "a": [],
+                    }
+                )
+            )
+            srv.update_id += 1
+        elif fault == "dead receive loop":
+            await srv.send_garbage()
+        else:
+            await srv.drop_connections()
+        srv.add_liquidity(BUY, "64990.00", "1.0")
+        await wait_for(lambda: run.kernel.gaps >= 1, DETECT_S, "the gap in the kernel's count")
+        srv.add_liquidity(SELL, "65010.00", "2.0")
+        await wait_for(lambda: run.synced_with(srv) and not run.market.stale, RESYNC_S + 0.5, "the resync")
+        await asyncio.sleep(0.2)  # nothing more is counted for the same break
+        assert run.kernel.gaps == 1 == run.live.gaps, (fault, run.live.stats)
+        assert feed_gaps(metrics) == 1
+        assert "resyncing" in run.states and run.kernel.bus.errors == 0
+        if fault == "malformed frame":  # counted, one line said, the stream restarted at once
+            said = [r for r in caplog.records if "malformed book frame" in r.getMessage()]
+            assert run.live.stats["malformed_frames"] == 1 and len(said) == 1, said
+            assert "resubscribing in" not in said[0].getMessage()
+    finally:
+        metrics.stop()
 
 
 async def test_quoting_is_blocked_while_the_book_is_stale(srv, run):

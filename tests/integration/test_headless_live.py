@@ -1,6 +1,7 @@
 """`lobterm run --headless` with keys on a live venue (the Binance loopback, real ccxt classes), as a
-user runs it: the program in a subprocess, ended by its duration or by SIGTERM / SIGINT. Whatever ends
-it, none of our orders is left at the venue and the exit code says so."""
+user runs it: the program in a subprocess, ended by its duration or by SIGTERM / SIGINT / SIGHUP.
+Whatever ends it, none of our orders is left at the venue, the exit code says so, and the process is
+gone within 2 s of the signal (the venue answering normally)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from binance_loopback import BinanceLoopback
-from test_ccxt_venue import KEY, SECRET, seed_book
+
+from lobterm.engine.events import BUY
+from tests.helpers.ccxt import KEY, SECRET, seed_book
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,26 +112,64 @@ def wait_until(cond, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("how", ["duration", signal.SIGTERM, signal.SIGINT])
-def test_a_headless_run_with_keys_leaves_no_order_at_the_venue(tmp_path, how) -> None:
+EXIT_S = 2.0  # issue 11: exit within 2 s when the venue answers normally
+
+
+class StderrLines:
+    """Each line the program writes to stderr, with the (monotonic) time it arrived."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[tuple[float, str]] = []
+        self.thread = threading.Thread(target=self._pump, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _pump(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            self.lines.append((time.monotonic(), line))
+
+    def at(self, text: str) -> float:
+        return next(t for t, line in self.lines if text in line)
+
+    @property
+    def text(self) -> str:
+        return "".join(line for _, line in self.lines)
+
+
+@pytest.mark.parametrize("how", ["duration", signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_headless_run_with_keys_leaves_no_order_at_the_venue_and_exits_within_2_s(tmp_path, how) -> None:
+    """What the user waits for: from the signal (or the duration's end) to the process gone. The
+    duration run also meets a sequence gap, which its summary counts."""
     venue = VenueThread()
     with venue as srv:
-        proc = start(config_file(tmp_path, srv), 6.0 if how == "duration" else 60.0, tmp_path)
+        proc = start(config_file(tmp_path, srv), 8.0 if how == "duration" else 60.0, tmp_path)
+        err = StderrLines(proc)
         try:
             wait_until(lambda: len(venue.call(srv.open_orders)) >= 10, 30, "ten quotes at the venue")
-            t0 = time.monotonic()
-            if how != "duration":
+            if how == "duration":
+                venue.call(lambda: srv.skip_update_ids(3))  # ccxt detects the gap on the next diff
+                venue.call(lambda: srv.add_liquidity(BUY, "64990.00", "1.0"))
+            else:
+                t0 = time.monotonic()
                 proc.send_signal(how)
-            out, err = proc.communicate(timeout=30)
-            exit_s = time.monotonic() - t0
+            proc.wait(timeout=30)
+            t_exit = time.monotonic()
+            err.thread.join(5)
+            out = proc.stdout.read()
         finally:
             if proc.poll() is None:
                 proc.kill()
         left = venue.call(srv.open_orders)
-    assert left == [], f"left at the venue: {left}\n{err}"
-    expected = {"duration": 0, signal.SIGTERM: 0, signal.SIGINT: 130}[how]
-    assert proc.returncode == expected, err
-    assert "may still be open" not in err
-    assert KEY not in out + err and SECRET not in out + err
-    if how != "duration":
-        assert exit_s < 3.0, f"exit took {exit_s:.1f} s"
+    assert left == [], f"left at the venue: {left}\n{err.text}"
+    expected = {"duration": 0, signal.SIGTERM: 0, signal.SIGINT: 130, signal.SIGHUP: 0}[how]
+    assert proc.returncode == expected, err.text
+    assert "may still be open" not in err.text
+    assert KEY not in out + err.text and SECRET not in out + err.text
+    if how == "duration":
+        t0 = err.at("s are over: shutting down")
+        gaps = int(next(line for line in out.splitlines() if "book gaps" in line).split()[-1])
+        assert gaps >= 1, out
+    else:
+        assert f"{how.name}: shutting down" in err.text
+    exit_s = t_exit - t0
+    assert "clean (nothing of ours open)" in out, out
+    assert exit_s < EXIT_S, f"exit took {exit_s:.2f} s\n{out}"

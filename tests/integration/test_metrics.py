@@ -209,6 +209,7 @@ async def test_every_metric_the_grafana_dashboard_plots_is_exported(tmp_path):
     plotted = {re.sub(r"_(bucket)$", "", name) for e in exprs for name in re.findall(r"lobterm_[a-z_]+", e)}
     assert len(plotted) > 15
     cfg = Config()
+    cfg.sim.market = "perp"  # the margin panels plot a perpetual's gauges
     cfg.metrics = MetricsConfig(port=0)
     cfg.feed = FeedConfig(enabled=True, port=0)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
@@ -217,6 +218,8 @@ async def test_every_metric_the_grafana_dashboard_plots_is_exported(tmp_path):
     assert await start_services(kernel, cfg) == []
     try:
         venue.open()
+        m = kernel.default_market
+        kernel.oms.new_order(m.venue, m.symbol, 0, m.l2.best_ask_price() + 20, 1000, 2, tag="test")
         mm.resume()
         for _ in range(200):
             venue.step()
@@ -245,3 +248,27 @@ def test_markouts_are_exported_per_horizon_and_source_with_a_bounded_label_set(r
     assert {s for _, s in labels} <= {"all", "mm", "market"}
     assert {h for h, _ in labels} == {"1s", "5s", "30s", "60s"}
     assert "lobterm_markout_toxic_fills_total" in samples
+
+
+def test_a_perpetual_exports_its_margin_ratio_and_distance_to_liquidation():
+    from fractions import Fraction
+
+    from lobterm.trading.margin import distance_bps
+
+    cfg = Config()
+    cfg.sim.market = "perp"
+    kernel, venue = build_sim_kernel(cfg, virtual=True)
+    metrics = start_metrics(kernel, MetricsConfig(port=0))
+    try:
+        venue.open()
+        m = kernel.default_market
+        kernel.oms.new_order(m.venue, m.symbol, BUY, m.l2.best_ask_price() + 20, 2000, 2, tag="test")
+        metrics.update()
+        samples = scrape(metrics)
+    finally:
+        metrics.stop()
+    st = kernel.margin.status(m.venue, m.symbol)
+    ratio = value(samples, "lobterm_margin_ratio", venue="sim", symbol="BTC/USDT")
+    dist = value(samples, "lobterm_liquidation_distance_bps", venue="sim", symbol="BTC/USDT")
+    assert ratio == float(st.margin_ratio) and 0 < ratio < Fraction(1, 10)
+    assert dist == float(distance_bps(st)) and 3700 < dist < 3900

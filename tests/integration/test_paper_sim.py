@@ -155,18 +155,20 @@ def test_same_seed_gives_the_same_paper_fills() -> None:
 def test_a_paper_venue_in_the_kernel_paper_trades_through_the_oms() -> None:
     cfg = load(use_defaults=False, overrides={"sim": {"seed": 4}})
     paper = PaperVenue(SimVenue(cfg.sim), PaperConfig(maker_fee_ppm=100, taker_fee_ppm=400))
+    sim = paper.data
+    assert isinstance(sim, SimVenue)
     kernel = Kernel([paper], VirtualClock(VIRTUAL_EPOCH_NS))
-    paper.open()  # the sim's own market data, through the wrapper
+    sim.open()  # the sim's own market data: the wrapper forwards only the venue protocol
     m = kernel.default_market
     assert kernel.venues[m.venue].mode == "PAPER" and not m.unified.own_in_venue_book
     bid = m.l2.best_bid_price()
     oid = kernel.oms.new_order(m.venue, m.symbol, BUY, bid, 20)
     assert kernel.oms.working[oid].state == "working"
-    assert oid not in paper.data.book, "the order is virtual: the sim's matching book never sees it"
+    assert oid not in sim.book, "the order is virtual: the sim's matching book never sees it"
     assert paper.desk.queue_ahead(oid) == m.l2.level_size(BUY, bid)
     assert m.unified.our_size(BUY, bid) == 20
     for _ in range(STEPS):
-        paper.step()
+        sim.step()
         if oid not in kernel.oms.working:
             break
     assert oid not in kernel.oms.working, "a bid at the touch should fill within a simulated minute"

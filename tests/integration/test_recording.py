@@ -61,7 +61,10 @@ def test_a_recorded_sim_session_with_the_market_maker_verifies_hash_for_hash(tmp
     assert result.checkpoints == result.total_checkpoints >= 12
     with SessionReader(rec.path) as s:
         last = s.checkpoints()[-1]
-        assert last.seq == s.last_seq == rec.events_written == kernel.bus.published
+        # The file holds every bus event plus the kernel's notes (the OMS's request -> answer times).
+        notes = sum(1 for _ in s.notes())
+        assert notes >= 1
+        assert last.seq == s.last_seq == rec.events_written == kernel.bus.published + notes
         assert last.hash == kernel.state_hash()  # the final checkpoint is the kernel's end state
 
 
@@ -161,8 +164,12 @@ def test_the_headless_run_records_by_request_and_says_where(tmp_path) -> None:
     summary = run_headless(Config(), 5.0, record_to=tmp_path)
     assert summary.session is not None and summary.session.startswith(str(tmp_path))
     info = session_info(summary.session)
-    # + the market maker note and the shutdown's two notes (its start and what it left)
-    assert info.closed and info.events == summary.events + 3
+    # + the market maker note, the shutdown's two notes (its start and what it left) and the OMS's
+    # request -> answer times (one note a second of kernel time, and the rest at the end)
+    with SessionReader(summary.session) as s:
+        times = sum(1 for _, n in s.notes() if (n.source, n.action) == ("oms", "request_times"))
+    assert 1 <= times <= 7
+    assert info.closed and info.events == summary.events + 3 + times
     assert run_headless(Config(), 1.0).session is None  # the API records only when asked
 
 

@@ -201,3 +201,16 @@ def test_lobterm_sessions_dir_from_the_environment_comes_before_flags_but_after_
     )
     monkeypatch.delenv("LOBTERM_SESSIONS_DIR")
     assert load(cfg_file, use_defaults=False).sessions_dir == Path("from-file")
+
+
+def test_sessions_go_to_the_users_state_directory_by_default_not_the_working_directory(tmp_path, monkeypatch):
+    from lobterm.config import Config, load
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("LOBTERM_SESSIONS_DIR", raising=False)
+    assert Config().sessions_dir == tmp_path / "state" / "lobterm" / "sessions"
+    assert load(None, use_defaults=False).sessions_dir == tmp_path / "state" / "lobterm" / "sessions"
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Config().sessions_dir == tmp_path / "home" / ".local" / "state" / "lobterm" / "sessions"
+    assert Config().sessions_dir.is_absolute()

@@ -17,9 +17,14 @@ from pathlib import Path
 import pytest
 from conftest_replay import record_sim_session
 
+from lobterm.backtest.fast import run_fast_backtest
+from lobterm.backtest.models import LatencyModel
 from lobterm.backtest.reference import resolve_params, run_backtest
 from lobterm.backtest.sweep import SweepError, grid_sets, parse_space, random_sets, session_hash
 from lobterm.cli import main
+from lobterm.config import Config
+from lobterm.recording.reader import SessionReader
+from lobterm.venues.sim import SimVenue
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID = ["--grid", "spread_ticks=2,4,8,12", "--grid", "levels=1,3"]  # 8 parameter sets
@@ -133,6 +138,50 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(sessions, tmp_path) -> No
     assert done() == 24
 
 
+def test_a_sweep_killed_outright_resumes_from_every_row_it_committed(sessions, tmp_path) -> None:
+    """kill -9 (no chance to clean up) after a few tasks: each finished task's row was committed as it
+    came, so the rerun skips them all and runs only the rest."""
+    db = tmp_path / "r.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "lobterm",
+        "--no-default-config",
+        "sweep",
+        str(sessions),
+        "--grid",
+        "spread_ticks=2,4,8,12",
+    ]
+    cmd += ["--workers", "1", "--results", str(db), "--reference", "--json", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while _rows(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=30)
+    kept = _rows(db)
+    assert 2 <= kept < 12, kept
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)["sweep"]
+    assert (second["ran"], second["skipped"], second["errors"]) == (12 - kept, kept, 0)
+    assert _rows(db) == 12
+
+
+def _rows(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT count(*) FROM results").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return 0
+
+
 def test_the_random_sampler_is_seeded() -> None:
     space = parse_space(["levels=1,2,3"], ["spread_ticks=1..20", "skew_ticks_per_lot=0..0.1"])
     a, b = random_sets(space, 6, seed=5), random_sets(space, 6, seed=5)
@@ -186,6 +235,73 @@ def test_a_parameter_set_the_market_maker_refuses_is_a_failed_row_not_a_stop(
     assert bad["median_net_pnl"] is None
 
 
+# ---- --latency recorded: each session's own request -> answer times -------------------------------
+VENUE_LATENCY_MS = 100
+RECORDED = ["--grid", "spread_ticks=2,6", "--latency", "recorded,seed=3"]
+
+
+@pytest.fixture(scope="module")
+def noted(tmp_path_factory) -> Path:
+    """Two sessions: one recorded by the recorder from a sim venue answering every request 100 ms after it
+    was sent (its notes say so), and one written without notes (no request times)."""
+    from session_files import record
+
+    d = tmp_path_factory.mktemp("sweep-noted")
+    original = SimVenue.__init__
+
+    def with_latency(self, *args, **kwargs) -> None:
+        kwargs["latency_ms"] = VENUE_LATENCY_MS
+        original(self, *args, **kwargs)
+
+    SimVenue.__init__ = with_latency  # type: ignore[method-assign]
+    try:
+        record(d, 8.0, config=Config())
+    finally:
+        SimVenue.__init__ = original  # type: ignore[method-assign]
+    record_sim_session(d / "plain.lobterm.sqlite", seed=2, duration_s=3.0, checkpoint_every_s=60)
+    return d
+
+
+def _recorded_figures(d: dict) -> list:
+    return sorted(
+        (json.dumps(e["params"], sort_keys=True), e["median_net_pnl"], e["fills"], e["sessions"], e["errors"])
+        for e in d["ranking"]
+    )
+
+
+def test_a_sweep_with_recorded_latency_uses_each_sessions_own_times(noted, tmp_path, capsys) -> None:
+    """The session with request times is backtested with them (the same figures as a constant 100 ms,
+    not those of no latency); the one without is a failed row naming why; the sweep goes on."""
+    db = tmp_path / "r.sqlite"
+    code, d = _sweep(capsys, str(noted), *RECORDED, "--workers", "2", "--results", str(db))
+    assert code == 0
+    s = d["sweep"]
+    assert (s["tasks"], s["ran"], s["errors"]) == (4, 4, 2) and "recorded" in s["models"], s
+    [with_times] = [p for p in noted.glob("*.lobterm.sqlite") if p.name != "plain.lobterm.sqlite"]
+    with SessionReader(with_times) as reader:
+        mm = reader.config.get("mm")
+    for e in d["ranking"]:
+        assert (e["sessions"], e["errors"]) == (1, 1), e
+        params, _ = resolve_params(mm, e["params"])
+        want = run_fast_backtest(
+            str(with_times), params, latency=LatencyModel.constant(VENUE_LATENCY_MS), recorded_changes=False
+        )
+        none = run_fast_backtest(str(with_times), params, latency=LatencyModel(), recorded_changes=False)
+        assert want.fills >= 10 and (e["median_net_pnl"], e["fills"]) == (want.net_pnl, want.fills)
+        assert (none.net_pnl, none.fills) != (want.net_pnl, want.fills)
+    con = sqlite3.connect(db)
+    errors = con.execute("SELECT session, error FROM results WHERE error IS NOT NULL").fetchall()
+    con.close()
+    assert len(errors) == 2 and all(
+        p.endswith("plain.lobterm.sqlite") and "recorded no request -> answer times" in err
+        for p, err in errors
+    ), errors
+    # A rerun with a constant latency is another parameter hash: it runs again, it does not skip.
+    code, again = _sweep(capsys, str(noted), "--grid", "spread_ticks=2,6", "--latency", "100",
+                         "--workers", "1", "--results", str(db))  # fmt: skip
+    assert code == 0 and (again["sweep"]["ran"], again["sweep"]["errors"]) == (4, 0)
+
+
 def test_the_grid_is_every_combination() -> None:
     sets = grid_sets(parse_space(["levels=1,3", "spread_ticks=2,4,8"]))
     assert len(sets) == 6 and {"levels": 3, "spread_ticks": 8} in sets
@@ -235,3 +351,45 @@ def test_the_ray_backend_runs_the_same_tasks_on_a_ray_cluster(
         ]
 
     assert figures(on_ray) == figures(local)
+
+
+@pytest.mark.slow  # ~25 s: Ray's workers load numba; the Ray backend itself is tested above
+def test_the_ray_backend_takes_recorded_latency_per_session(ray_cluster, noted, tmp_path, capsys) -> None:
+    """`--latency recorded` on Ray: each task reads its own session's request times, as on local workers."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "lobterm", "--no-default-config", "sweep", str(noted), *RECORDED]
+    cmd += ["--backend", "ray", "--address", ray_cluster, "--results", str(tmp_path / "ray.sqlite")]
+    done = subprocess.run([*cmd, "--json", "--no-progress"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    on_ray = json.loads(done.stdout)
+    assert on_ray["sweep"]["backend"] == "ray" and (on_ray["sweep"]["ran"], on_ray["sweep"]["errors"]) == (
+        4,
+        2,
+    )
+    code, local = _sweep(
+        capsys, str(noted), *RECORDED, "--workers", "1", "--results", str(tmp_path / "l.sqlite")
+    )
+    assert code == 0 and _recorded_figures(on_ray) == _recorded_figures(local)
+
+
+def test_session_hashes_are_noted_and_a_changed_file_is_hashed_again(sessions, tmp_path) -> None:
+    import shutil
+
+    from lobterm.backtest.sweep import ResultStore
+
+    src = sorted(sessions.glob("*.lobterm.sqlite"))[0]
+    copy = tmp_path / "copy.lobterm.sqlite"
+    shutil.copyfile(src, copy)
+    store = ResultStore(tmp_path / "r.sqlite")
+    try:
+        [h] = store.session_hashes([str(copy)])
+        assert h == session_hash(src)
+        noted = store.db.execute("SELECT path, hash FROM session_files").fetchall()
+        assert noted == [(str(copy), h)]
+        with open(copy, "ab") as f:  # an edited file: another size and time, another hash
+            f.write(b"\0")
+        [h2] = store.session_hashes([str(copy)])
+        assert h2 == session_hash(copy) != h
+    finally:
+        store.close()

@@ -4,13 +4,13 @@ task never started. Same seed, same steps: the same book, the same screen, every
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
 from collections.abc import Callable
 
 from lobterm.app import LobtermApp
 from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config
+from lobterm.widgets import uiclock
+from tests.helpers.markets import old_btc_spot
 
 SIZE = (160, 48)
 
@@ -18,7 +18,9 @@ SIZE = (160, 48)
 def frozen_config(theme: str = "dark") -> Config:
     cfg = Config()
     cfg.sim.seed = 11
+    old_btc_spot(cfg.sim)  # the market these screens were drawn on
     cfg.ui.theme = theme
+    cfg.ui.ticks_per_row = 1  # fixed: the auto zoom measures a market that moves (this one stands still)
     return cfg
 
 
@@ -42,8 +44,8 @@ async def wait_for(pilot, condition: Callable[[], object], timeout: float = 5.0,
 
 
 class FrozenUiTime:
-    """Stands in for the `time` module inside lobterm's UI modules: `monotonic()` stands still until
-    `advance()` moves it (flash highlights and once-a-second samples then depend on nothing but the test)."""
+    """A UI clock that stands still until `advance()` moves it (flash highlights and once-a-second
+    samples then depend on nothing but the test); `freeze_ui_time` makes the widgets read it."""
 
     def __init__(self, start: float = 1000.0) -> None:
         self.now = start
@@ -54,18 +56,10 @@ class FrozenUiTime:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
-    def __getattr__(self, name: str):
-        return getattr(time, name)
-
 
 def freeze_ui_time(monkeypatch) -> FrozenUiTime:
-    """Freeze the wall clock the app and its widgets read (not Textual's or asyncio's)."""
+    """Freeze the clock the widgets read (lobterm/widgets/uiclock.py; not Textual's or asyncio's),
+    restored when the test ends."""
     frozen = FrozenUiTime()
-    import lobterm.app  # noqa: F401  (imports every widget module)
-
-    for name, module in list(sys.modules.items()):
-        if (name == "lobterm.app" or name.startswith("lobterm.widgets.")) and getattr(
-            module, "time", None
-        ) is time:
-            monkeypatch.setattr(module, "time", frozen)
+    monkeypatch.setattr(uiclock, "source", frozen.monotonic)
     return frozen

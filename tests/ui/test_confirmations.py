@@ -13,7 +13,7 @@ from textual.widgets import Static
 from lobterm.engine.events import BUY, SELL
 from lobterm.widgets.help import ConfirmOrderScreen
 from lobterm.widgets.mm_editor import MarketMakerEditor
-from tests.ui.test_mm_editor import open_editor, type_into
+from tests.helpers.ui import open_editor, type_into
 
 SIZE = (160, 48)
 

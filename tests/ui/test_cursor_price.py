@@ -11,6 +11,7 @@ from lobterm.assemble import build_sim_kernel
 from lobterm.config import Config
 from lobterm.engine.events import BUY
 from lobterm.widgets.ladder import HEADER_LINES
+from tests.helpers.markets import old_btc_spot
 
 SIZE = (160, 48)
 
@@ -18,7 +19,11 @@ SIZE = (160, 48)
 def moving_app(vol_bps: float = 6.0) -> tuple[LobtermApp, object]:
     cfg = Config()
     cfg.sim.seed = 5
+    cfg.ui.ticks_per_row = 1  # the cursor rule at one tick a row (the auto zoom: test_auto_zoom.py)
     cfg.sim.vol_bps = vol_bps  # a trending day: the market runs through the window many times
+    # The market this was written on (btc-spot before the recalibration of session 5): small moves every
+    # step that everyone sees at once, a 150-lot touch.
+    old_btc_spot(cfg.sim)
     kernel, venue = build_sim_kernel(cfg, virtual=True)
     venue.open()
     for _ in range(20):

@@ -20,31 +20,19 @@ from lobterm.kernel import Kernel
 from lobterm.venues.sim import SimVenue
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.ladder import _K_FLASH, HEADER_LINES
-from tests.ui.test_ladder import (
+from tests.helpers.ui import (
     SIZE,
+    book_orders,
     calm_config,
     cursor_below_best_bid,
+    mm_of,
     notifications,
     our_resting,
+    our_resting_at,
     ours,
     ready,
     wait_for,
 )
-
-
-def book_orders(app, side: int | None = None, venue: str = "sim") -> list[tuple[int, int, int]]:
-    """(side, price, size) of our orders resting in a sim venue's matching book."""
-    return sorted(o[1:4] for o in our_resting_at(app, venue) if side is None or o[1] == side)
-
-
-def our_resting_at(app, venue: str) -> list[tuple]:
-    from lobterm.engine.events import OUR_OWNER
-
-    return [o for o in app.kernel.venues[venue].book.resting_orders() if o[4] == OUR_OWNER]
-
-
-def mm_of(app):
-    return app.desk.market_maker
 
 
 # ---- orders from the ladder ------------------------------------------------------------------------

@@ -10,29 +10,18 @@ from lobterm.app import LobtermApp
 from lobterm.engine.events import BUY, SELL
 from lobterm.widgets.help import HelpScreen
 from lobterm.widgets.mm_editor import MarketMakerEditor
-from tests.ui.test_desk_keys import book_orders, mm_of
-from tests.ui.test_ladder import SIZE, calm_config, notifications, ready, wait_for
-
-
-async def open_editor(pilot, key: str = "e") -> MarketMakerEditor:
-    await pilot.press(key)
-    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MarketMakerEditor), what="the editor")
-    return pilot.app.screen
-
-
-async def type_into(pilot, editor: MarketMakerEditor, field: str, text: str) -> None:
-    """Focus `field` with tab (as a trader does), clear it and type `text`."""
-    for _ in range(20):
-        if editor.focused is not None and editor.focused.id == field:
-            break
-        await pilot.press("tab")
-    assert editor.focused.id == field
-    await pilot.press("end", "ctrl+u", *text)
-    assert editor.query_one(f"#{field}", Input).value == text
-
-
-def message(editor: MarketMakerEditor, field: str) -> str:
-    return str(editor.query_one(f"#{field}-error", Static).content)
+from tests.helpers.ui import (
+    SIZE,
+    book_orders,
+    calm_config,
+    message,
+    mm_of,
+    notifications,
+    open_editor,
+    ready,
+    type_into,
+    wait_for,
+)
 
 
 def quoted_spread(app) -> int:
@@ -57,6 +46,26 @@ async def test_editor_opens_with_the_market_makers_current_values_in_base_units(
         assert str(editor.query_one("#post_only").render()).strip("◂▸ ") == "yes"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, MarketMakerEditor), what="the editor closed")
+
+
+async def test_tab_walks_the_fields_in_the_order_they_are_drawn():
+    app = LobtermApp(calm_config())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        editor = await open_editor(pilot)
+        inputs = [w.id for w in editor.query(Input) if w.focusable]
+        assert len(inputs) >= 5
+        editor.query_one(f"#{inputs[0]}", Input).focus()
+        await pilot.pause()
+        for expected in inputs[1:4]:
+            await pilot.press("tab")
+            focused = editor.focused
+            # the post-only switch (not an Input) may sit between two fields
+            while focused is not None and not isinstance(focused, Input):
+                await pilot.press("tab")
+                focused = editor.focused
+            assert focused is not None and focused.id == expected, (expected, focused)
+        await pilot.press("escape")
 
 
 async def test_applied_changes_show_in_the_quote_panel_and_move_our_quotes_in_the_book():

@@ -15,6 +15,7 @@ from frozen_app import wait_for
 from lobterm.config import Config  # noqa: E402
 from lobterm.recording.player import Player  # noqa: E402
 from lobterm.replay_app import ReplayApp  # noqa: E402
+from lobterm.venues.replay import PAPER_ID_BASE  # noqa: E402
 from lobterm.widgets.help import key_help  # noqa: E402
 from lobterm.widgets.transport import SeekScreen  # noqa: E402
 
@@ -71,7 +72,7 @@ async def test_step_pause_resume_and_speed_keys_drive_the_player(session_path) -
         start = p.seq
         await wait_for(pilot, lambda: p.seq > start + 50, what="playback to move")
         await wait_for(pilot, lambda: "PLAYING" in app.transport.text)
-        await pilot.press("p")
+        await pilot.press("space")
         assert p.paused
         seq = p.seq
         await pilot.pause(0.1)
@@ -79,6 +80,7 @@ async def test_step_pause_resume_and_speed_keys_drive_the_player(session_path) -
         await wait_for(pilot, lambda: "PAUSED" in app.transport.text)
 
 
+@pytest.mark.slow  # 10-22 s: left out of CI for time; runs with `-m slow`
 async def test_seek_prompt_moves_to_a_time_and_home_end_jump(session_path) -> None:
     app = paused_app(session_path)
     p = app.player
@@ -154,3 +156,44 @@ async def test_q_quits_a_replay_at_once(session_path) -> None:
         await pilot.pause()
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to exit")
+
+
+async def test_a_user_strategy_runs_in_a_replay_and_starts_afresh_after_a_seek(session_path) -> None:
+    """[strategies.NAME] runs in a replay as in the TUI: `U` starts it, it quotes paper orders against
+    the replayed book, and a seek (which forgets paper orders) pauses it and starts it again."""
+    config = Config(
+        strategies={
+            "touch": {
+                "class": "lobterm.examples.touch_quoter:TouchQuoter",
+                "offset_ticks": 2,
+                "size_lots": 3,
+                "max_position_lots": 100_000,  # the recorded session holds a position
+            }
+        }
+    )
+    player = Player(str(session_path))
+    player.pause()
+    app = ReplayApp(config, player)
+    p = app.player
+
+    def touch_orders() -> list:
+        return [o for o in app.kernel.oms.working.values() if o.tag == "touch"]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        p.seek_seq(p.checkpoints[1].seq)
+        touch = app.kernel.strategies["touch"]
+        assert touch.state == "paused" and not touch_orders()
+        await pilot.press("U")
+        await wait_for(pilot, lambda: touch.state == "running", what="U to start the strategy")
+        await wait_for(pilot, lambda: len(touch_orders()) == 2, what="a paper bid and ask from the strategy")
+        before = {o.order_id for o in touch_orders()}
+        assert all(oid >= PAPER_ID_BASE for oid in before)  # paper orders, never the recorded ids
+        p.seek_seq(p.checkpoints[2].seq)
+        await pilot.pause()
+        assert touch.state == "running"
+        await wait_for(
+            pilot, lambda: len(touch_orders()) == 2, what="the strategy to quote again after the seek"
+        )
+        assert {o.order_id for o in touch_orders()}.isdisjoint(before)
+        assert not app.kernel.strategy_errors.get("touch")

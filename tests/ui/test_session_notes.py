@@ -10,9 +10,7 @@ from lobterm.recording.reader import SessionReader
 from lobterm.recording.schema import Note
 from lobterm.widgets.help import ConfirmScreen
 from lobterm.widgets.mm_editor import MarketMakerEditor
-from tests.ui.test_desk_keys import book_orders, mm_of
-from tests.ui.test_ladder import SIZE, calm_config, ready, wait_for
-from tests.ui.test_mm_editor import open_editor, type_into
+from tests.helpers.ui import SIZE, book_orders, calm_config, mm_of, open_editor, ready, type_into, wait_for
 
 
 async def test_key_actions_parameter_changes_and_the_kill_switch_are_notes_in_order(tmp_path):
@@ -57,7 +55,11 @@ async def test_key_actions_parameter_changes_and_the_kill_switch_are_notes_in_or
 
     with SessionReader(rec.path) as session:
         events = list(session.events())
-    notes = [(seq, ev) for seq, _ts, ev in events if isinstance(ev, Note)]
+    every_note = [(seq, ev) for seq, _ts, ev in events if isinstance(ev, Note)]
+    # the OMS's request -> answer times are notes too (recorded latency), flushed on their own schedule
+    timings = [n for _, n in every_note if (n.source, n.action) == ("oms", "request_times")]
+    assert timings and all(isinstance(n.detail, dict) for n in timings)
+    notes = [(seq, n) for seq, n in every_note if n.source != "oms"]
     assert [(n.source, n.action) for _, n in notes] == [
         ("key", "recording_on"),
         ("key", "join_bid"),

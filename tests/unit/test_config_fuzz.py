@@ -267,9 +267,7 @@ FUZZ = settings(
 )
 
 
-@FUZZ
-@given(doc=documents())
-def test_any_toml_file_loads_or_is_refused_naming_a_key_that_is_in_it(tmp_path_factory, doc) -> None:
+def check_any_toml_file(tmp_path_factory, doc) -> None:
     path = tmp_path_factory.getbasetemp() / "fuzz.toml"
     cfg = load_or_refuse(path, doc)
     event("loaded" if cfg is not None else "refused")
@@ -278,6 +276,20 @@ def test_any_toml_file_loads_or_is_refused_naming_a_key_that_is_in_it(tmp_path_f
         risk_limits(cfg)
         if cfg.hedge:
             hedge_params(cfg)
+
+
+@settings(FUZZ, max_examples=800)
+@given(doc=documents())
+def test_any_toml_file_loads_or_is_refused_naming_a_key_that_is_in_it(tmp_path_factory, doc) -> None:
+    """800 random files in CI (about 15 s); the thorough run below takes 5,000."""
+    check_any_toml_file(tmp_path_factory, doc)
+
+
+@pytest.mark.slow
+@FUZZ
+@given(doc=documents())
+def test_5000_toml_files_load_or_are_refused_naming_a_key_that_is_in_them(tmp_path_factory, doc) -> None:
+    check_any_toml_file(tmp_path_factory, doc)
 
 
 # Only the sections that shape a sim run, each key given a value of its own type at the edges of its

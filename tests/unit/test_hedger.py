@@ -412,6 +412,7 @@ def test_opportunistic_takes_the_average_cost_from_the_inventory_for_an_older_po
 @dataclass
 class _Lots:
     lots: int
+    avg_cost: Fraction | None = None  # this source does not know the cost
 
 
 class LotsOnly:

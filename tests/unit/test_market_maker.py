@@ -27,21 +27,23 @@ from lobterm.engine.events import (
     VenueStatus,
 )
 from lobterm.trading.market_maker import (
-    AVELLANEDA_STOIKOV,
     CANCELLING,
     SENT,
     WORKING,
-    Ladder,
     MarketMaker,
     MarketMakerError,
-    QuoteParamError,
-    QuoteParams,
     WorkingQuote,
-    avellaneda_stoikov,
     diff_quotes,
-    quote_ladder,
 )
 from lobterm.trading.oms import OrderManager
+from lobterm.trading.quoting import (
+    AVELLANEDA_STOIKOV,
+    Ladder,
+    QuoteParamError,
+    QuoteParams,
+    avellaneda_stoikov,
+    quote_ladder,
+)
 from lobterm.trading.risk import RiskLimits, RiskManager
 from lobterm.venues.sim import LP_OWNER, SIM_ID_BASE, TAKER_OWNER
 

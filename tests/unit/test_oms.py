@@ -447,3 +447,20 @@ def test_order_acknowledged_after_the_kill_switch_is_cancelled_when_its_ack_arri
     v.deliver_requests(1, 0)
     assert oms.order(oid).state == CANCELLED_STATE and len(v.book) == 0
     assert oms.cancels_sent == 2
+
+
+def test_a_finished_order_leaves_the_index_after_the_grace_period_and_a_late_event_is_only_counted() -> None:
+    oms, v, bus, _seen = _setup()
+    clock = oms._clock
+    oid = oms.new_order("loop", SYM, BUY, 100, 5)
+    oms.cancel(oid)
+    assert oms.order(oid) is not None and oms.order(oid).state == "cancelled"
+    clock.advance(61 * 10**9)
+    later = oms.new_order("loop", SYM, BUY, 100, 5)
+    oms.cancel(later)  # finishing another order sweeps the index
+    assert oms.order(oid) is None and oms.order(later) is not None
+    before = (dict(oms.working), oms.fills, oms.unknown_events, oms.late_events)
+    bus.publish(Fill(clock.now(), "loop", SYM, oid, BUY, 100, 1, 0, True, 0, 1, OUR_OWNER))
+    assert oms.forgotten_events == 1 and bus.errors == 0
+    assert (dict(oms.working), oms.fills, oms.unknown_events, oms.late_events) == before
+    assert len(oms._done_by_id) <= 1 and len(oms.recent) == 2

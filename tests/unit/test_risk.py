@@ -411,3 +411,62 @@ def test_snapshot_counts_as_a_book_update() -> None:
     d.advance_ms(5000)
     d.kernel.bus.publish(d.market.l2.to_snapshot(d.kernel.clock.now()))
     assert d.oms.order(d.buy(d.bid - 5, 1, tag="mm")).state == WORKING
+
+
+# ---- margin (perpetuals) ---------------------------------------------------------------------------
+def _margin_desk(limits: RiskLimits, collateral: str = "10000") -> tuple[Desk, object]:
+    """A desk whose sim market is declared a perpetual by hand: PerpInfo and a MarkPrice on the bus."""
+    from lobterm.engine.events import MarkPrice, PerpInfo
+    from lobterm.trading.margin import MarginBook
+
+    d = Desk(limits)
+    k = d.kernel
+    book = MarginBook(k.inventory)
+    d.risk.margin = book
+    now = k.clock.now()
+    book.on_event(PerpInfo(now, VENUE, SYM, "10", "0.005", collateral, 28800))
+    book.on_event(MarkPrice(now, VENUE, SYM, 650_000, 650_000, 100_000))
+    return d, book
+
+
+def test_margin_rule_blocks_leverage_above_the_maximum_with_a_one_line_reason():
+    d, _book = _margin_desk(RiskLimits(max_leverage=Decimal(5), **NO_DUP))
+    # 1 BTC at 65000 on 10000 USDT: 6.5x (0.5 BTC: 3.25x passes)
+    assert d.risk.check_new(VENUE, SYM, BUY, 650_000, 500) is None
+    reason = d.risk.check_new(VENUE, SYM, BUY, 650_000, 1000)
+    assert reason == "margin: a position of 1.000 would be 6.5x leverage (max 5x)"
+    assert d.risk.rejects["margin"] == 1
+
+
+def test_margin_rule_blocks_a_liquidation_price_too_close_to_the_mark():
+    d, _book = _margin_desk(RiskLimits(min_liquidation_bps=1000, **NO_DUP))
+    # 1 BTC short at 65000 on 10000: liquidation at (10000 + 65000) / 1.005 = 74626.9, 1481 bps away
+    assert d.risk.check_new(VENUE, SYM, SELL, 650_000, 1000) is None
+    # 2 BTC short: (10000 + 130000) / (2 * 1.005) = 69651.7, 715 bps: refused
+    reason = d.risk.check_new(VENUE, SYM, SELL, 650_000, 2000)
+    assert (
+        reason
+        == "margin: a position of -2.000 would be liquidated at 69651.7, 715 bps from the mark 65000.0 (min 1000 bps)"
+    )
+
+
+def test_margin_rule_passes_reducing_orders_and_skips_spot_markets():
+    d, book = _margin_desk(RiskLimits(max_leverage=Decimal(2), **NO_DUP))
+    d.kernel.inventory.position(VENUE, SYM).lots = 5000  # a long far above 2x (set by hand)
+    assert d.risk.check_new(VENUE, SYM, SELL, 650_000, 1000) is None  # reduces: never blocked
+    assert d.risk.check_new(VENUE, SYM, BUY, 650_000, 1).startswith("margin: ")
+    book.terms.clear()  # no PerpInfo: a spot market has no margin rule
+    assert d.risk.check_new(VENUE, SYM, BUY, 650_000, 1) is None
+
+
+def test_margin_rule_refuses_new_exposure_before_the_first_mark():
+    d, book = _margin_desk(RiskLimits(max_leverage=Decimal(10), **NO_DUP))
+    book.marks.clear()
+    assert d.risk.check_new(VENUE, SYM, BUY, 650_000, 1) == "margin: no mark price yet for sim:BTC/USDT"
+
+
+def test_margin_limits_are_checked():
+    with pytest.raises(RiskLimitError, match="max_leverage"):
+        RiskLimits(max_leverage=Decimal("0.5"))
+    with pytest.raises(RiskLimitError, match="min_liquidation_bps"):
+        RiskLimits(min_liquidation_bps=-1)

@@ -61,7 +61,7 @@ def venue_error(exc: BaseException, what: str, secrets: Any = ()) -> VenueError:
     return VenueError(classify_error(exc), f"{what}: {msg[:300]}")
 
 
-def is_ccxt_noise(context: dict) -> bool:
+def is_ccxt_noise(context: dict[str, Any]) -> bool:
     """An asyncio exception-handler context about a ccxt error nobody awaited (a websocket future
     rejected after its watcher moved on): expected during an outage, not worth stderr."""
     exc = context.get("exception")
@@ -82,7 +82,7 @@ class NoiseHandler:
         self.users = 0
         self.swallowed = 0
 
-    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if is_ccxt_noise(context):
             self.swallowed += 1
             exc = context.get("exception")
@@ -104,5 +104,6 @@ class NoiseHandler:
 
     def uninstall(self) -> None:
         self.users -= 1
-        if self.users <= 0 and self.loop.get_exception_handler() is self and not self.loop.is_closed():
-            self.loop.set_exception_handler(self.previous)
+        loop, previous = self.loop, self.previous
+        if self.users <= 0 and loop.get_exception_handler() is self and not loop.is_closed():
+            loop.set_exception_handler(previous)

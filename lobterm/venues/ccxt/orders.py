@@ -49,6 +49,7 @@ from lobterm.engine.events import (
 )
 from lobterm.engine.instrument import FEE_SCALE, Instrument, InstrumentError, to_decimal
 from lobterm.venues.ccxt.errors import classify_error, log
+from lobterm.venues.ccxt.markets import ContractError
 from lobterm.venues.ccxt.streams import int_id
 from lobterm.venues.resilience import Backoff, CircuitBreaker, TokenBucket
 
@@ -61,6 +62,7 @@ FILL_GRACE_S = 2.0
 #: Any lobterm run's client order id: `lob` + six hex digits (the run) + `x` + the kernel's order id.
 CLIENT_ID = re.compile(r"^lob([0-9a-f]{6})x(\d{1,18})$")
 _SEEN_TRADES_MAX = 100_000
+_MAX_FEE = Decimal(10) ** 18  # a fee at or above this is garbage, not a fee
 _TERMINAL = ("closed", "canceled", "cancelled", "expired", "rejected")
 
 
@@ -99,14 +101,14 @@ class OrderDesk:
         self.orders: dict[int, LiveOrder] = {}
         self.by_cid: dict[str, LiveOrder] = {}
         self.by_vid: dict[str, LiveOrder] = {}
-        self.orphan_trades: dict[str, list] = {}
+        self.orphan_trades: dict[str, list[dict[str, Any]]] = {}
         self.seen_trades: OrderedDict[str, None] = OrderedDict()
         # Lots published per finished order (venue id): a late trade of an order whose fills were
         # synthesized from its cumulative figures is not applied twice.
         self.finished: OrderedDict[str, int] = OrderedDict()
         self.bucket = TokenBucket(cfg.orders_per_s, cfg.order_burst, venue.mono)
         self.breaker = CircuitBreaker(cfg.breaker_errors, cfg.breaker_cooldown_s, venue.mono)
-        self.requests: set[asyncio.Task] = set()
+        self.requests: set[asyncio.Task[object]] = set()
         # Our fills' effect on each currency's balance (spot), exact: the reconciler compares it.
         self.net: dict[str, Decimal] = {}
         self._next_adopted = -1
@@ -136,6 +138,13 @@ class OrderDesk:
         if order_id in self.orders:
             self.reject(order_id, symbol, f"duplicate order id {order_id}", new=True)
             return
+        try:
+            amount = v.venue_amount(symbol, size)
+        except (ContractError, InstrumentError) as exc:
+            v.stats["bad_sizes"] += 1
+            log.warning("%s: order %d refused: %s", v.name, order_id, exc)
+            self.reject(order_id, symbol, str(exc), new=True)
+            return
         why = self._gate()
         if why is not None:
             self.reject(order_id, symbol, why, new=True)
@@ -146,7 +155,7 @@ class OrderDesk:
         self.orders[order_id] = o
         self.by_cid[o.client_id] = o
         v.stats["orders_sent"] += 1
-        self._request(self._place(o, inst))
+        self._request(self._place(o, inst, amount))
 
     def cancel(self, order_id: int, symbol: str) -> None:
         o = self.orders.get(order_id)
@@ -170,7 +179,7 @@ class OrderDesk:
         self.requests.add(t)
         t.add_done_callback(self._request_done)
 
-    def _request_done(self, t: asyncio.Task) -> None:
+    def _request_done(self, t: asyncio.Task[object]) -> None:
         self.requests.discard(t)
         self.venue.side_done(t)
 
@@ -197,12 +206,13 @@ class OrderDesk:
             )
         return None
 
-    async def _place(self, o: LiveOrder, inst: Instrument) -> None:
+    async def _place(self, o: LiveOrder, inst: Instrument, amount: str) -> None:
+        """Send the new order; `amount` is its size as the venue counts it (contracts on a contract
+        market, see `CcxtVenue.venue_amount`)."""
         v = self.venue
         ex = v.exchange
         otype, params = order_type_params(o.order_type)
         params["clientOrderId"] = o.client_id
-        amount = str(inst.size(o.size))
         price = None if o.order_type == MARKET else str(inst.price(o.price))
         side = "buy" if o.side == BUY else "sell"
         use_ws = v.config.order_transport == "ws" and ex.has.get("createOrderWs")
@@ -327,7 +337,6 @@ class OrderDesk:
         status = order.get("status")
         if status is not None and not isinstance(status, str):
             raise TypeError(f"order status {status!r} is not a string")
-        inst = v.instruments[o.symbol]
         if status is not None:
             o.known_at = min(o.known_at, v.mono())
         if status == "rejected":
@@ -338,7 +347,7 @@ class OrderDesk:
         filled = o.venue_filled
         if raw_filled is not None:
             try:
-                filled = max(0, inst.lots(raw_filled, allow_zero=True) - o.fill_base)
+                filled = max(0, v.lots_of(o.symbol, raw_filled, allow_zero=True) - o.fill_base)
             except InstrumentError:
                 v.stats["bad_order_reports"] += 1
         if filled > o.size:
@@ -404,7 +413,7 @@ class OrderDesk:
         inst = v.instruments[o.symbol]
         try:
             price = inst.ticks_nearest(trade["price"])
-            size = inst.lots(trade["amount"])
+            size = v.lots_of(o.symbol, trade["amount"])
         except (InstrumentError, KeyError, TypeError) as exc:
             v.stats["bad_fill_reports"] += 1
             log.warning("%s: fill of order %d not understood: %s", v.name, o.order_id, v.scrub(str(exc)))
@@ -417,7 +426,7 @@ class OrderDesk:
         if o.terminal is not None:
             self.finish(o)
 
-    def _late_trade(self, vid: str, trade: dict, key: str) -> None:
+    def _late_trade(self, vid: str, trade: dict[str, Any], key: str) -> None:
         """A trade of an order we already finished: applied only if its fills were not synthesized."""
         v = self.venue
         self.seen_trades[key] = None
@@ -436,31 +445,54 @@ class OrderDesk:
         raw_trade_id: Any,
     ) -> None:
         v = self.venue
+        # Everything that reads the venue's figures first: nothing is recorded unless the Fill goes out.
+        cost = self.fee_cost(fee)
+        fee_units = self.fee_units(inst, cost, price)
+        fill = Fill(
+            v.clock.now(),
+            v.name,
+            o.symbol,
+            o.order_id,
+            o.side,
+            price,
+            size,
+            max(0, o.size - o.filled - size),
+            is_maker,
+            fee_units,
+            int_id(raw_trade_id) or 0,
+            OUR_OWNER,
+        )
         self.seen_trades[key] = None
         if len(self.seen_trades) > _SEEN_TRADES_MAX:
             self.seen_trades.popitem(last=False)
         o.filled += size
         o.venue_filled = max(o.venue_filled, o.filled)
         v.stats["fills"] += 1
-        self._book_balance(o, inst, price, size, fee)
-        v.bus.publish(
-            Fill(
-                v.clock.now(),
-                v.name,
-                o.symbol,
-                o.order_id,
-                o.side,
-                price,
-                size,
-                max(0, o.size - o.filled),
-                is_maker,
-                self.fee_units(inst, fee, price),
-                int_id(raw_trade_id) or 0,
-                OUR_OWNER,
-            )
-        )
+        self._book_balance(o, inst, price, size, cost)
+        v.bus.publish(fill)
 
-    def _book_balance(self, o: LiveOrder, inst: Instrument, price: int, size: int, fee: Any) -> None:
+    def fee_cost(self, fee: Any) -> tuple[str, Decimal] | None:
+        """(currency, cost) of a venue's fee, or None when there is none or it cannot be read (counted in
+        `fees_unconverted`): a fee must be a finite number below 10^18 in a named currency."""
+        if not isinstance(fee, dict) or fee.get("cost") in (None, "", 0, "0"):
+            return None
+        cur = fee.get("currency")
+        try:
+            cost = to_decimal(fee["cost"])
+        except InstrumentError:
+            cost = None
+        if not isinstance(cur, str) or not cur or cost is None or abs(cost) >= _MAX_FEE:
+            self.venue.stats["fees_unconverted"] += 1
+            return None
+        return cur, cost
+
+    def _book_balance(
+        self, o: LiveOrder, inst: Instrument, price: int, size: int, cost: tuple[str, Decimal] | None
+    ) -> None:
+        if self.is_contract(o.symbol):
+            # A contract's fill moves a position, not balances (the venue's position is compared in
+            # perps.py); its fee, realized P&L and funding move the settle currency's wallet.
+            return
         qty = inst.size(size)
         sign = 1 if o.side == BUY else -1
         net = self.net
@@ -468,29 +500,23 @@ class OrderDesk:
             net[inst.base] = net.get(inst.base, Decimal(0)) + sign * qty
         if inst.quote:
             net[inst.quote] = net.get(inst.quote, Decimal(0)) - sign * qty * inst.price(price)
-        if (
-            isinstance(fee, dict)
-            and isinstance(fee.get("currency"), str)
-            and fee.get("cost") not in (None, "")
-        ):
-            try:
-                cost = to_decimal(fee["cost"])
-            except InstrumentError:
-                return
-            net[fee["currency"]] = net.get(fee["currency"], Decimal(0)) - cost
+        if cost is not None:
+            net[cost[0]] = net.get(cost[0], Decimal(0)) - cost[1]
 
-    def fee_units(self, inst: Instrument, fee: Any, price_ticks: int) -> int:
-        if not isinstance(fee, dict) or fee.get("cost") in (None, 0, "0"):
+    def is_contract(self, symbol: str) -> bool:
+        ex = self.venue.exchange
+        market = (getattr(ex, "markets", None) or {}).get(symbol) if ex is not None else None
+        return bool(isinstance(market, dict) and market.get("contract"))
+
+    def fee_units(self, inst: Instrument, cost: tuple[str, Decimal] | None, price_ticks: int) -> int:
+        """The fee in the engine's fee units (quote currency), 0 for none or one in another currency."""
+        if cost is None:
             return 0
-        try:
-            cost = to_decimal(fee["cost"])
-        except InstrumentError:
-            return 0
-        cur = fee.get("currency")
+        cur, amount = cost
         if cur == inst.quote:
-            quote = cost
+            quote = amount
         elif cur == inst.base:
-            quote = cost * inst.price(price_ticks)
+            quote = amount * inst.price(price_ticks)
         else:
             self.venue.stats["fees_unconverted"] += 1
             return 0
@@ -573,7 +599,7 @@ class OrderDesk:
                     self.finish(o, synthesize=True)
 
     # ---- bookkeeping ---------------------------------------------------------------------------
-    def find(self, order: dict) -> LiveOrder | None:
+    def find(self, order: dict[str, Any]) -> LiveOrder | None:
         cid = order.get("clientOrderId")
         if isinstance(cid, str) and cid in self.by_cid:
             return self.by_cid[cid]
@@ -594,21 +620,33 @@ class OrderDesk:
         if o.terminal is None:
             o.terminal = REJECTED
 
-    def adopt(self, order: dict) -> LiveOrder | None:
+    def adopt(self, order: dict[str, Any]) -> LiveOrder | None:
         """Take over an order an earlier run left at the venue: this run tracks it, publishes its fills
         and cancels it on shutdown. It gets a negative order id (the OMS numbers its own from 1)."""
         v = self.venue
+        if not isinstance(order, dict):
+            return None
         symbol = order.get("symbol")
         inst = v.instruments.get(symbol) if isinstance(symbol, str) else None
-        if inst is None:
+        raw_side = order.get("side")
+        side = BUY if raw_side == "buy" else SELL if raw_side == "sell" else None
+        cid = order.get("clientOrderId")
+        if (
+            not isinstance(symbol, str)
+            or inst is None
+            or side is None
+            or not isinstance(cid, str)
+            or cid in self.by_cid
+        ):
             return None
         try:
-            size = inst.lots(order.get("amount"))
-            filled = inst.lots(order.get("filled") or 0, allow_zero=True)
+            size = v.lots_of(symbol, order.get("amount"))
+            filled = v.lots_of(symbol, order.get("filled") or 0, allow_zero=True)
             price = inst.ticks(order["price"]) if order.get("price") else 0
         except (InstrumentError, KeyError):
             return None
-        side = BUY if order.get("side") == "buy" else SELL
+        if filled >= size:
+            return None  # nothing left to work: no order to adopt
         oid = self._next_adopted
         self._next_adopted -= 1
         o = LiveOrder(
@@ -618,7 +656,7 @@ class OrderDesk:
             price,
             size - filled,
             LIMIT,
-            str(order.get("clientOrderId")),
+            cid,
             fill_base=filled,
             placing=False,
             known_at=v.mono(),
@@ -656,7 +694,7 @@ class OrderDesk:
         v.bus.publish_many(events)
 
 
-def trade_key(trade: dict) -> str:
+def trade_key(trade: dict[str, Any]) -> str:
     """What makes one of our trades unique: the venue's trade id (with its order: ids are per market on
     some venues), or its order, time, price and amount where the venue gives no id."""
     tid = trade.get("id")
@@ -665,7 +703,7 @@ def trade_key(trade: dict) -> str:
     return f"{trade.get('symbol')}:{trade.get('order')}:{trade.get('timestamp')}:{trade.get('price')}:{trade.get('amount')}"
 
 
-def order_type_params(order_type: int) -> tuple[str, dict]:
+def order_type_params(order_type: int) -> tuple[str, dict[str, Any]]:
     if order_type == MARKET:
         return "market", {}
     if order_type == IOC:

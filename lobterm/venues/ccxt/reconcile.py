@@ -58,8 +58,8 @@ class Reconciler:
         self._suspects: dict[str, tuple[Decimal, Decimal]] = {}  # seen once, not yet reported
         self.orphans: dict[str, int] = {"cancel": 0, "adopt": 0, "leave": 0}
         self.orphans_done = False
-        self._check_task: asyncio.Task | None = None
-        self._reconnect_task: asyncio.Task | None = None
+        self._check_task: asyncio.Task[object] | None = None
+        self._reconnect_task: asyncio.Task[object] | None = None
 
     # ---- when ------------------------------------------------------------------------------------
     async def on_start(self) -> None:
@@ -178,9 +178,9 @@ class Reconciler:
             self.last_run_ms = started_ms
             return True
 
-    async def _open_orders(self) -> list[dict]:
+    async def _open_orders(self) -> list[dict[str, Any]]:
         v = self.venue
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         for symbol in v.instruments:
             for r in await v.exchange.fetch_open_orders(symbol):
                 if isinstance(r, dict):
@@ -192,12 +192,12 @@ class Reconciler:
         ex = v.exchange
         if not ex.has.get("fetchMyTrades"):
             return
-        trades: list[dict] = []
+        trades: list[dict[str, Any]] = []
         for symbol in v.instruments:
             for t in await ex.fetch_my_trades(symbol, self.since_ms):
                 if isinstance(t, dict):
                     trades.append(t)
-        trades.sort(key=lambda t: t.get("timestamp") if isinstance(t.get("timestamp"), int) else 0)
+        trades.sort(key=lambda t: ts if isinstance(ts := t.get("timestamp"), int) else 0)
         before = v.stats["fills"]
         for t in trades:
             v.orders.on_my_trade(t, from_stream=False)
@@ -214,7 +214,7 @@ class Reconciler:
         for o in orders:
             by_symbol.setdefault(o.symbol, []).append(o)
         for symbol, group in by_symbol.items():
-            reports: dict[str, dict] = {}
+            reports: dict[str, dict[str, Any]] = {}
             complete = False
             if ex.has.get("fetchOrders"):
                 since = min(o.sent_ms for o in group) - 60_000
@@ -244,7 +244,7 @@ class Reconciler:
                 finally:
                     o.checking = False
 
-    async def _fetch_order(self, o: LiveOrder) -> dict | None:
+    async def _fetch_order(self, o: LiveOrder) -> dict[str, Any] | None:
         """The venue's report of `o`, or None when it has no record of it."""
         ex = self.venue.exchange
         params = {} if o.venue_id else {"clientOrderId": o.client_id}
@@ -256,7 +256,7 @@ class Reconciler:
             raise
         return report if isinstance(report, dict) else None
 
-    async def _apply(self, o: LiveOrder, report: dict | None, why: str) -> None:
+    async def _apply(self, o: LiveOrder, report: dict[str, Any] | None, why: str) -> None:
         v = self.venue
         if o.terminal is not None:
             return  # the stream finished it meanwhile
@@ -279,9 +279,8 @@ class Reconciler:
                     )
                 )
             return
-        inst = v.instruments[o.symbol]
         try:
-            filled = inst.lots(report.get("filled") or 0, allow_zero=True) - o.fill_base
+            filled = v.lots_of(o.symbol, report.get("filled") or 0, allow_zero=True) - o.fill_base
         except InstrumentError:
             filled = o.filled
         if filled > o.filled and v.exchange.has.get("fetchMyTrades"):
@@ -298,7 +297,7 @@ class Reconciler:
         v = self.venue
         policy = v.config.orphan_orders
         mine = v.orders.prefix
-        found: list[dict] = []
+        found: list[dict[str, Any]] = []
         for r in await self._open_orders():
             cid = r.get("clientOrderId")
             if isinstance(cid, str) and CLIENT_ID.match(cid) and not cid.startswith(mine):
@@ -336,22 +335,7 @@ class Reconciler:
     # ---- balances -----------------------------------------------------------------------------------
     async def _fetch_balances(self) -> dict[str, Decimal]:
         v = self.venue
-        bal = await v.exchange.fetch_balance()
-        out: dict[str, Decimal] = {}
-        totals = bal.get("total") if isinstance(bal, dict) else None
-        frees = (bal.get("free") if isinstance(bal, dict) else None) or {}
-        if not isinstance(totals, dict):
-            return out
-        balances = {}
-        for cur, total in totals.items():
-            if total is None or not isinstance(cur, str):
-                continue
-            try:
-                out[cur] = to_decimal(total)
-                balances[cur] = (to_decimal(frees.get(cur) or 0), out[cur])
-            except InstrumentError:
-                continue
-        v.balances = balances
+        out, v.balances = balances_from(await v.exchange.fetch_balance())
         return out
 
     async def _fetch_start_balances(self) -> None:
@@ -371,8 +355,10 @@ class Reconciler:
         return {a: start.get(a, Decimal(0)) + net.get(a, Decimal(0)) for a in assets}
 
     def _assets(self) -> set[str]:
-        out = set()
-        for inst in self.venue.instruments.values():
+        out: set[str] = set()
+        for symbol, inst in self.venue.instruments.items():
+            if self.venue.orders.is_contract(symbol):
+                continue  # a contract's position is compared in perps.py, not as balances
             out.update(x for x in (inst.base, inst.quote) if x)
         return out
 
@@ -409,6 +395,36 @@ class Reconciler:
                 _num(theirs - ours),
             )
             v.bus.publish(PositionMismatch(now, v.name, asset, _num(ours), _num(theirs)))
+
+
+def balances_from(bal: Any) -> tuple[dict[str, Decimal], dict[str, tuple[Decimal, Decimal]]]:
+    """From ccxt's `fetch_balance` answer: total per currency, and (free, total) per currency. What cannot
+    be read (a total or free that is not a finite number below 10^30, a currency that is not a name) is
+    left out, never guessed."""
+    out: dict[str, Decimal] = {}
+    balances: dict[str, tuple[Decimal, Decimal]] = {}
+    totals = bal.get("total") if isinstance(bal, dict) else None
+    frees = bal.get("free") if isinstance(bal, dict) else None
+    if not isinstance(totals, dict):
+        return out, balances
+    if not isinstance(frees, dict):
+        frees = {}
+    for cur, total in totals.items():
+        if total is None or not isinstance(cur, str) or not cur:
+            continue
+        try:
+            amount = to_decimal(total)
+            free = to_decimal(frees.get(cur) or 0)
+        except InstrumentError:
+            continue
+        if abs(amount) >= _MAX_BALANCE or abs(free) >= _MAX_BALANCE:
+            continue
+        out[cur] = amount
+        balances[cur] = (free, amount)
+    return out, balances
+
+
+_MAX_BALANCE = Decimal(10) ** 30  # a balance at or above this is garbage
 
 
 def _num(d: Any) -> str:

@@ -2,7 +2,7 @@
 (public and private) alive.
 
 Books. `watch_order_book` hands back one live book object that ccxt mutates in place and coalesces
-updates into. We keep, per side, the levels we published last (price float -> size float) and after
+updates into. We keep, per side, the levels we published last (ticks -> the venue's size) and after
 each resolution publish one `BookDelta` per level that differs, with contiguous sequence numbers,
 converting prices and sizes to ticks and lots once (a per-price cache). The first book after a
 (re)subscription is published whole as a `BookSnapshot`.
@@ -11,16 +11,32 @@ The adapter's copy and the engine's L2 book must never diverge, so nothing half-
 published: a frame with a malformed level (no size, not a number, off the tick grid) or a snapshot the
 L2 book would refuse (a price listed twice on one side) is counted in `malformed_frames`, logged, and
 the book stream restarted at once with the market stale until the new snapshot (repeated restarts back
-off). A gap that ccxt detects (`ChecksumError`, `InvalidNonce`) is counted in `gaps` and published as a
-`BookGap` (so the metrics count it with the L2 book's own), then the book is watched again.
+off).
+
+Gaps. Every break in a synced book's continuity that the adapter sees is a gap: a sequence gap ccxt
+detects (`ChecksumError`, `InvalidNonce`), a frame we could not read, a receive loop a frame killed, a
+dropped book connection (updates were lost meanwhile). Each is counted in `gaps` and published as a
+`BookGap` (the kernel, the metrics' `lobterm_feed_gaps_total` and the headless summary count it with
+the L2 book's own), once per break: the book is stale until its new snapshot, and a second failure
+before then is the same gap. A quiet stream the watchdog resubscribes is a stall, not a gap.
 
 What ccxt does not do: one undecodable frame kills a ccxt client's receive loop while the socket stays
-open. Two detectors: frames waiting unread in the socket buffer while the client has not handled a
-message for `DEAD_LOOP_S` (a dead receive loop, counted in `dead_loops` and `malformed_frames`), and a
+open. Two detectors: frames waiting unread in the socket buffer for `DEAD_LOOP_S` while the client
+handles no message (a dead receive loop, counted in `dead_loops` and `malformed_frames`; a frame that
+has just arrived on a stream quiet for longer than that is not one: the clock starts when the watchdog
+first sees the frame waiting), and a
 stream quiet for longer than `stale_after_s` (a silent venue or a half-open connection). Either way the
 client is closed, removed from `exchange.clients`, and the stream watched again. Errors on a stream are
 retried with exponential backoff and jitter. A failure of the private (order) stream makes the venue
 reconcile its orders once that stream is subscribed again.
+
+Feed latency. Each book update and public trade carries the venue's own time (ccxt's `timestamp`: on
+Binance the depth event's `E`, a trade's `T`), in ms. Per market we keep (venue time, local receive time)
+pairs in ns, raw (the clock offset is the backtest's business, lobterm/backtest/models.py), at most
+`FEED_SAMPLES_MAX` between two `take_feed_latency()` calls (a uniform reservoir: memory stays bounded
+whatever the rate); the kernel notes them in the session file (`Note("feed", "latency", ...)`). A
+missing or unreadable venue time, or one more than an hour from ours, is skipped and counted in
+`bad_venue_times`.
 """
 
 from __future__ import annotations
@@ -39,6 +55,7 @@ from lobterm.venues.ccxt.errors import log
 from lobterm.venues.resilience import Backoff
 
 if TYPE_CHECKING:
+    from lobterm.venues.ccxt.markets import Contracts
     from lobterm.venues.ccxt.venue import CcxtVenue
 
 __all__ = ["MarketStreams", "DEAD_LOOP_S", "WATCHDOG_EVERY_S"]
@@ -47,6 +64,10 @@ DEAD_LOOP_S = 0.5  # frames unread this long while the client handles nothing: i
 WATCHDOG_EVERY_S = 0.1
 _TICK_CACHE_MAX = 200_000
 PRIVATE_STREAMS = ("orders", "mytrades")
+FEED_SAMPLES_MAX = 32  # feed latency samples kept per market between two takes (a reservoir)
+_MAX_SKEW_NS = 3_600_000_000_000  # a venue time further than this from ours is garbage, not latency
+_MIN_VENUE_MS, _MAX_VENUE_MS = 946_684_800_000, 7_258_118_400_000  # 2000-01-01 .. 2200-01-01
+_ABSENT = object()  # a level we have not published (a size of None must not look like one we have)
 
 
 class MalformedFrame(ValueError):
@@ -58,9 +79,10 @@ class MarketStreams:
 
     def __init__(self, venue: CcxtVenue) -> None:
         self.venue = venue
-        self.tasks: dict[str, asyncio.Task] = {}
+        self.tasks: dict[str, asyncio.Task[object]] = {}
         self.seq: dict[str, int] = {}
-        self.published: dict[str, tuple[dict[float, float], dict[float, float]]] = {}
+        # Per symbol, per side: ticks -> the venue's size we published for that level (as the venue gave it).
+        self.published: dict[str, tuple[dict[int, Any], dict[int, Any]]] = {}
         self.book_obj: dict[str, Any] = {}
         self.unsynced: set[str] = set()
         self.book_nonce: dict[str, int | None] = {}  # the venue's update id of what we published last
@@ -71,6 +93,13 @@ class MarketStreams:
         self.private_failed_at: float | None = None
         # The private clients' connections when the order stream last failed: "ready" means a new one.
         self.failed_connections: list[Any] = []
+        # url -> (client, its last_message_at, when the watchdog first saw frames waiting unread)
+        self.unread: dict[str, tuple[Any, Any, int]] = {}
+        # Feed latency (module docstring): per symbol, [venue ns, local ns] pairs and how many were offered
+        # since the last take; the venue time of the book we sampled last (ccxt resolves one live object).
+        self.feed_samples: dict[str, list[list[int]]] = {}
+        self.feed_offered: dict[str, int] = {}
+        self.feed_book_ms: dict[str, Any] = {}
 
     # ---- starting and restarting -----------------------------------------------------------------
     def start(self) -> None:
@@ -102,9 +131,10 @@ class MarketStreams:
             coro = self._private_loop("mytrades", v.orders.watch_my_trades_once, delay_s=delay_s)
         self.tasks[stream] = asyncio.get_running_loop().create_task(coro, name=f"{v.name}-{stream}")
 
-    def restart_stream(self, stream: str, why: str) -> None:
+    def restart_stream(self, stream: str, why: str, *, gap: bool = False) -> None:
         """Close the ccxt client(s) carrying `stream`, drop them from `exchange.clients`, and watch the
-        stream again (a book stream resnapshots; its market is stale until then). The first restart goes
+        stream again (a book stream resnapshots; its market is stale until then; `gap`: updates were lost,
+        a gap in a synced book's stream). The first restart goes
         at once; restarts in quick succession back off (a venue that keeps sending what we cannot read
         must not make us hammer it)."""
         v = self.venue
@@ -127,7 +157,7 @@ class MarketStreams:
             if ex is not None and symbol in ex.orderbooks:
                 del ex.orderbooks[symbol]
             self.book_obj.pop(symbol, None)
-            self.mark_unsynced(symbol, why)
+            self.mark_unsynced(symbol, why, gap=gap)
         if v.running:
             self.start_stream(stream, delay)
 
@@ -198,17 +228,13 @@ class MarketStreams:
     def _book_failed(self, symbol: str, exc: BaseException) -> None:
         v = self.venue
         if isinstance(exc, ccxt.InvalidNonce):  # ChecksumError included: ccxt found a gap
-            v.stats["gaps"] += 1
             why = "sequence gap: resubscribing and fetching a new snapshot"
-            if v.bus is not None:
-                seq = self.seq.get(symbol, 0)
-                v.bus.publish(BookGap(v.clock.now(), v.name, symbol, seq + 1, 0))
         else:
             v.stats["stream_errors"] += 1
             why = f"{type(exc).__name__}: {v.scrub(str(exc))[:200]}"
             log.warning("%s %s book stream: %s", v.name, symbol, why)
         self.book_obj.pop(symbol, None)
-        self.mark_unsynced(symbol, why)
+        self.mark_unsynced(symbol, why, gap=True)
 
     async def _trade_loop(self, symbol: str, delay_s: float = 0.0) -> None:
         async def once() -> None:
@@ -274,7 +300,15 @@ class MarketStreams:
             except Exception:
                 buf = None
             last = getattr(client, "last_message_at", None)
-            if buf and last is not None and now_ms - last > DEAD_LOOP_S * 1000:
+            if not buf or last is None:
+                self.unread.pop(url, None)
+                continue
+            seen = self.unread.get(url)
+            if seen is None or seen[0] is not client or seen[1] != last:
+                self.unread[url] = (client, last, now_ms)  # waiting since now (or read meanwhile)
+                continue
+            if now_ms - seen[2] > DEAD_LOOP_S * 1000 and now_ms - last > DEAD_LOOP_S * 1000:
+                self.unread.pop(url, None)
                 # Frames are waiting that nobody reads: a bad frame stopped this client's receive loop.
                 v.stats["dead_loops"] += 1
                 v.stats["malformed_frames"] += 1
@@ -284,7 +318,7 @@ class MarketStreams:
                     del ex.clients[url]
                     v.spawn(_close_client(client))
                 for stream in streams:
-                    self.restart_stream(stream, "a frame stopped the receive loop")
+                    self.restart_stream(stream, "a frame stopped the receive loop", gap=True)
                 if private and v.config.has_keys:
                     # The private watchers see their futures rejected by the close and watch again.
                     log.warning("%s private stream: a frame stopped the receive loop; reconnecting", v.name)
@@ -300,16 +334,59 @@ class MarketStreams:
                 self._publish_deltas(symbol, ob)
         except Exception as exc:  # a venue's garbage must not end the stream task
             self.malformed(symbol, exc)
+            return
+        try:
+            ts = ob.get("timestamp")
+        except Exception:
+            ts = None
+        if ts is None or ts != self.feed_book_ms.get(symbol):  # the same book resolved again: no news
+            self.feed_book_ms[symbol] = ts
+            self.sample_feed(symbol, ts, self.venue.clock.now())
+
+    # ---- feed latency ----------------------------------------------------------------------------
+    def sample_feed(self, symbol: str, venue_ms: Any, local_ns: int) -> None:
+        """Keep (venue time, local receive time) of one update of `symbol` (module docstring); a venue
+        time that cannot be one is counted in `bad_venue_times` and skipped."""
+        venue_ns = venue_time_ns(venue_ms)
+        if venue_ns is None or abs(local_ns - venue_ns) > _MAX_SKEW_NS:
+            self.venue.stats["bad_venue_times"] += 1
+            return
+        kept = self.feed_samples.setdefault(symbol, [])
+        n = self.feed_offered.get(symbol, 0) + 1
+        self.feed_offered[symbol] = n
+        if len(kept) < FEED_SAMPLES_MAX:
+            kept.append([venue_ns, local_ns])
+        else:  # reservoir sampling: each of the n offered is kept with probability FEED_SAMPLES_MAX / n
+            j = self.venue.rng.randrange(n)
+            if j < FEED_SAMPLES_MAX:
+                kept[j] = [venue_ns, local_ns]
+
+    def take_feed_latency(self) -> dict[str, list[list[int]]]:
+        """The feed latency samples kept since the last call, per symbol: [[venue ns, local ns], ...]."""
+        out = {s: sorted(v) for s, v in self.feed_samples.items() if v}
+        self.feed_samples.clear()
+        self.feed_offered.clear()
+        return out
+
+    def _contracts(self, symbol: str) -> Contracts | None:
+        """The market's contracts when its amounts are not base units (None: as they are)."""
+        c = self.venue.contracts.get(symbol)
+        return None if c is None or c.is_unit else c
 
     def malformed(self, symbol: str, exc: BaseException) -> None:
         v = self.venue
         v.stats["malformed_frames"] += 1
         why = f"malformed book frame ({type(exc).__name__}: {v.scrub(str(exc))[:120]})"
-        self.restart_stream(f"book:{symbol}", why)
+        self.restart_stream(f"book:{symbol}", why, gap=True)
 
     def _publish_deltas(self, symbol: str, ob: Any) -> None:
+        """One `BookDelta` per level that differs from what we published. Our copy is keyed by ticks, as
+        the L2 book is: two spellings of one price cannot make the copies differ. A frame with a level
+        we cannot read raises before anything is published (the caller restarts the stream: the copy,
+        half updated, is thrown away with it)."""
         v = self.venue
         inst = v.instruments[symbol]
+        cs = self._contracts(symbol)
         ticks = self.ticks[symbol]
         lots = self.lots[symbol]
         now = v.clock.now()
@@ -322,17 +399,21 @@ class MarketStreams:
             for level in levels:
                 p = level[0]
                 s = level[1]
-                present.add(p)
-                if pub.get(p) != s:
-                    t, n = _level(inst, ticks, lots, p, s)
-                    pub[p] = s
-                    seq += 1
-                    out.append(BookDelta(now, name, symbol, seq, side, t, n))
+                t = ticks.get(p)
+                if t is None or pub.get(t, _ABSENT) != s:
+                    t, n = _level(inst, ticks, lots, p, s, cs)
+                    if pub.get(t, _ABSENT) != s:
+                        pub[t] = s
+                        seq += 1
+                        out.append(BookDelta(now, name, symbol, seq, side, t, n))
+                if t in present:
+                    raise MalformedFrame(f"price {p!r} listed twice on one side")
+                present.add(t)
             if len(pub) != len(present):
-                for p in [p for p in pub if p not in present]:
-                    del pub[p]
+                for t in [t for t in pub if t not in present]:
+                    del pub[t]
                     seq += 1
-                    out.append(BookDelta(now, name, symbol, seq, side, ticks[p], 0))
+                    out.append(BookDelta(now, name, symbol, seq, side, t, 0))
         self.seq[symbol] = seq
         self.book_nonce[symbol] = _nonce(ob)
         if out:
@@ -342,24 +423,25 @@ class MarketStreams:
     def _publish_snapshot(self, symbol: str, ob: Any) -> None:
         v = self.venue
         inst = v.instruments[symbol]
+        cs = self._contracts(symbol)
         ticks = self.ticks.setdefault(symbol, {})
         lots = self.lots.setdefault(symbol, {})
         sides = []
-        pubs: tuple[dict[float, float], dict[float, float]] = ({}, {})
+        pubs: tuple[dict[int, Any], dict[int, Any]] = ({}, {})
         for side, levels in ((BUY, ob["bids"]), (SELL, ob["asks"])):
             out = []
             seen: set[int] = set()
             pub = pubs[side]
             for level in levels:
                 p, s = level[0], level[1]
-                t, n = _level(inst, ticks, lots, p, s)
+                t, n = _level(inst, ticks, lots, p, s, cs)
                 if t in seen:
                     # The L2 book refuses such a snapshot: publishing our copy anyway would split them.
                     raise MalformedFrame(f"price {p!r} listed twice on one side")
                 seen.add(t)
                 if n > 0:
                     out.append((t, n))
-                    pub[p] = s
+                    pub[t] = s
             sides.append(tuple(out))
         self.published[symbol] = pubs
         self.book_obj[symbol] = ob
@@ -389,12 +471,17 @@ class MarketStreams:
                 except Exception as exc:
                     self.malformed(sym, exc)
 
-    def mark_unsynced(self, symbol: str, why: str) -> None:
+    def mark_unsynced(self, symbol: str, why: str, *, gap: bool = False) -> None:
+        """The book of `symbol` is stale until its next snapshot. With `gap` (updates were lost), a book
+        that was synced counts a gap and publishes a `BookGap`: one per break, however it showed."""
         v = self.venue
-        if v.bus is None:
+        if not v.attached:
             return
         first = symbol not in self.unsynced
         self.unsynced.add(symbol)
+        if gap and first:
+            v.stats["gaps"] += 1
+            v.bus.publish(BookGap(v.clock.now(), v.name, symbol, self.seq.get(symbol, 0) + 1, 0))
         if first and v.market_state_hook is not None:
             v.market_state_hook(v.name, symbol, True)
         if v.state != "resyncing" or first:
@@ -415,7 +502,7 @@ class MarketStreams:
         for t in items:
             try:
                 price = inst.ticks(t["price"])
-                size = inst.lots(t["amount"])
+                size = v.lots_of(symbol, t["amount"])
                 aggressor = SELL if t.get("side") == "sell" else BUY
                 raw_id = t.get("id")
             except (InstrumentError, KeyError, TypeError, AttributeError, ValueError):
@@ -428,6 +515,11 @@ class MarketStreams:
                     continue  # a resubscription can hand back trades we already published
                 self.seen_trades[symbol] = tid or 0
             out.append(Trade(now, v.name, symbol, price, size, aggressor, tid or 0))
+            try:
+                ts = t.get("timestamp")
+            except Exception:
+                ts = None
+            self.sample_feed(symbol, ts, now)
         if out:
             v.stats["trades"] += len(out)
             v.bus.publish_many(out)
@@ -435,9 +527,15 @@ class MarketStreams:
 
 # ---- helpers -------------------------------------------------------------------------------------
 def _level(
-    inst: Instrument, ticks: dict[float, int], lots: dict[float, int], p: Any, s: Any
+    inst: Instrument,
+    ticks: dict[float, int],
+    lots: dict[float, int],
+    p: Any,
+    s: Any,
+    contracts: Contracts | None = None,
 ) -> tuple[int, int]:
-    """(ticks, lots) of one venue level; raises (InstrumentError, TypeError) for garbage."""
+    """(ticks, lots) of one venue level (its size in `contracts` when given: a contract market's book
+    counts contracts); raises (InstrumentError, TypeError) for garbage."""
     t = ticks.get(p)
     if t is None:
         if len(ticks) > _TICK_CACHE_MAX:
@@ -447,10 +545,22 @@ def _level(
     if n is None:
         if len(lots) > _TICK_CACHE_MAX:
             lots.clear()
-        n = lots[s] = inst.lots(s, allow_zero=True)
+        n = lots[s] = inst.lots(s if contracts is None else contracts.to_base(s), allow_zero=True)
     if not (0 < t <= MAX_UNITS and 0 <= n <= MAX_UNITS):
         raise MalformedFrame(f"level {p!r} x {s!r} is out of range")
     return t, n
+
+
+def venue_time_ns(ms: Any) -> int | None:
+    """A venue timestamp in ms (ccxt's `timestamp`: an int, or a whole float) as ns since the epoch; None
+    for anything else (missing, a bool, a string, NaN, fractional garbage, before 2000 or after 2200)."""
+    if type(ms) is float:
+        if not ms.is_integer():
+            return None
+        ms = int(ms)
+    if type(ms) is not int or not _MIN_VENUE_MS <= ms <= _MAX_VENUE_MS:
+        return None
+    return ms * 1_000_000
 
 
 def _nonce(ob: Any) -> int | None:

@@ -1,13 +1,17 @@
 """`CcxtVenue`: one ccxt.pro exchange as a lobterm venue, assembled from its parts.
 
-- `markets.py`: the exchange object and the instruments (only the market types the symbols need);
+- `markets.py`: the exchange object and the instruments (only the market types the symbols need), and
+  each market's `Contracts`: on a contract market every amount to and from ccxt is contracts, converted
+  exactly by `venue_amount` (out) and `lots_of` (in); inverse contracts are refused at load;
 - `streams.py`: books and trades as engine events, the watch loops and their watchdog;
 - `orders.py`: our orders out, the venue's reports back (fills exactly once per trade id);
-- `reconcile.py`: open orders, missed fills, orphans and balances checked against the venue.
+- `reconcile.py`: open orders, missed fills, orphans and (spot) balances checked against the venue;
+- `perps.py`: linear swaps: margin terms, mark and funding rate, the venue's position, funding payments.
 
 It implements `Venue`, `OrderStateVenue` (`open_order_ids`, `cancel_open_orders`: the venue's own
 answer, asked now), `Resyncable` and `StaleReporting` from `lobterm/venues/base.py`. Counters live in
-`stats`; `gaps` is the number of sequence gaps ccxt detected (each also published as a `BookGap`).
+`stats`; `gaps` is the number of breaks in a book stream the adapter saw (a sequence gap ccxt
+detected, a frame it could not read, a dropped connection; each also published as a `BookGap`).
 Without keys this venue is market data only; the assembly wraps it in `trading.paper.PaperVenue`.
 """
 
@@ -22,16 +26,24 @@ from typing import TYPE_CHECKING, Any
 
 from lobterm.engine.events import LIMIT, STP_CANCEL_RESTING, VenueStatus
 from lobterm.engine.instrument import Instrument
+from lobterm.venues.base import Attached
 from lobterm.venues.ccxt.errors import SECRETS, NoiseHandler, VenueError, classify_error, log, venue_error
-from lobterm.venues.ccxt.markets import instrument_from_market, make_exchange
+from lobterm.venues.ccxt.markets import (
+    Contracts,
+    contracts_of,
+    instrument_from_market,
+    inverse_refusal,
+    make_exchange,
+)
 from lobterm.venues.ccxt.orders import OrderDesk
+from lobterm.venues.ccxt.perps import PerpWatch
 from lobterm.venues.ccxt.reconcile import Reconciler
 from lobterm.venues.ccxt.streams import MarketStreams
-from lobterm.venues.resilience import StreamWatchdog, scrub
+from lobterm.venues.resilience import CircuitBreaker, StreamWatchdog, scrub
 from lobterm.venues.settings import VenueConfig
 
 if TYPE_CHECKING:
-    from lobterm.engine.ports import Bus, Clock
+    pass
 
 __all__ = ["CcxtVenue", "SHUTDOWN_CANCEL_S"]
 
@@ -39,14 +51,14 @@ SHUTDOWN_CANCEL_S = 3.0
 STOP_REQUESTS_S = 5.0  # stop() waits this long for order requests in flight before closing
 _COUNTERS = (
     "snapshots", "deltas", "trades", "gaps", "stalls", "dead_loops", "malformed_frames", "resyncs",
-    "stream_errors", "bad_trades", "orders_sent", "order_errors", "order_retries", "rate_limited",
+    "stream_errors", "bad_trades", "bad_venue_times", "orders_sent", "order_errors", "order_retries", "rate_limited",
     "breaker_refused", "fills", "duplicate_fills", "missed_fills", "late_fills", "synthesized_fills",
     "unknown_order_events", "bad_order_reports", "bad_fill_reports", "fees_unconverted", "cancel_unknown",
-    "orders_gone", "reconciliations", "reconcile_failures", "balance_mismatches", "orphans",
+    "orders_gone", "bad_sizes", "funding_payments", "reconciliations", "reconcile_failures", "balance_mismatches", "orphans",
 )  # fmt: skip
 
 
-class CcxtVenue:
+class CcxtVenue(Attached):
     """One ccxt.pro exchange as a lobterm venue (see the module docstring)."""
 
     mode = "LIVE"
@@ -62,20 +74,21 @@ class CcxtVenue:
         self.config = config
         self.name = config.name
         self.instruments: dict[str, Instrument] = {}
+        # How each market counts amounts (contracts of a contract size; 1 for spot): every amount to
+        # and from ccxt passes `venue_amount` / `lots_of` (see markets.py).
+        self.contracts: dict[str, Contracts] = {}
         self.state = "idle"
         self.exchange: Any = None
         self.exchange_closed = False
         self._loaded_from: Any = None  # the exchange that loaded the markets (maybe on another loop)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.bus: Bus | None = None
-        self.clock: Clock | None = None
         self.market_state_hook: Callable[[str, str, bool], None] | None = None
         self.rng = rng or random.Random()
         self.mono = monotonic
         self._secrets = config.secrets()
         SECRETS.secrets.update(self._secrets)
         self.watchdog = StreamWatchdog(monotonic)
-        self.side_tasks: set[asyncio.Task] = set()
+        self.side_tasks: set[asyncio.Task[object]] = set()
         self.running = False
         self.stopping = False
         self.started_ms = 0
@@ -85,11 +98,13 @@ class CcxtVenue:
         self.streams = MarketStreams(self)
         self.orders = OrderDesk(self)
         self.reconciler = Reconciler(self)
+        self.perps = PerpWatch(self)  # linear swaps: margin terms, mark, the venue's position
 
     # ---- what the kernel and the UI read --------------------------------------------------------
     @property
     def gaps(self) -> int:
-        """Sequence gaps ccxt detected on this venue's books (the L2 book counts its own separately)."""
+        """Breaks in this venue's book streams the adapter saw (see `streams.py`; the L2 book counts the
+        gaps it finds itself, and the kernel both, from the `BookGap`s on the bus)."""
         return self.stats["gaps"]
 
     @property
@@ -97,17 +112,17 @@ class CcxtVenue:
         return self.streams.book_nonce
 
     @property
-    def breaker(self):  # noqa: ANN201 - the CircuitBreaker, read by tests and the status line
+    def breaker(self) -> CircuitBreaker:  # read by tests and the status line
         return self.orders.breaker
 
     def working_orders(self) -> list[int]:
         return self.orders.working_orders()
 
-    # ---- wiring ------------------------------------------------------------------------------
-    def attach(self, bus: Bus, clock: Clock) -> None:
-        self.bus = bus
-        self.clock = clock
+    def take_feed_latency(self) -> dict[str, list[list[int]]]:
+        """Feed latency samples since the last call (`FeedLatencyReporting`, lobterm/venues/base.py)."""
+        return self.streams.take_feed_latency()
 
+    # ---- wiring ------------------------------------------------------------------------------
     def bind_market_state(self, set_stale: Callable[[str, str, bool], None]) -> None:
         """`set_stale(venue, symbol, stale)`: the kernel marks its Market stale/fresh (risk, the UI)."""
         self.market_state_hook = set_stale
@@ -140,6 +155,11 @@ class CcxtVenue:
             market = ex.markets.get(symbol)
             if market is None:
                 raise VenueError("other", f"{cfg.name} does not list {symbol!r}")
+            refusal = inverse_refusal(cfg.name, market)
+            if refusal is not None:
+                log.error("%s", refusal)
+                raise VenueError("config", refusal)
+            self.contracts[symbol] = contracts_of(cfg.name, market, ex.precisionMode)
             self.instruments[symbol] = instrument_from_market(cfg.name, market, ex.precisionMode)
 
     async def release(self) -> None:
@@ -178,6 +198,7 @@ class CcxtVenue:
         self.streams.start()
         if self.config.has_keys:
             self.spawn(self.reconciler.loop())
+            self.spawn(self.perps.loop())
 
     async def stop(self) -> None:
         if self.running and self.config.has_keys and self.config.cancel_on_shutdown:
@@ -202,7 +223,7 @@ class CcxtVenue:
         if self._noise is not None:
             self._noise.uninstall()
             self._noise = None
-        if self.bus is not None and self.state != "closed":
+        if self.attached and self.state != "closed":
             self.status("closed")
 
     # ---- OrderStateVenue -----------------------------------------------------------------------
@@ -225,7 +246,7 @@ class CcxtVenue:
         if not reports:
             return 0
 
-        async def cancel_one(ex: Any, r: dict) -> None:
+        async def cancel_one(ex: Any, r: dict[str, Any]) -> None:
             o = self.orders.find(r)
             if o is not None:
                 o.cancel_pending = True
@@ -248,7 +269,7 @@ class CcxtVenue:
             await asyncio.gather(*(cancel_one(ex, r) for r in reports))
         return len(reports)
 
-    async def _our_open_orders(self) -> list[dict]:
+    async def _our_open_orders(self) -> list[dict[str, Any]]:
         prefix = self.orders.prefix
         adopted = {o.venue_id for o in self.orders.orders.values() if o.adopted and o.venue_id}
         out = []
@@ -308,6 +329,21 @@ class CcxtVenue:
         return self.balances
 
     # ---- shared helpers (the parts use these) ----------------------------------------------------
+    def venue_amount(self, symbol: str, lots: int) -> str:
+        """Our size in lots as the amount ccxt is given: contracts on a contract market. Raises
+        ContractError (one line) when it is not a whole number of the venue's amount steps."""
+        inst = self.instruments[symbol]
+        c = self.contracts.get(symbol)
+        qty = inst.size(lots)
+        return c.venue_amount(qty) if c is not None else f"{qty:f}"
+
+    def lots_of(self, symbol: str, amount: Any, *, allow_zero: bool = False) -> int:
+        """The venue's amount (contracts on a contract market) in our lots, exact; raises
+        InstrumentError for what is not a number or not on the lot grid."""
+        inst = self.instruments[symbol]
+        c = self.contracts.get(symbol)
+        return inst.lots(c.to_base(amount) if c is not None else amount, allow_zero=allow_zero)
+
     def venue_error(self, exc: BaseException, what: str) -> VenueError:
         return venue_error(exc, what, self._secrets)
 
@@ -316,16 +352,16 @@ class CcxtVenue:
 
     def status(self, state: str, detail: str = "") -> None:
         self.state = state
-        if self.bus is not None:
+        if self.attached:
             self.bus.publish(VenueStatus(self.clock.now(), self.name, state, self.scrub(detail)))
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[object]:
         t = asyncio.get_running_loop().create_task(coro)
         self.side_tasks.add(t)
         t.add_done_callback(self.side_done)
         return t
 
-    def side_done(self, t: asyncio.Task) -> None:
+    def side_done(self, t: asyncio.Task[object]) -> None:
         self.side_tasks.discard(t)
         if not t.cancelled() and t.exception() is not None:  # a bug, not a venue error: say so, scrubbed
             exc = t.exception()
