@@ -150,7 +150,7 @@ def decoded_rows(path: Path) -> Any:
 
 def to_hftbacktest(rows: np.ndarray) -> np.ndarray:
     """lobterm's fastkernel rows as hftbacktest's event array (tick size 1, lot size 1)."""
-    from hftbacktest import (  # type: ignore[import-untyped]
+    from hftbacktest import (
         BUY_EVENT,
         DEPTH_CLEAR_EVENT,
         DEPTH_EVENT,
@@ -160,7 +160,7 @@ def to_hftbacktest(rows: np.ndarray) -> np.ndarray:
         SELL_EVENT,
         TRADE_EVENT,
     )
-    from hftbacktest.binding import event_dtype  # type: ignore[import-untyped]
+    from hftbacktest.binding import event_dtype
 
     from lobterm.backtest import fastkernel as fk
 

@@ -207,12 +207,25 @@ async def test_axis_follows_the_market_by_itself_as_far_as_the_cursor_price_stay
         venue = app.kernel.venues[app.market.venue]
         venue.shock((venue.fair + 3 * ladder.price_rows) / venue.fair)  # the market jumps three windows up
         cursor = ladder.cursor_price
-        await wait_for(pilot, lambda: ladder.auto_recenters == 1, timeout=5, what="the auto-recenter")
+        unified = app.market.unified
+
+        def moved_and_followed() -> bool:
+            # the providers have re-quoted around the new price (both sides above the old window), the
+            # axis has followed and the warning is up (under load these come in any order)
+            bid, ask = unified.best_bid(), unified.best_ask()
+            return (
+                bid is not None
+                and ask is not None
+                and ladder.row_of(bid[0]) is None
+                and ladder.auto_recenters >= 1
+                and "market above" in ladder.rendered_lines()[0]
+            )
+
+        await wait_for(pilot, moved_and_followed, timeout=10, what="the auto-recenter and the warning")
         # The axis follows only as far as keeps the cursor's price on screen; then it waits and says so.
         assert ladder.top_price > top
         assert ladder.cursor_price == cursor and ladder.row_of(cursor) == HEADER_LINES + ladder.price_rows - 1
         assert not ladder._market_visible()
-        await wait_for(pilot, lambda: "market above" in ladder.rendered_lines()[0], what="the warning")
 
 
 async def test_axis_does_not_follow_the_market_after_the_trader_scrolled_away():
